@@ -1,0 +1,66 @@
+"""django-byok: let the users of a Django site bring their own API keys.
+
+The public helpers are imported lazily so that ``import byok`` stays cheap and
+never touches Django's settings or app registry.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "NoAPIKey",
+    "ResolvedKey",
+    "__version__",
+    "add_user_api_key",
+    "aget_user_api_key",
+    "aresolve_api_key",
+    "atrack_api_usage",
+    "get_user_api_key",
+    "resolve_api_key",
+    "set_platform_fallback",
+    "track_api_usage",
+]
+
+_LAZY = {
+    "NoAPIKey": "byok.exceptions",
+    "ResolvedKey": "byok.keys",
+    "add_user_api_key": "byok.keys",
+    "aget_user_api_key": "byok.keys",
+    "aresolve_api_key": "byok.keys",
+    "get_user_api_key": "byok.keys",
+    "resolve_api_key": "byok.keys",
+    "set_platform_fallback": "byok.keys",
+    "atrack_api_usage": "byok.usage",
+    "track_api_usage": "byok.usage",
+}
+
+if TYPE_CHECKING:
+    from byok.exceptions import NoAPIKey
+    from byok.keys import (
+        ResolvedKey,
+        add_user_api_key,
+        aget_user_api_key,
+        aresolve_api_key,
+        get_user_api_key,
+        resolve_api_key,
+        set_platform_fallback,
+    )
+    from byok.usage import atrack_api_usage, track_api_usage
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'byok' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,189 @@
+"""The keyring: encryption, decryption, key ids and fingerprints. No ORM here.
+
+Each entry of ``BYOK["ENCRYPTION_KEYS"]`` is 32 random bytes, URL-safe base64
+encoded (``manage.py byok_generate_key`` makes one). byok derives three subkeys
+from it with HKDF, one per purpose, and hands the AES and HMAC keys to
+django-cryptography explicitly. ``SECRET_KEY`` is never involved, so rotating it
+loses nothing.
+
+A token looks like ``byok:1:<key id>:<base64 ciphertext>``. The key id is
+derived from the key, so decryption tries exactly one key and the rotation
+command can tell which rows still use an old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.core.exceptions import ImproperlyConfigured
+
+from byok.conf import conf
+from byok.exceptions import DecryptionError
+
+KEY_BYTES = 32
+KEY_ID_LENGTH = 8
+TOKEN_PREFIX = "byok:1:"  # noqa: S105 - a format marker, not a password
+_KEY_ID_START = len(TOKEN_PREFIX)
+_KEY_ID_END = _KEY_ID_START + KEY_ID_LENGTH
+# Where the key id sits in a token, 1-based, as SQL's SUBSTR counts.
+KEY_ID_POSITION = _KEY_ID_START + 1
+
+HOW_TO_CONFIGURE = (
+    "Generate one with 'python manage.py byok_generate_key' and set "
+    "BYOK = {'ENCRYPTION_KEYS': [<that key>]} in your settings, read from the "
+    "environment rather than committed."
+)
+
+
+def generate_key() -> str:
+    """A new random key in the format ``ENCRYPTION_KEYS`` expects."""
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+class MalformedKey(ValueError):
+    """A configured key is not URL-safe base64 text."""
+
+
+class KeyTooShort(ValueError):
+    """A configured key holds fewer than 32 bytes."""
+
+
+def parse_key(value: object) -> bytes:
+    """The raw bytes of a configured key. The errors say what is wrong, never the key."""
+    if not isinstance(value, str):
+        raise MalformedKey(f"a key must be a string, not {type(value).__name__}")
+    text = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedKey("a key must be URL-safe base64") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != text.rstrip("=").encode():
+        raise MalformedKey("a key must be URL-safe base64")
+    if len(raw) < KEY_BYTES:
+        raise KeyTooShort(f"a key must decode to at least {KEY_BYTES} bytes, not {len(raw)}")
+    return raw
+
+
+def _derive(material: bytes, purpose: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(material)
+
+
+class EncryptionKey:
+    """One configured key and the subkeys byok derives from it."""
+
+    def __init__(self, material: bytes) -> None:
+        # Imported here: django_cryptography reads Django settings at import time.
+        from django_cryptography.core.signing import FernetSigner
+        from django_cryptography.utils.crypto import FernetBytes
+
+        self.key_id = _derive(material, b"byok key id", KEY_ID_LENGTH // 2).hex()
+        self._fernet = FernetBytes(
+            key=_derive(material, b"byok aes-256-cbc"),
+            signer=FernetSigner(key=_derive(material, b"byok hmac-sha256"), algorithm="sha256"),
+        )
+        self._fingerprint_key = _derive(material, b"byok fingerprint")
+
+    def __repr__(self) -> str:
+        return f"<EncryptionKey {self.key_id}>"
+
+    def encrypt(self, plaintext: bytes) -> str:
+        payload = base64.urlsafe_b64encode(self._fernet.encrypt(plaintext)).decode("ascii")
+        return f"{TOKEN_PREFIX}{self.key_id}:{payload}"
+
+    def decrypt(self, token: str) -> bytes:
+        from django_cryptography.core.signing import BadSignature
+        from django_cryptography.utils.crypto import InvalidToken
+
+        try:
+            data = base64.urlsafe_b64decode(token[_KEY_ID_END + 1 :])
+            return self._fernet.decrypt(data)
+        except (binascii.Error, ValueError, BadSignature, InvalidToken):
+            raise DecryptionError(
+                self.key_id, reason="the ciphertext does not authenticate with this key"
+            ) from None
+
+    def fingerprint(self, material: bytes) -> str:
+        return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()
+
+
+def key_id_of(token: str) -> str:
+    """The id of the key that made ``token``; ``ValueError`` if it is not a token."""
+    if not token.startswith(TOKEN_PREFIX) or token[_KEY_ID_END : _KEY_ID_END + 1] != ":":
+        raise ValueError("not a byok ciphertext")
+    return token[_KEY_ID_START:_KEY_ID_END]
+
+
+class Keyring:
+    """The configured keys: the first encrypts, any of them decrypts its own tokens.
+
+    This is the whole interface stored secrets depend on (encrypt, decrypt, key
+    ids, fingerprints); another backend, such as envelope encryption with a KMS,
+    only has to provide the same methods.
+    """
+
+    def __init__(self, keys: Sequence[EncryptionKey]) -> None:
+        if not keys:
+            raise ImproperlyConfigured(f"byok has no encryption key. {HOW_TO_CONFIGURE}")
+        self.primary = keys[0]
+        self._by_id: dict[str, EncryptionKey] = {}
+        for key in keys:
+            self._by_id.setdefault(key.key_id, key)
+
+    @property
+    def key_ids(self) -> list[str]:
+        """Ids of the configured keys, the primary first."""
+        return list(self._by_id)
+
+    def encrypt(self, plaintext: bytes) -> str:
+        return self.primary.encrypt(plaintext)
+
+    def decrypt(self, token: str) -> bytes:
+        try:
+            key_id = key_id_of(token)
+        except ValueError:
+            raise DecryptionError(
+                "?", reason="the stored value is not a byok ciphertext"
+            ) from None
+        key = self._by_id.get(key_id)
+        if key is None:
+            raise DecryptionError(
+                key_id, reason="it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']"
+            )
+        return key.decrypt(token)
+
+    def fingerprint(self, material: bytes) -> str:
+        """The fingerprint stored with a new secret (made with the primary key)."""
+        return self.primary.fingerprint(material)
+
+    def fingerprints(self, material: bytes) -> list[str]:
+        """The fingerprint under every key, to find duplicates stored before a rotation."""
+        return [key.fingerprint(material) for key in self._by_id.values()]
+
+
+@functools.lru_cache(maxsize=8)
+def _keyring_for(keys: tuple[str, ...]) -> Keyring:
+    return Keyring([EncryptionKey(parse_key(key)) for key in keys])
+
+
+def get_keyring() -> Keyring:
+    """The keyring for the current settings (cached per distinct key list)."""
+    keys = tuple(conf.ENCRYPTION_KEYS)
+    if not keys:
+        raise ImproperlyConfigured(
+            f"byok cannot store or read secrets: BYOK['ENCRYPTION_KEYS'] is empty. "
+            f"{HOW_TO_CONFIGURE}"
+        )
+    try:
+        return _keyring_for(keys)
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            f"BYOK['ENCRYPTION_KEYS'] holds an unusable key: {error}. {HOW_TO_CONFIGURE}"
+        ) from None

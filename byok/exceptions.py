@@ -1,0 +1,51 @@
+"""Exceptions raised by byok's public helpers. None of them ever carries a secret."""
+
+from __future__ import annotations
+
+
+class ByokError(Exception):
+    """Base class for byok's own errors."""
+
+
+class UnknownService(ByokError, LookupError):
+    """The service id is not in the registry (or is disabled)."""
+
+    def __init__(self, service_id: str) -> None:
+        self.service_id = service_id
+        super().__init__(
+            f"Unknown service {service_id!r}. Registered services are listed by "
+            "'manage.py byok_services'; add your own with BYOK['SERVICES']."
+        )
+
+
+class NoAPIKey(ByokError, LookupError):
+    """Neither the user nor the platform has a key for the service."""
+
+    def __init__(self, service_id: str, *, fallback_refused: bool = False) -> None:
+        self.service_id = service_id
+        self.fallback_refused = fallback_refused
+        reason = (
+            "the user has no active key and chose not to fall back to the platform's key"
+            if fallback_refused
+            else "the user has no active key and no platform key is configured"
+        )
+        super().__init__(f"No API key for {service_id!r}: {reason}.")
+
+
+class DecryptionError(ByokError):
+    """A stored secret cannot be decrypted with the configured keys.
+
+    byok never returns garbage for such a row: it says which key id the row needs,
+    so the operator can put the missing key back into ``BYOK['ENCRYPTION_KEYS']``.
+    """
+
+    def __init__(self, key_id: str, *, reason: str, row: object = None) -> None:
+        self.key_id = key_id
+        self.reason = reason
+        self.row = row
+        where = f"Stored API key {row}" if row is not None else "A stored secret"
+        super().__init__(f"{where} cannot be decrypted: {reason} (key id {key_id}).")
+
+    def for_row(self, row: object) -> DecryptionError:
+        """The same error, naming the database row it came from."""
+        return DecryptionError(self.key_id, reason=self.reason, row=row)

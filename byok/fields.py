@@ -1,0 +1,137 @@
+"""The encrypted credentials model field.
+
+A loaded value is a :class:`SealedCredentials`: the ciphertext, not the secret.
+Nothing is decrypted until code calls :meth:`SealedCredentials.open`, so
+listing keys never decrypts, and a model instance printed in a log or an error
+report shows a key id, never a credential.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.functions import Substr
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils.translation import gettext_lazy as _
+
+from byok.crypto import KEY_ID_LENGTH, KEY_ID_POSITION, Keyring, get_keyring, key_id_of
+
+
+def canonical_bytes(credentials: Mapping[str, str]) -> bytes:
+    """One byte string per credential mapping: what is encrypted and fingerprinted."""
+    return json.dumps(dict(credentials), sort_keys=True, separators=(",", ":")).encode()
+
+
+class SealedCredentials:
+    """Encrypted credentials as stored: a token that names the key that made it."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        key_id_of(token)  # refuses anything that is not a byok ciphertext
+        self.token = token
+
+    @classmethod
+    def seal(
+        cls, credentials: Mapping[str, str], keyring: Keyring | None = None
+    ) -> SealedCredentials:
+        """Encrypt a credential mapping with the primary key."""
+        return cls((keyring or get_keyring()).encrypt(canonical_bytes(credentials)))
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.token)
+
+    def open(self, keyring: Keyring | None = None) -> dict[str, str]:
+        """Decrypt. Raises :class:`byok.exceptions.DecryptionError` if no key fits."""
+        credentials: dict[str, str] = json.loads((keyring or get_keyring()).decrypt(self.token))
+        return credentials
+
+    def __repr__(self) -> str:
+        return f"<SealedCredentials key_id={self.key_id}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SealedCredentials) and other.token == self.token
+
+    def __hash__(self) -> int:
+        return hash(self.token)
+
+
+class KeyId(models.Transform):
+    """``credentials__key_id``: the id of the key a stored value was encrypted with."""
+
+    lookup_name = "key_id"
+    output_field = models.CharField()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        substring = Substr(
+            self.lhs, KEY_ID_POSITION, KEY_ID_LENGTH, output_field=models.CharField()
+        )
+        sql, params = compiler.compile(substring)
+        return sql, tuple(params)
+
+
+if TYPE_CHECKING:
+    _TextField = models.TextField[SealedCredentials | None, SealedCredentials | None]
+else:
+    _TextField = models.TextField
+
+
+class EncryptedCredentialsField(_TextField):
+    """Stores a credential mapping encrypted with byok's keyring.
+
+    Assign a :class:`SealedCredentials` (``UserAPIKey.set_credentials`` makes one);
+    a plain mapping is refused so that a display hint and fingerprint can never
+    go stale. Only ``isnull``, ``key_id`` and ciphertext equality can be queried.
+    """
+
+    description = _("Credentials encrypted with the byok keyring")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if kwargs.get("editable") is False:
+            del kwargs["editable"]
+        return name, path, args, kwargs
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+        return None if value is None else SealedCredentials(value)
+
+    def to_python(self, value: Any) -> SealedCredentials | None:
+        if value is None or isinstance(value, SealedCredentials):
+            return value
+        if isinstance(value, str):  # a serialized fixture holds the ciphertext
+            return SealedCredentials(value)
+        raise TypeError("Encrypted credentials must be sealed; use UserAPIKey.set_credentials().")
+
+    def get_prep_value(self, value: Any) -> str | None:
+        value = self.to_python(value)
+        return None if value is None else value.token
+
+    def value_to_string(self, obj: models.Model) -> str:
+        value = self.value_from_object(obj)
+        return "" if value is None else value.token
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        # ``exact`` is how Django spells ``=None``; any other value must be a token.
+        return super().get_lookup(lookup_name) if lookup_name in ("isnull", "exact") else None
+
+    def get_transform(self, lookup_name: str) -> Any:
+        return KeyId if lookup_name == "key_id" else None

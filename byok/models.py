@@ -1,0 +1,394 @@
+"""Stored keys, per-slot preferences, daily usage and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connections, models, router, transaction
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from byok.conf import conf
+from byok.crypto import get_keyring
+from byok.exceptions import DecryptionError
+from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
+from byok.services import Service, registry
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", _("Production")
+    TEST = "test", _("Test")
+    DEVELOPMENT = "development", _("Development")
+
+    @classmethod
+    def resolve(cls, value: str | None) -> str:
+        """``value``, or ``BYOK['DEFAULT_ENVIRONMENT']`` when it is empty."""
+        value = value or conf.DEFAULT_ENVIRONMENT
+        if value not in cls.values:
+            raise ValueError(f"Unknown environment {value!r}; use one of {', '.join(cls.values)}.")
+        return value
+
+
+class KeyStatus(models.TextChoices):
+    """``untested``, or the outcome of the last connection test."""
+
+    UNTESTED = "untested", _("Untested")
+    VALID = "valid", _("Valid")
+    RESTRICTED = "restricted", _("Valid, restricted")
+    INVALID = "invalid", _("Invalid")
+    RATE_LIMITED = "rate_limited", _("Rate limited")
+    PROVIDER_ERROR = "provider_error", _("Provider error")
+    UNREACHABLE = "unreachable", _("Unreachable")
+    UNVERIFIABLE = "unverifiable", _("Cannot be verified")
+
+
+class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
+    def alive(self) -> UserAPIKeyQuerySet:
+        """Keys that have not been deleted."""
+        return self.filter(deleted_at__isnull=True)
+
+    def active(self) -> UserAPIKeyQuerySet:
+        """Keys that can serve calls: not deleted and not switched off."""
+        return self.filter(deleted_at__isnull=True, is_active=True)
+
+    def for_user(self, user: Any) -> UserAPIKeyQuerySet:
+        """The user's keys, deleted ones excluded."""
+        return self.alive().filter(user=user)
+
+    def for_slot(self, user: Any, service: str, environment: str) -> UserAPIKeyQuerySet:
+        return self.filter(user=user, service=service, environment=environment)
+
+    def defaults(self) -> UserAPIKeyQuerySet:
+        """Keys that serve their (user, service, environment)."""
+        return self.filter(default_for__isnull=False)
+
+    def default_for(self, user: Any, service: str, environment: str) -> UserAPIKey | None:
+        """The key that serves this user's calls to a service, if any."""
+        return self.defaults().for_slot(user, service, environment).first()
+
+
+class UserAPIKey(models.Model):
+    """One credential a user stored for a service.
+
+    The secret is encrypted (``credentials``); what the pages and the API show is
+    ``display_hint``, made at write time so listing never decrypts. Deleting a key
+    erases the ciphertext and keeps the row for the audit trail.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="byok_api_keys",
+        verbose_name=_("user"),
+    )
+    service = models.CharField(_("service"), max_length=64, db_index=True)
+    credentials = EncryptedCredentialsField(_("credentials"), null=True)
+    nickname = models.CharField(_("nickname"), max_length=100, blank=True)
+    environment = models.CharField(
+        _("environment"),
+        max_length=16,
+        choices=Environment.choices,
+        default=Environment.PRODUCTION,
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=KeyStatus.choices, default=KeyStatus.UNTESTED
+    )
+    last_tested_at = models.DateTimeField(_("last tested"), null=True, blank=True)
+    last_test_message = models.CharField(_("last test message"), max_length=255, blank=True)
+    display_hint = models.CharField(_("masked key"), max_length=64, editable=False)
+    # HMAC of the credential under a key derived from the encryption key: finds
+    # duplicates without decrypting, and cannot be brute-forced without the key.
+    # NULL once deleted, so the unique index lets the same secret be stored again.
+    fingerprint = models.CharField(max_length=64, null=True, editable=False)  # noqa: DJ001
+    usage_count = models.PositiveBigIntegerField(_("usage count"), default=0)
+    estimated_cost = models.DecimalField(
+        _("estimated cost"), max_digits=14, decimal_places=6, default=Decimal("0")
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
+
+    objects: ClassVar[UserAPIKeyQuerySet] = UserAPIKeyQuerySet.as_manager()  # type: ignore[assignment]
+
+    default_for: ServicePreference
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "service", "environment"], name="byok_key_slot_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "fingerprint"], name="byok_unique_secret_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.nickname or self.display_hint
+        return f"{self.service_name}: {label}"
+
+    @property
+    def service_spec(self) -> Service:
+        return registry.get(self.service)
+
+    @property
+    def service_name(self) -> str:
+        return self.service_spec.name if self.service in registry else self.service
+
+    @property
+    def masked_key(self) -> str:
+        return self.display_hint
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this key serves its (user, service, environment)."""
+        try:
+            return self.default_for is not None
+        except ServicePreference.DoesNotExist:
+            return False
+
+    def set_credentials(self, credentials: object) -> dict[str, str]:
+        """Normalise and encrypt ``credentials``, with their hint and fingerprint.
+
+        Returns the normalised mapping. Raises ``ValidationError`` for a malformed
+        value and for the masked hint echoed back instead of a real secret. The
+        caller saves.
+        """
+        spec = self.service_spec
+        clean = spec.normalize(credentials)
+        if self.display_hint and self.display_hint in clean.values():
+            raise ValidationError(
+                _("That is the masked value shown to you; paste the full key instead."),
+                code="masked_value",
+            )
+        keyring = get_keyring()
+        self.credentials = SealedCredentials.seal(clean, keyring)
+        self.fingerprint = keyring.fingerprint(canonical_bytes(clean))
+        self.display_hint = spec.mask(clean)
+        return clean
+
+    def get_credentials(self) -> dict[str, str]:
+        """Decrypt the stored credential mapping."""
+        if self.credentials is None:
+            raise ValueError(f"API key {self.pk} was deleted; its secret is gone.")
+        try:
+            return self.credentials.open()
+        except DecryptionError as error:
+            raise error.for_row(self.pk) from None
+
+    def get_secret(self) -> str | dict[str, str]:
+        """The value host code uses: a string for one-field services."""
+        return self.service_spec.present(self.get_credentials())
+
+
+class ServicePreference(models.Model):
+    """A user's choice for one service in one environment.
+
+    It names the key that serves calls (``default_key``) and whether the
+    platform's key may stand in when the user has none. Reading this single
+    row, joined to its key, is the whole of ``get_user_api_key``; it is also
+    the row locked while keys of the slot change, so concurrent writes queue.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_preferences"
+    )
+    service = models.CharField(max_length=64)
+    environment = models.CharField(max_length=16, choices=Environment.choices)
+    default_key = models.OneToOneField(
+        UserAPIKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="default_for"
+    )
+    allow_platform_fallback = models.BooleanField(
+        _("use the platform's key when I have none"), default=True
+    )
+
+    class Meta:
+        verbose_name = _("service preference")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "service", "environment"], name="byok_one_preference_per_slot"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} ({self.environment})"
+
+    @classmethod
+    def lock(cls, user: Any, service: str, environment: str) -> ServicePreference:
+        """The slot's row, created if needed, for a transaction that changes keys.
+
+        It first locks the owner's user row, which always exists: every key write
+        of one user then queues behind the previous one, and concurrent first
+        writes cannot deadlock on the gap lock MySQL takes for a missing row.
+        Locking reads see rows committed after the transaction began, even under
+        MySQL's REPEATABLE READ.
+        """
+        using = router.db_for_write(cls)
+        if not transaction.get_connection(using).in_atomic_block:
+            raise TransactionManagementError("ServicePreference.lock() needs a transaction.")
+        user_pk = getattr(user, "pk", user)
+        _lock_user_row(user_pk, using)
+        slot = {"user_id": user_pk, "service": service, "environment": environment}
+        row = cls.objects.using(using).select_for_update().filter(**slot).first()
+        return row or cls.objects.using(using).create(**slot)
+
+    def settle(self) -> None:
+        """Point ``default_key`` at an active key of the slot whenever one exists.
+
+        The newest active key takes over when the default is deleted or switched
+        off. Call it with the row locked.
+        """
+        current = self.default_key
+        if current is not None and current.is_active and current.deleted_at is None:
+            return
+        newest = (
+            UserAPIKey.objects.active()
+            .for_slot(self.user_id, self.service, self.environment)
+            .order_by("-created_at")
+            .first()
+        )
+        if newest != current:
+            self.default_key = newest
+            self.save(update_fields=["default_key"])
+
+
+def _lock_user_row(user_pk: Any, using: str) -> None:
+    user_model = get_user_model()
+    # PostgreSQL's weaker lock still serialises byok's writers but does not block
+    # other tables' inserts that reference the user.
+    no_key = connections[using].features.has_select_for_no_key_update
+    list(
+        user_model._base_manager.using(using)
+        .select_for_update(no_key=no_key)
+        .filter(pk=user_pk)
+        .values_list("pk", flat=True)
+    )
+
+
+class DailyUsage(models.Model):
+    """Calls, units (tokens, e-mails, …) and estimated cost on one day."""
+
+    date = models.DateField(_("date"))
+    calls = models.PositiveBigIntegerField(_("calls"), default=0)
+    units = models.PositiveBigIntegerField(_("units"), default=0)
+    cost = models.DecimalField(_("cost"), max_digits=14, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+        ordering = ["-date"]
+
+
+class KeyUsage(DailyUsage):
+    """Daily usage served by one of the user's keys."""
+
+    key = models.ForeignKey(UserAPIKey, on_delete=models.CASCADE, related_name="daily_usage")
+
+    class Meta(DailyUsage.Meta):
+        verbose_name = _("daily key usage")
+        verbose_name_plural = _("daily key usage")
+        constraints = [
+            models.UniqueConstraint(fields=["key", "date"], name="byok_one_usage_row_per_key_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} on {self.date}: {self.calls} calls"
+
+
+class PlatformUsage(DailyUsage):
+    """Daily usage a user made of the platform's key for a service."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_platform_usage"
+    )
+    service = models.CharField(max_length=64)
+    environment = models.CharField(max_length=16, choices=Environment.choices)
+
+    class Meta(DailyUsage.Meta):
+        verbose_name = _("daily platform usage")
+        verbose_name_plural = _("daily platform usage")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "service", "environment", "date"],
+                name="byok_one_platform_usage_row_per_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} for user {self.user_id} on {self.date}: {self.calls} calls"
+
+
+class AuditAction(models.TextChoices):
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    TESTED = "tested", _("Tested")
+    REVEALED = "revealed", _("Revealed")
+    DELETED = "deleted", _("Deleted")
+    ROTATED = "rotated", _("Re-encrypted")
+    IMPORTED = "imported", _("Imported")
+    USED_WITH_FALLBACK = "used_with_fallback", _("Used the platform's key")
+    PREFERENCE_CHANGED = "preference_changed", _("Preference changed")
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_owner(self, user: Any) -> AuditEventQuerySet:
+        """A user's trail: everything that happened to their keys."""
+        return self.filter(owner=user)
+
+
+class AuditEvent(models.Model):
+    """An append-only record of something done to a key. Never holds a secret."""
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    action = models.CharField(_("action"), max_length=32, choices=AuditAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    key = models.ForeignKey(
+        UserAPIKey,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+        verbose_name=_("key"),
+    )
+    service = models.CharField(_("service"), max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
+    metadata = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects: ClassVar[AuditEventQuerySet] = AuditEventQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("audit event")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.service} at {self.created_at:%Y-%m-%d %H:%M}"

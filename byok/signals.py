@@ -1,0 +1,16 @@
+"""Signals byok sends. ``sender`` is always :class:`byok.models.UserAPIKey`.
+
+Receivers get keyword arguments only; none of them is ever a secret.
+"""
+
+from django.dispatch import Signal
+
+#: A key was stored. ``key``, ``actor``.
+key_added = Signal()
+#: A key's settings or secret changed. ``key``, ``actor``, ``fields`` (names).
+key_updated = Signal()
+#: A key was deleted (its secret erased). ``key``, ``actor``.
+key_removed = Signal()
+#: Host code was handed a credential. ``user``, ``service``, ``environment``,
+#: ``source`` ("user" or "platform"), ``key_id`` (None for the platform's key).
+key_used = Signal()

@@ -1,0 +1,169 @@
+"""Metering: count calls, units and estimated cost, per key or on the platform's key.
+
+Each call is at most two writes: one upsert of the day's row, and, when the
+user's key served, one update of the key's running totals. Both add to the
+stored values in SQL, so concurrent requests never lose a count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, OperationalError, connections, models, router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from byok.keys import ResolvedKey
+from byok.lookup import find_slot
+from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
+from byok.services import registry
+
+DEADLOCK_RETRIES = 3
+#: How each database spells "insert, or add to the existing row".
+UPSERT_SYNTAX = {"postgresql": "on_conflict", "sqlite": "on_conflict", "mysql": "on_duplicate_key"}
+
+
+def track_api_usage(
+    user: Any,
+    service: str,
+    *,
+    calls: int = 1,
+    units: int = 0,
+    cost: Decimal | int | str | None = None,
+    environment: str | None = None,
+    key: ResolvedKey | UserAPIKey | None = None,
+) -> None:
+    """Record usage of ``service`` for ``user``, against whichever key served it.
+
+    Pass ``key`` (what :func:`~byok.resolve_api_key` returned) to charge exactly
+    the key that was used; otherwise the slot's current default is looked up.
+    ``cost=None`` estimates it from the service's cost per call. Anonymous
+    users are not metered.
+    """
+    spec = registry.get(service)
+    if not (isinstance(calls, int) and isinstance(units, int)) or calls < 0 or units < 0:
+        raise ValueError("calls and units must be non-negative integers.")
+    amount = spec.default_cost_per_call * calls if cost is None else Decimal(str(cost))
+    if amount < 0:
+        raise ValueError("cost must not be negative.")
+    environment = Environment.resolve(environment if key is None else key.environment)
+    if user is None or not user.is_authenticated:
+        return
+    key_id = _served_by(user, service, environment, key)
+    counters = {"calls": calls, "units": units, "cost": amount}
+    using = router.db_for_write(UserAPIKey)
+    # A deadlock victim's transaction was rolled back whole, so running it again
+    # is safe; inside a caller's transaction the caller must decide instead.
+    attempts = 1 if transaction.get_connection(using).in_atomic_block else DEADLOCK_RETRIES
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(using=using):
+                _record(user, service, environment, key_id, counters)
+            return
+        except OperationalError as error:
+            if attempt == attempts or not is_deadlock(error):
+                raise
+
+
+def _record(
+    user: Any, service: str, environment: str, key_id: uuid.UUID | None, counters: dict[str, Any]
+) -> None:
+    today = timezone.localdate()
+    if key_id is None:
+        upsert(
+            PlatformUsage,
+            {"user": user.pk, "service": service, "environment": environment, "date": today},
+            counters,
+        )
+        return
+    # The key row first: its lock queues this key's writers before the day's
+    # row is touched, which spares MySQL the deadlocks of concurrent upserts.
+    UserAPIKey.objects.filter(pk=key_id).update(
+        usage_count=F("usage_count") + counters["calls"],
+        estimated_cost=F("estimated_cost") + counters["cost"],
+        last_used_at=timezone.now(),
+    )
+    upsert(KeyUsage, {"key": key_id, "date": today}, counters)
+
+
+def is_deadlock(error: OperationalError) -> bool:
+    """Whether the database chose this transaction as a deadlock victim."""
+    sqlstate = getattr(error.__cause__, "sqlstate", None)
+    return sqlstate in ("40P01", "40001") or (bool(error.args) and error.args[0] == 1213)
+
+
+atrack_api_usage = sync_to_async(track_api_usage)
+
+
+def _served_by(
+    user: Any, service: str, environment: str, key: ResolvedKey | UserAPIKey | None
+) -> uuid.UUID | None:
+    if isinstance(key, UserAPIKey):
+        return key.pk
+    if isinstance(key, ResolvedKey):
+        return key.key_id
+    slot = find_slot(user.pk, service, environment)
+    return slot.key_id if slot is not None and slot.credentials is not None else None
+
+
+def upsert(model: type[models.Model], keys: dict[str, Any], counters: dict[str, Any]) -> None:
+    """Add ``counters`` to the row identified by ``keys``, creating it if needed.
+
+    One ``INSERT … ON CONFLICT`` (``ON DUPLICATE KEY`` on MySQL/MariaDB) statement,
+    so the addition is atomic under concurrency without a lock.
+    """
+    connection = connections[router.db_for_write(model)]
+    syntax = UPSERT_SYNTAX.get(connection.vendor)
+    if syntax is None:
+        _upsert_portably(model, keys, counters)
+        return
+    quote = connection.ops.quote_name
+    fields = {name: _concrete_field(model, name) for name in [*keys, *counters]}
+    params = [
+        fields[name].get_db_prep_save(value, connection)
+        for name, value in {**keys, **counters}.items()
+    ]
+    table = quote(model._meta.db_table)
+    column = {name: quote(str(field.column)) for name, field in fields.items()}
+    columns = ", ".join(column.values())
+    placeholders = ", ".join(["%s"] * len(fields))
+    added = [column[name] for name in counters]
+    if syntax == "on_duplicate_key":
+        update = ", ".join(f"{c} = {c} + VALUES({c})" for c in added)
+        conflict = f"ON DUPLICATE KEY UPDATE {update}"
+    else:
+        target = ", ".join(column[name] for name in keys)
+        update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in added)
+        conflict = f"ON CONFLICT ({target}) DO UPDATE SET {update}"
+    with connection.cursor() as cursor:
+        # Only quoted names from the model's metadata go into the text; values are bound.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {conflict}"  # noqa: S608
+        cursor.execute(sql, params)
+
+
+def _concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+def _upsert_portably(
+    model: type[models.Model], keys: dict[str, Any], counters: dict[str, Any]
+) -> None:
+    """The same addition for databases without an upsert statement byok knows."""
+    lookup = {
+        f"{name}_id" if model._meta.get_field(name).is_relation else name: value
+        for name, value in keys.items()
+    }
+    increments = {name: F(name) + value for name, value in counters.items()}
+    manager = model._default_manager
+    if manager.filter(**lookup).update(**increments):
+        return
+    try:
+        with transaction.atomic(using=router.db_for_write(model)):
+            manager.create(**lookup, **counters)
+    except IntegrityError:  # created concurrently since the update
+        manager.filter(**lookup).update(**increments)

@@ -1,0 +1,27 @@
+"""Helpers shared by the tests."""
+
+from django.db import connection
+
+# A second test-only key, for rotation tests (tests/settings.py has the first).
+OTHER_ENCRYPTION_KEY = "dGVzdC1rZXktdHdvLWZvci1ieW9rLXRlc3RzLW9ubHkhIQ"
+
+
+def raw_byok_tables():
+    """Every row of every byok table, read with plain SQL, as one string."""
+    dump = []
+    with connection.cursor() as cursor:
+        tables = sorted(t for t in connection.introspection.table_names() if t.startswith("byok_"))
+        for table in tables:
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            dump.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(dump)
+
+
+def windows(value, size=8):
+    """Every run of ``size`` consecutive characters in ``value``."""
+    return {value[i : i + size] for i in range(len(value) - size + 1)}
+
+
+def with_row_locks():
+    """Whether the database has real row locks and isolation (not SQLite)."""
+    return connection.vendor in ("postgresql", "mysql")

@@ -1,0 +1,132 @@
+import pytest
+from django.conf import settings
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from byok import checks
+from byok.crypto import generate_key
+
+KEY = settings.BYOK["ENCRYPTION_KEYS"][0]
+
+
+def byok(**values):
+    return override_settings(BYOK={"ENCRYPTION_KEYS": [KEY], **values})
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def everything():
+    return (
+        checks.check_encryption_keys()
+        + checks.check_encryption_keys_for_deploy()
+        + checks.check_settings()
+    )
+
+
+def test_the_test_settings_pass_every_check():
+    assert [
+        m for m in run_checks(include_deployment_checks=False) if m.id.startswith("byok.")
+    ] == []
+
+
+@override_settings(BYOK={}, DEBUG=False)
+def test_e001_no_key_is_an_error():
+    assert ids(checks.check_encryption_keys()) == ["byok.E001"]
+
+
+@override_settings(BYOK={}, DEBUG=True)
+def test_w001_no_key_is_a_warning_in_debug():
+    assert ids(checks.check_encryption_keys()) == ["byok.W001"]
+
+
+@override_settings(BYOK={}, DEBUG=True)
+def test_e001_no_key_is_an_error_under_deploy_even_in_debug():
+    assert ids(checks.check_encryption_keys_for_deploy()) == ["byok.E001"]
+    assert "byok.E001" in ids(run_checks(include_deployment_checks=True))
+
+
+@override_settings(DEBUG=True)
+def test_deploy_check_passes_with_a_key():
+    assert checks.check_encryption_keys_for_deploy() == []
+
+
+@pytest.mark.parametrize("bad", ["not base64!", 12345, b"bytes"])
+def test_e002_malformed_key(bad):
+    with override_settings(BYOK={"ENCRYPTION_KEYS": [KEY, bad]}):
+        messages = checks.check_encryption_keys()
+    assert ids(messages) == ["byok.E002"]
+    assert "entry 2" in messages[0].msg
+
+
+def test_e003_short_key():
+    with override_settings(BYOK={"ENCRYPTION_KEYS": ["c2hvcnQta2V5"]}):
+        messages = checks.check_encryption_keys()
+    assert ids(messages) == ["byok.E003"]
+    assert "c2hvcnQta2V5" not in messages[0].msg + str(messages[0].hint)
+
+
+def test_e004_key_equal_to_secret_key():
+    key = generate_key()
+    with override_settings(SECRET_KEY=key, BYOK={"ENCRYPTION_KEYS": [key]}):
+        assert ids(checks.check_encryption_keys()) == ["byok.E004"]
+    with override_settings(SECRET_KEY_FALLBACKS=[key], BYOK={"ENCRYPTION_KEYS": [key]}):
+        assert ids(checks.check_encryption_keys()) == ["byok.E004"]
+
+
+def test_w002_repeated_key():
+    with override_settings(BYOK={"ENCRYPTION_KEYS": [KEY, KEY + "="]}):
+        assert ids(checks.check_encryption_keys()) == ["byok.W002"]
+
+
+def test_w003_unknown_setting_name():
+    with byok(ENCRYPTON_KEYS=["typo"]):
+        messages = checks.check_settings()
+    assert ids(messages) == ["byok.W003"]
+    assert "ENCRYPTON_KEYS" in messages[0].msg
+
+
+@pytest.mark.parametrize("setting", ["PLATFORM_KEYS", "DISABLED_SERVICES"])
+def test_e005_unknown_service_in_settings(setting):
+    value = {"nope": "x"} if setting == "PLATFORM_KEYS" else ["nope"]
+    with byok(**{setting: value}):
+        assert ids(checks.check_settings()) == ["byok.E005"]
+
+
+def test_e005_platform_key_for_a_disabled_service():
+    with byok(DISABLED_SERVICES=["openai"], PLATFORM_KEYS={"openai": "sk-" + "x" * 40}):
+        assert ids(checks.check_settings()) == ["byok.E005"]
+
+
+@pytest.mark.parametrize("path", ["byok.services.nothing.Here", "byok.conf.ByokSettings"])
+def test_e006_service_class_that_cannot_be_loaded(path):
+    with byok(SERVICES=[path]):
+        assert ids(checks.check_settings()) == ["byok.E006"]
+
+
+@pytest.mark.parametrize(
+    "value", ["one string for a two-field service", {"account_sid": "AC" + "0" * 32}, 42]
+)
+def test_e007_platform_key_that_does_not_fit(value):
+    with byok(PLATFORM_KEYS={"twilio": value}):
+        messages = checks.check_settings()
+    assert ids(messages) == ["byok.E007"]
+    if isinstance(value, str):
+        assert value not in messages[0].msg
+
+
+def test_e008_unknown_default_environment():
+    with byok(DEFAULT_ENVIRONMENT="staging"):
+        assert ids(checks.check_settings()) == ["byok.E008"]
+
+
+def test_every_check_id_is_documented():
+    from pathlib import Path
+
+    source = Path(checks.__file__).read_text()
+    documented = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    import re
+
+    for check_id in set(re.findall(r"byok\.[EW]\d{3}", source)):
+        assert check_id in documented, check_id

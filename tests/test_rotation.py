@@ -1,0 +1,155 @@
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from factories import make_key
+from fakes import fake_credentials
+from support import OTHER_ENCRYPTION_KEY
+
+import byok
+from byok import rotation
+from byok.crypto import get_keyring
+from byok.exceptions import DecryptionError
+from byok.models import AuditEvent, UserAPIKey
+
+pytestmark = pytest.mark.django_db
+
+OLD_KEY = settings.BYOK["ENCRYPTION_KEYS"][0]
+NEW_KEY = OTHER_ENCRYPTION_KEY
+
+
+def keys(*values):
+    return override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": list(values)})
+
+
+@pytest.fixture
+def stored(user):
+    """Eight keys stored under the old key, by secret."""
+    secrets = {}
+    for index in range(8):
+        service = ["openai", "twilio", "aws_s3", "github"][index % 4]
+        credentials = fake_credentials(service)
+        key = make_key(user, service, credentials)
+        secrets[key.pk] = credentials
+    return secrets
+
+
+def rotate_keys(*args):
+    out = StringIO()
+    call_command("byok_rotate_keys", *args, stdout=out)
+    return out.getvalue()
+
+
+def assert_all_decrypt(secrets):
+    for key in UserAPIKey.objects.all():
+        assert key.get_secret() == secrets[key.pk]
+
+
+def test_full_rotation(stored, user):
+    with keys(OLD_KEY):
+        old_id = get_keyring().primary.key_id
+    with keys(NEW_KEY, OLD_KEY):
+        new_id = get_keyring().primary.key_id
+        assert_all_decrypt(stored)  # old rows still decrypt with the new key first
+        output = rotate_keys("--batch-size", "3")
+        assert rotation.rows_per_key() == {new_id: 8}
+    with keys(NEW_KEY):  # the old key is gone: every row still decrypts
+        assert_all_decrypt(stored)
+        user_key = UserAPIKey.objects.get(service="openai", pk__in=list(stored)[:1])
+        assert byok.get_user_api_key(user, "openai") in stored.values()
+        with pytest.raises(Exception, match="already stored"):
+            make_key(user, "openai", stored[user_key.pk])  # fingerprints were re-made too
+    assert f"{old_id}  older key                8" in output
+    assert f"{new_id}  primary                  8" in output
+    assert "Re-encrypted 3 of 8 rows (37%)" in output
+    assert "Re-encrypted 8 of 8 rows (100%)" in output
+    assert "can be removed" in output
+    event = AuditEvent.objects.get(action="rotated")
+    assert event.metadata["reencrypted"] == 8
+
+
+def test_output_never_contains_a_secret(stored):
+    with keys(NEW_KEY, OLD_KEY):
+        output = rotate_keys("--batch-size", "2") + rotate_keys("--dry-run")
+    for credentials in stored.values():
+        values = [credentials] if isinstance(credentials, str) else credentials.values()
+        for value in values:
+            assert value not in output
+
+
+def test_dry_run_changes_nothing(stored):
+    before = list(UserAPIKey.objects.values_list("credentials", flat=True).order_by("pk"))
+    with keys(NEW_KEY, OLD_KEY):
+        output = rotate_keys("--dry-run")
+    assert "8 rows would be re-encrypted" in output
+    assert list(UserAPIKey.objects.values_list("credentials", flat=True).order_by("pk")) == before
+
+
+def test_an_interrupted_run_loses_nothing_and_a_second_run_finishes(stored, monkeypatch):
+    real = rotation._reencrypt
+    calls = []
+
+    def crash_in_the_second_batch(key, keyring):
+        calls.append(key.pk)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        real(key, keyring)
+
+    with keys(NEW_KEY, OLD_KEY):
+        new_id = get_keyring().primary.key_id
+        monkeypatch.setattr(rotation, "_reencrypt", crash_in_the_second_batch)
+        with pytest.raises(KeyboardInterrupt):
+            rotate_keys("--batch-size", "4")
+        assert rotation.rows_per_key()[new_id] == 4  # the first batch committed
+        assert_all_decrypt(stored)
+        monkeypatch.setattr(rotation, "_reencrypt", real)
+        output = rotate_keys("--batch-size", "4")
+        assert "Re-encrypted 4 of 4 rows" in output
+        assert rotation.rows_per_key() == {new_id: 8}
+    with keys(NEW_KEY):
+        assert_all_decrypt(stored)
+
+
+def test_running_again_is_a_no_op(stored):
+    with keys(NEW_KEY, OLD_KEY):
+        rotate_keys()
+        tokens = list(UserAPIKey.objects.values_list("credentials", flat=True).order_by("pk"))
+        output = rotate_keys()
+    assert "0 rows re-encrypted" in output
+    assert list(UserAPIKey.objects.values_list("credentials", flat=True).order_by("pk")) == tokens
+
+
+def test_rows_on_a_missing_key_are_reported_and_fail_the_command(stored):
+    third = "dGVzdC1rZXktdGhyZWUtZm9yLWJ5b2stdGVzdHMtb25seSEh"
+    with keys(NEW_KEY, third), pytest.raises(CommandError, match="not configured"):
+        rotate_keys()
+
+
+def test_a_corrupt_row_is_skipped_and_reported(stored, monkeypatch):
+    def corrupt(key, keyring):
+        raise DecryptionError("abcd1234", reason="test")
+
+    monkeypatch.setattr(rotation, "_reencrypt", corrupt)
+    with keys(NEW_KEY, OLD_KEY), pytest.raises(CommandError, match="8 rows failed to decrypt"):
+        rotate_keys()
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(CommandError, match="at least 1"):
+        rotate_keys("--batch-size", "0")
+
+
+def test_statements_grow_with_batches_not_rows(user):
+    def rotation_statements(rows, batch_size):
+        for _ in range(rows):
+            make_key(user)
+        with keys(NEW_KEY, OLD_KEY), CaptureQueriesContext(connection) as queries:
+            rotation.rotate(batch_size=batch_size)
+        UserAPIKey.objects.all().delete()
+        return len(queries)
+
+    assert rotation_statements(8, 4) == rotation_statements(16, 8) == rotation_statements(2, 1)

@@ -1,0 +1,226 @@
+import threading
+from contextlib import nullcontext
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import OperationalError, connection, connections, transaction
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from factories import UserFactory, make_key
+from support import with_row_locks
+
+import byok
+from byok import usage
+from byok.keys import remove_user_api_key
+from byok.models import KeyUsage, PlatformUsage, UserAPIKey
+
+pytestmark = pytest.mark.django_db
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def writes(queries):
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
+
+
+@pytest.fixture
+def platform():
+    from django.conf import settings
+
+    with override_settings(
+        BYOK={**settings.BYOK, "PLATFORM_KEYS": {"openai": "sk-platform-" + "x" * 40}}
+    ):
+        yield
+
+
+def test_usage_of_the_users_key_counts_on_the_key(user):
+    key = make_key(user)
+    byok.track_api_usage(user, "openai", calls=2, units=1500, cost="0.0125")
+    byok.track_api_usage(user, "openai", units=500, cost=Decimal("0.0025"))
+    key.refresh_from_db()
+    assert key.usage_count == 3
+    assert key.estimated_cost == Decimal("0.015")
+    assert key.last_used_at is not None
+    day = KeyUsage.objects.get()
+    assert (day.key, day.date, day.calls, day.units, day.cost) == (
+        key,
+        timezone.localdate(),
+        3,
+        2000,
+        Decimal("0.015"),
+    )
+    assert not PlatformUsage.objects.exists()
+
+
+def test_usage_on_the_platform_key_is_recorded_apart(user, platform):
+    byok.track_api_usage(user, "openai", calls=4, units=10)
+    day = PlatformUsage.objects.get()
+    assert (day.user_id, day.service, day.environment, day.calls, day.units) == (
+        user.pk,
+        "openai",
+        "production",
+        4,
+        10,
+    )
+    assert not KeyUsage.objects.exists()
+
+
+def test_a_resolved_key_is_charged_even_if_the_default_changes(user):
+    first = make_key(user)
+    resolved = byok.resolve_api_key(user, "openai")
+    second = make_key(user, is_default=True)
+    byok.track_api_usage(user, "openai", key=resolved)
+    assert KeyUsage.objects.get().key == first
+    byok.track_api_usage(user, "openai", key=second)
+    assert set(KeyUsage.objects.values_list("key", flat=True)) == {first.pk, second.pk}
+
+
+def test_at_most_two_writes(user, platform):
+    key = make_key(user)
+    for _ in range(2):  # the first call of the day inserts, the next adds
+        with CaptureQueriesContext(connection) as queries:
+            byok.track_api_usage(user, "openai", key=key)
+        assert len(writes(queries)) == 2
+    remove_user_api_key(key)
+    with CaptureQueriesContext(connection) as queries:
+        byok.track_api_usage(user, "openai")
+    assert len(writes(queries)) == 1
+
+
+def test_cost_defaults_to_the_services_estimate(user, monkeypatch):
+    key = make_key(user)
+    monkeypatch.setattr(type(key.service_spec), "default_cost_per_call", Decimal("0.002"))
+    byok.track_api_usage(user, "openai", calls=5)
+    assert KeyUsage.objects.get().cost == Decimal("0.01")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"calls": -1}, {"units": -5}, {"calls": 1.5}, {"cost": "-0.01"}, {"environment": "x"}],
+)
+def test_bad_arguments_are_refused_and_change_nothing(user, kwargs):
+    make_key(user)
+    with pytest.raises(ValueError, match=r"must|Unknown environment"):
+        byok.track_api_usage(user, "openai", **kwargs)
+    assert not KeyUsage.objects.exists()
+
+
+def test_anonymous_users_are_not_metered(platform):
+    byok.track_api_usage(AnonymousUser(), "openai")
+    assert not PlatformUsage.objects.exists()
+
+
+def test_the_portable_upsert_adds_the_same_way(user, monkeypatch):
+    key = make_key(user)
+    monkeypatch.setattr(usage, "UPSERT_SYNTAX", {})
+    byok.track_api_usage(user, "openai", key=key, calls=2)
+    byok.track_api_usage(user, "openai", key=key, calls=3)
+    assert KeyUsage.objects.get().calls == 5
+
+
+def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch):
+    key = make_key(user)
+    today = timezone.localdate()
+    real_update = type(KeyUsage.objects.all()).update
+    calls = []
+
+    def update_after_a_racing_insert(queryset, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:  # another request creates the row between our update and insert
+            KeyUsage.objects.create(key=key, date=today, calls=10)
+            return 0
+        return real_update(queryset, **kwargs)
+
+    monkeypatch.setattr(type(KeyUsage.objects.all()), "update", update_after_a_racing_insert)
+    usage._upsert_portably(
+        KeyUsage, {"key": key.pk, "date": today}, {"calls": 1, "units": 0, "cost": 0}
+    )
+    assert KeyUsage.objects.get().calls == 11
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_victim_is_retried(monkeypatch):
+    user = UserFactory()
+    key = make_key(user)
+    real_record = usage._record
+    attempts = []
+
+    def deadlock_once(*args):
+        attempts.append(args)
+        if len(attempts) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        real_record(*args)
+
+    monkeypatch.setattr(usage, "_record", deadlock_once)
+    byok.track_api_usage(user, "openai", key=key)
+    assert len(attempts) == 2
+    assert KeyUsage.objects.get().calls == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("error", "nested"),
+    [((1205, "Lock wait timeout exceeded"), False), ((1213, "Deadlock found"), True)],
+)
+def test_other_errors_and_nested_transactions_are_not_retried(monkeypatch, error, nested):
+    user = UserFactory()
+    key = make_key(user)
+    attempts = []
+
+    def fail(*args):
+        attempts.append(args)
+        raise OperationalError(*error)
+
+    monkeypatch.setattr(usage, "_record", fail)
+    with pytest.raises(OperationalError), transaction.atomic() if nested else nullcontext():
+        byok.track_api_usage(user, "openai", key=key)
+    assert len(attempts) == 1
+
+
+def run_sixteen_threads(target):
+    barrier = threading.Barrier(16)
+    errors = []
+
+    def worker():
+        try:
+            barrier.wait()
+            for _ in range(50):
+                target()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_count_exactly_on_a_users_key():
+    user = UserFactory()
+    make_key(user)
+    errors = run_sixteen_threads(
+        lambda: byok.track_api_usage(user, "openai", units=3, cost="0.001")
+    )
+    assert errors == []
+    key = UserAPIKey.objects.get()
+    day = KeyUsage.objects.get()
+    assert (key.usage_count, day.calls, day.units) == (800, 800, 2400)
+    assert key.estimated_cost == day.cost == Decimal("0.8")
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_count_exactly_on_the_platform_key(platform):
+    user = UserFactory()
+    errors = run_sixteen_threads(lambda: byok.track_api_usage(user, "openai", units=2))
+    assert errors == []
+    day = PlatformUsage.objects.get()
+    assert (day.calls, day.units) == (800, 1600)

@@ -8,4 +8,9 @@ class ByokConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # django-cryptography writes its defaults onto settings when first imported.
+        # Import it now: first imported inside an override_settings() block, those
+        # defaults would vanish when the block ends.
+        import django_cryptography.utils.crypto  # noqa: F401
+
         from byok import checks, receivers  # noqa: F401  (registers checks and handlers)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.db.models import Count
 
 from byok import audit
@@ -71,6 +71,32 @@ def _reencrypt(key: UserAPIKey, keyring: Keyring) -> None:
     key.fingerprint = keyring.fingerprint(canonical_bytes(credentials))
 
 
+def _save_batch(keys: list[UserAPIKey], using: str) -> None:
+    """Write the new ciphertexts and fingerprints: one statement, many parameter sets.
+
+    (``bulk_update`` builds a CASE expression per row, several times slower.)
+    """
+    if not keys:
+        return
+    connection = connections[using]
+    meta, quote = UserAPIKey._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in ("credentials", "fingerprint", "id")]
+    credentials, fingerprint, pk = (quote(str(field.column)) for field in fields)  # type: ignore[union-attr]
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {credentials} = %s, {fingerprint} = %s "  # noqa: S608
+        f"WHERE {pk} = %s"
+    )
+    params = [
+        [
+            field.get_db_prep_save(getattr(key, field.attname), connection)  # type: ignore[union-attr]
+            for field in fields
+        ]
+        for key in keys
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def plan() -> RotationReport:
     """Where things stand: how many rows each key protects, and what is to do."""
     keyring = get_keyring()
@@ -107,7 +133,7 @@ def rotate(
                     report.failed.append(str(key.pk))
                 else:
                     done.append(key)
-            UserAPIKey.objects.bulk_update(done, ["credentials", "fingerprint"])
+            _save_batch(done, using)
         last_pk = batch[-1].pk
         report.reencrypted += len(done)
         if progress is not None:

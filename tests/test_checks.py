@@ -25,6 +25,7 @@ def everything():
     )
 
 
+@pytest.mark.django_db
 def test_the_test_settings_pass_every_check():
     assert [
         m for m in run_checks(include_deployment_checks=False) if m.id.startswith("byok.")
@@ -41,6 +42,7 @@ def test_w001_no_key_is_a_warning_in_debug():
     assert ids(checks.check_encryption_keys()) == ["byok.W001"]
 
 
+@pytest.mark.django_db
 @override_settings(BYOK={}, DEBUG=True)
 def test_e001_no_key_is_an_error_under_deploy_even_in_debug():
     assert ids(checks.check_encryption_keys_for_deploy()) == ["byok.E001"]

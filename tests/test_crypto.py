@@ -156,3 +156,37 @@ def test_get_keyring_follows_override_settings():
     with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
         assert get_keyring().primary.key_id != default.primary.key_id
     assert get_keyring().primary.key_id == default.primary.key_id
+
+
+FIRST_USE_INSIDE_AN_OVERRIDE = """
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "byok"],
+    SECRET_KEY="only-for-this-check",
+)
+django.setup()
+from django.test import override_settings
+from byok.crypto import generate_key, get_keyring
+with override_settings(BYOK={"ENCRYPTION_KEYS": [generate_key()]}):
+    token = get_keyring().encrypt(b"first use")
+with override_settings(BYOK={"ENCRYPTION_KEYS": [generate_key()]}):
+    get_keyring().encrypt(b"later use")
+print("ok")
+"""
+
+
+def test_first_use_inside_override_settings_does_not_break_later_use():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_USE_INSIDE_AN_OVERRIDE],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr

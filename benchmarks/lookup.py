@@ -1,0 +1,97 @@
+"""get_user_api_key against a bare ORM get() plus one raw decryption of the same row.
+
+Budget (DESIGN.md): ratio <= 1.25, one query. Each database runs in its own
+process; both sides are timed in the same process, interleaved, and the best of
+many repeats is compared so that noise from the machine hits both alike.
+
+    python benchmarks/lookup.py                 # SQLite and PostgreSQL
+    python benchmarks/lookup.py sqlite mariadb  # any of sqlite, postgres, mariadb
+"""
+
+import subprocess
+import sys
+import timeit
+
+BUDGET = 1.25
+NUMBER, REPEAT = 500, 15
+
+
+def measure(database: str) -> float:
+    from _setup import configure, teardown
+
+    configure(database)
+    try:
+        return _measure()
+    finally:
+        teardown()
+
+
+def _measure() -> float:
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import byok
+    from byok.crypto import get_keyring
+    from byok.models import UserAPIKey
+
+    user = User.objects.create_user("bench")
+    other = User.objects.create_user("other")
+    body = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+    for index, person in enumerate([user, other] * 3):
+        filler = (body * 3)[index : index + 74]
+        byok.add_user_api_key(person, "openai", f"sk-proj-{filler}T3BlbkFJ{filler}")
+    key = UserAPIKey.objects.filter(user=user).order_by("created_at").first()
+    keyring = get_keyring()
+
+    def ours() -> object:
+        return byok.get_user_api_key(user, "openai")
+
+    def baseline() -> object:
+        row = UserAPIKey.objects.get(pk=key.pk)
+        return keyring.decrypt(row.credentials.token)
+
+    assert ours() == key.get_secret()
+    with CaptureQueriesContext(connection) as queries:
+        ours()
+    assert len(queries) == 1, queries.captured_queries
+
+    best = {"ours": float("inf"), "baseline": float("inf")}
+    for _ in range(REPEAT):  # interleaved, so both see the same machine
+        for name, function in (("ours", ours), ("baseline", baseline)):
+            best[name] = min(best[name], timeit.timeit(function, number=NUMBER) / NUMBER)
+    print(
+        f"  get_user_api_key {best['ours'] * 1e6:7.1f} us   "
+        f"ORM get() + decrypt {best['baseline'] * 1e6:7.1f} us   "
+        f"ratio {best['ours'] / best['baseline']:.2f}"
+    )
+    return best["ours"] / best["baseline"]
+
+
+def main(databases: list[str]) -> int:
+    failed = False
+    for database in databases:
+        print(f"{database}:", flush=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", database],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sys.stdout.write(result.stdout)
+        if result.returncode:
+            sys.stdout.write(result.stderr)
+            failed = True
+            continue
+        ratio = float(result.stdout.rsplit("ratio", 1)[1])
+        verdict = "within" if ratio <= BUDGET else "OVER"
+        print(f"  {verdict} budget {BUDGET}")
+        failed |= ratio > BUDGET
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        measure(sys.argv[2])
+    else:
+        sys.exit(main(sys.argv[1:] or ["sqlite", "postgres"]))

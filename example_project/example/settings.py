@@ -1,0 +1,99 @@
+"""Settings for the example site. Development only: never deploy these.
+
+SQLite in ``example_project/var/`` by default; set ``DATABASE_URL`` to use
+another database. The encryption key comes from ``BYOK_ENCRYPTION_KEYS`` or,
+failing that, a key generated once into ``var/`` for this checkout.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+
+def _local_secret(name: str, make) -> str:
+    """A value kept in var/ so that it survives restarts of the demo."""
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _new_encryption_key() -> str:
+    from byok.crypto import generate_key
+
+    return generate_key()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret(
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "byok",
+    "example",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "example.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.config(default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+BYOK = {
+    "ENCRYPTION_KEYS": (
+        os.environ["BYOK_ENCRYPTION_KEYS"].split(",")
+        if os.environ.get("BYOK_ENCRYPTION_KEYS")
+        else [_local_secret("encryption_key", _new_encryption_key)]
+    ),
+}

@@ -21,7 +21,10 @@ __all__ = [
     "get_user_api_key",
     "resolve_api_key",
     "set_platform_fallback",
+    "test_credentials",
+    "test_user_api_key",
     "track_api_usage",
+    "validate_credentials",
 ]
 
 _LAZY = {
@@ -35,6 +38,9 @@ _LAZY = {
     "set_platform_fallback": "byok.keys",
     "atrack_api_usage": "byok.usage",
     "track_api_usage": "byok.usage",
+    "test_credentials": "byok.probes",
+    "test_user_api_key": "byok.keys",
+    "validate_credentials": "byok.validation",
 }
 
 if TYPE_CHECKING:
@@ -47,8 +53,11 @@ if TYPE_CHECKING:
         get_user_api_key,
         resolve_api_key,
         set_platform_fallback,
+        test_user_api_key,
     )
+    from byok.probes import test_credentials
     from byok.usage import atrack_api_usage, track_api_usage
+    from byok.validation import validate_credentials
 
 
 def __getattr__(name: str) -> Any:

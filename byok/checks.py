@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -87,7 +88,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="byok.E008",
             )
         )
-    return messages + _check_services()
+    return messages + _check_probe_timeout() + _check_services()
 
 
 def _check_services() -> list[CheckMessage]:
@@ -103,6 +104,11 @@ def _check_services() -> list[CheckMessage]:
     for service_id in conf.DISABLED_SERVICES:
         if service_id not in known:
             messages.append(_unknown_service("DISABLED_SERVICES", service_id))
+    for service_id, url in conf.BASE_URLS.items():
+        if service_id not in registry:
+            messages.append(_unknown_service("BASE_URLS", service_id))
+            continue
+        messages.extend(_check_base_url(service_id, url))
     for service_id, value in conf.PLATFORM_KEYS.items():
         if service_id not in registry:
             messages.append(_unknown_service("PLATFORM_KEYS", service_id))
@@ -122,6 +128,53 @@ def _check_services() -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_base_url(service_id: str, url: object) -> list[CheckMessage]:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            Error(
+                f"BYOK['BASE_URLS'][{service_id!r}] must be an absolute http(s) URL.",
+                id="byok.E009",
+            )
+        ]
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return [
+            Error(
+                f"BYOK['BASE_URLS'][{service_id!r}] must not carry credentials, a query or "
+                "a fragment.",
+                id="byok.E009",
+            )
+        ]
+    if parts.scheme == "http" and not conf.ALLOW_PRIVATE_BASE_URLS:
+        return [
+            Error(
+                f"BYOK['BASE_URLS'][{service_id!r}] is plain http: credentials would travel "
+                "unencrypted.",
+                hint="Use https, or set BYOK['ALLOW_PRIVATE_BASE_URLS'] = True for an internal "
+                "host.",
+                id="byok.E010",
+            )
+        ]
+    return []
+
+
+def _check_probe_timeout() -> list[CheckMessage]:
+    value = conf.PROBE_TIMEOUT
+    numbers = list(value) if isinstance(value, list | tuple) else [value]
+    fits = len(numbers) in (1, 2) and all(
+        isinstance(n, int | float) and not isinstance(n, bool) and 0 < n <= 120 for n in numbers
+    )
+    if fits:
+        return []
+    return [
+        Error(
+            "BYOK['PROBE_TIMEOUT'] must be a number of seconds or a (connect, read) pair, "
+            "each between 0 and 120.",
+            id="byok.E011",
+        )
+    ]
 
 
 def _unknown_service(setting: str, service_id: object) -> Error:

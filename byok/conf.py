@@ -17,6 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_ENVIRONMENT": "production",
     "SERVICES": [],
     "DISABLED_SERVICES": [],
+    "BASE_URLS": {},
+    "ALLOW_PRIVATE_BASE_URLS": False,
+    "PROBE_TIMEOUT": 10,
 }
 
 
@@ -60,6 +63,21 @@ class ByokSettings:
     def DISABLED_SERVICES(self) -> Sequence[str]:
         """Service ids hidden from users and refused by every helper."""
         return list(self._get("DISABLED_SERVICES"))
+
+    @property
+    def BASE_URLS(self) -> Mapping[str, str]:
+        """Service id to the API base URL its probe uses (self-hosted, regional, gateway)."""
+        return self._get("BASE_URLS")  # type: ignore[no-any-return]
+
+    @property
+    def ALLOW_PRIVATE_BASE_URLS(self) -> bool:
+        """Whether a base URL may resolve to a loopback, private or link-local address."""
+        return bool(self._get("ALLOW_PRIVATE_BASE_URLS"))
+
+    @property
+    def PROBE_TIMEOUT(self) -> float | tuple[float, float]:
+        """Seconds a probe waits: one number (connect at most 5 s), or (connect, read)."""
+        return self._get("PROBE_TIMEOUT")  # type: ignore[no-any-return]
 
 
 conf = ByokSettings()

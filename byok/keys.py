@@ -25,9 +25,11 @@ from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError, NoAPIKey, UnknownService
 from byok.fields import canonical_bytes
 from byok.lookup import find_slot
-from byok.models import AuditAction, Environment, ServicePreference, UserAPIKey
-from byok.services import registry
-from byok.signals import key_added, key_removed, key_updated, key_used
+from byok.models import AuditAction, Environment, KeyStatus, ServicePreference, UserAPIKey
+from byok.probes import ProbeResult, ProbeStatus, probe, test_credentials
+from byok.services.registry import registry
+from byok.signals import key_added, key_removed, key_tested, key_updated, key_used
+from byok.validation import validate_credentials
 
 Source = Literal["user", "platform"]
 
@@ -117,33 +119,39 @@ def add_user_api_key(
     *,
     nickname: str = "",
     environment: str = Environment.PRODUCTION,
+    test: bool = False,
     is_default: bool = False,
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> UserAPIKey:
-    """Encrypt and store a credential for ``user``.
+    """Check, encrypt and store a credential for ``user``.
 
     ``credentials`` is a mapping of field names to values, or a string for
     one-field services. Raises ``ValidationError`` (keyed by field) for an
     unknown service, a malformed value or a secret the user already stored.
+    With ``test=True`` the credential is first tested against the provider: one
+    the provider rejects is not stored (``ValidationError`` with code
+    ``invalid_key``); any other outcome is stored as the key's status.
     The first key of a (service, environment) becomes its default.
+
+    The returned key carries, on this instance only, ``warnings`` (format and
+    test warnings to show the user) and ``probe_result`` (``None`` untested).
     """
-    if service not in registry:
+    if not isinstance(service, str) or service not in registry:
         raise ValidationError(
             {"service": ValidationError(_("Unknown service."), code="unknown_service")}
         )
-    if environment not in Environment.values:
-        raise ValidationError(
-            {"environment": ValidationError(_("Unknown environment."), code="invalid_choice")}
-        )
-    if not isinstance(nickname, str) or len(nickname) > 100 or "\x00" in nickname:
-        raise ValidationError(
-            {"nickname": ValidationError(_("At most 100 characters of text."), code="invalid")}
-        )
-    key = UserAPIKey(
-        user=user, service=service, nickname=nickname.strip(), environment=environment
-    )
-    clean = key.set_credentials(credentials)
+    environment = _check_environment(environment)
+    nickname = _check_nickname(nickname)
+    checked = validate_credentials(service, credentials, environment=environment)
+    checked.raise_if_invalid()
+    result = probe(checked) if test else None
+    if result is not None and result.status is ProbeStatus.INVALID:
+        raise ValidationError({"credentials": ValidationError(result.message, code="invalid_key")})
+    key = UserAPIKey(user=user, service=service, nickname=nickname, environment=environment)
+    clean = key.set_credentials(checked.credentials)
+    if result is not None:
+        key.record_test(result)
     with _atomic():
         preference = ServicePreference.lock(user, service, environment)
         fingerprints = get_keyring().fingerprints(canonical_bytes(clean))
@@ -157,9 +165,195 @@ def add_user_api_key(
         if is_default or preference.default_key_id is None:
             preference.default_key = key
             preference.save(update_fields=["default_key"])
-        audit.record(AuditAction.CREATED, key=key, actor=actor or user, request=request)
+        audit.record(
+            AuditAction.CREATED,
+            key=key,
+            actor=actor or user,
+            request=request,
+            tested=result is not None,
+            status=key.status,
+        )
     key_added.send(sender=UserAPIKey, key=key, actor=actor or user)
+    key.warnings = list(result.warnings if result is not None else checked.warnings)
+    key.probe_result = result
     return key
+
+
+def test_user_api_key(
+    key: UserAPIKey, *, actor: Any = None, request: HttpRequest | None = None
+) -> ProbeResult:
+    """Test a stored key against its provider and record the outcome on the key.
+
+    Updates ``status``, ``last_tested_at`` and ``last_test_message``, writes a
+    ``tested`` audit event and sends ``key_tested``. Raises
+    :class:`~byok.exceptions.DecryptionError` if the key cannot be decrypted.
+    """
+    result = test_credentials(key.service, key.get_credentials(), environment=key.environment)
+    key.record_test(result)
+    UserAPIKey.objects.filter(pk=key.pk).update(
+        status=key.status,
+        last_tested_at=key.last_tested_at,
+        last_test_message=key.last_test_message,
+    )
+    audit.record(
+        AuditAction.TESTED,
+        key=key,
+        actor=actor,
+        request=request,
+        status=result.status.value,
+        http_status=result.http_status,
+    )
+    key_tested.send(sender=UserAPIKey, key=key, actor=actor, result=result)
+    return result
+
+
+test_user_api_key.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def _check_nickname(nickname: object) -> str:
+    if not isinstance(nickname, str) or len(nickname) > 100 or "\x00" in nickname:
+        raise ValidationError(
+            {"nickname": ValidationError(_("At most 100 characters of text."), code="invalid")}
+        )
+    return nickname.strip()
+
+
+def _check_environment(environment: object) -> str:
+    if environment not in Environment.values:
+        raise ValidationError(
+            {"environment": ValidationError(_("Unknown environment."), code="invalid_choice")}
+        )
+    return str(environment)
+
+
+def update_user_api_key(
+    key: UserAPIKey,
+    *,
+    nickname: str | None = None,
+    environment: str | None = None,
+    is_default: bool | None = None,
+    is_active: bool | None = None,
+    credentials: object = None,
+    test: bool = False,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> UserAPIKey:
+    """Change a key's settings, or replace its secret. ``None`` leaves a field as it is.
+
+    A new secret is checked like :func:`add_user_api_key` checks one (and tested
+    first with ``test=True``); the masked value echoed back is refused. Moving a
+    key to another environment moves it to that environment's slot. The only
+    active key of a slot is its default: unsetting that is refused.
+    Returns ``key``, refreshed, with ``warnings`` and ``probe_result`` set as
+    :func:`add_user_api_key` sets them.
+    """
+    nickname = None if nickname is None else _check_nickname(nickname)
+    environment = None if environment is None else _check_environment(environment)
+    checked = result = None
+    if credentials is not None:
+        checked = validate_credentials(
+            key.service, credentials, environment=environment or key.environment
+        )
+        checked.raise_if_invalid()
+        result = probe(checked) if test else None
+        if result is not None and result.status is ProbeStatus.INVALID:
+            raise ValidationError(
+                {"credentials": ValidationError(result.message, code="invalid_key")}
+            )
+    changed: list[str] = []
+    with _atomic():
+        old_slot = _lock_slot_of(key)
+        key.refresh_from_db()
+        if key.is_deleted:
+            raise ValidationError(_("A deleted key cannot be changed."), code="deleted")
+        if nickname is not None and nickname != key.nickname:
+            key.nickname = nickname
+            changed.append("nickname")
+        if checked is not None:
+            _replace_secret(key, checked.credentials, result)
+            changed.append("credentials")
+        if environment is not None and environment != key.environment:
+            key.environment = environment
+            changed.append("environment")
+        if is_active is not None and is_active != key.is_active:
+            key.is_active = is_active
+            changed.append("is_active")
+        try:
+            with _atomic():
+                key.save()
+        except IntegrityError:
+            raise _duplicate() from None
+        slot = old_slot if "environment" not in changed else _lock_slot_of(key)
+        if "environment" in changed:
+            old_slot.settle()
+        changed += _apply_default(key, slot, is_default)
+        slot.settle()
+        if changed:
+            audit.record(
+                AuditAction.UPDATED, key=key, actor=actor, request=request, fields=changed
+            )
+    if changed:
+        key_updated.send(sender=UserAPIKey, key=key, actor=actor, fields=changed)
+    key.warnings = list(
+        result.warnings if result is not None else checked.warnings if checked else []
+    )
+    key.probe_result = result
+    return key
+
+
+def _replace_secret(
+    key: UserAPIKey, credentials: dict[str, str], result: ProbeResult | None
+) -> None:
+    others = UserAPIKey.objects.filter(user_id=key.user_id).exclude(pk=key.pk)
+    if others.filter(
+        fingerprint__in=get_keyring().fingerprints(canonical_bytes(credentials))
+    ).exists():
+        raise _duplicate()
+    key.set_credentials(credentials)
+    if result is None:
+        key.status, key.last_tested_at, key.last_test_message = KeyStatus.UNTESTED, None, ""
+    else:
+        key.record_test(result)
+
+
+def _apply_default(key: UserAPIKey, slot: ServicePreference, is_default: bool | None) -> list[str]:
+    currently = slot.default_key_id == key.pk
+    if is_default is None or is_default == currently:
+        return []
+    if is_default:
+        if not key.is_active:
+            raise ValidationError(
+                {
+                    "is_default": ValidationError(
+                        _("Only an active key can be the default."), code="inactive"
+                    )
+                }
+            )
+        slot.default_key = key
+        slot.save(update_fields=["default_key"])
+        return ["is_default"]
+    successor = (
+        UserAPIKey.objects.active()
+        .for_slot(key.user_id, key.service, key.environment)
+        .exclude(pk=key.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if successor is None:
+        raise ValidationError(
+            {
+                "is_default": ValidationError(
+                    _(
+                        "This is the only active key for the service, so it stays the default; "
+                        "switch it off instead."
+                    ),
+                    code="only_key",
+                )
+            }
+        )
+    slot.default_key = successor
+    slot.save(update_fields=["default_key"])
+    return ["is_default"]
 
 
 def _lock_slot_of(key: UserAPIKey) -> ServicePreference:
@@ -188,33 +382,14 @@ def set_default_key(
     key: UserAPIKey, *, actor: Any = None, request: HttpRequest | None = None
 ) -> None:
     """Make ``key`` the one that serves its (user, service, environment)."""
-    if not key.is_active or key.is_deleted:
-        raise ValidationError(_("Only an active key can be the default."), code="inactive")
-    with _atomic():
-        preference = _lock_slot_of(key)
-        preference.default_key = key
-        preference.save(update_fields=["default_key"])
-        audit.record(
-            AuditAction.UPDATED, key=key, actor=actor, request=request, fields=["is_default"]
-        )
-    key_updated.send(sender=UserAPIKey, key=key, actor=actor, fields=["is_default"])
+    update_user_api_key(key, is_default=True, actor=actor, request=request)
 
 
 def set_key_active(
     key: UserAPIKey, active: bool, *, actor: Any = None, request: HttpRequest | None = None
 ) -> None:
     """Switch a key on or off; a default switched off hands over to the newest active key."""
-    if key.is_deleted:
-        raise ValidationError(_("A deleted key cannot be switched on."), code="deleted")
-    with _atomic():
-        preference = _lock_slot_of(key)
-        key.is_active = active
-        key.save(update_fields=["is_active", "updated_at"])
-        preference.settle()
-        audit.record(
-            AuditAction.UPDATED, key=key, actor=actor, request=request, fields=["is_active"]
-        )
-    key_updated.send(sender=UserAPIKey, key=key, actor=actor, fields=["is_active"])
+    update_user_api_key(key, is_active=active, actor=actor, request=request)
 
 
 def set_platform_fallback(

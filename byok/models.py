@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +18,11 @@ from byok.conf import conf
 from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
-from byok.services import Service, registry
+from byok.services.base import Service
+from byok.services.registry import registry
+
+if TYPE_CHECKING:
+    from byok.probes import ProbeResult
 
 
 class Environment(models.TextChoices):
@@ -46,6 +50,7 @@ class KeyStatus(models.TextChoices):
     PROVIDER_ERROR = "provider_error", _("Provider error")
     UNREACHABLE = "unreachable", _("Unreachable")
     UNVERIFIABLE = "unverifiable", _("Cannot be verified")
+    FORMAT_INVALID = "format_invalid", _("Malformed")
 
 
 class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
@@ -120,6 +125,10 @@ class UserAPIKey(models.Model):
     objects: ClassVar[UserAPIKeyQuerySet] = UserAPIKeyQuerySet.as_manager()  # type: ignore[assignment]
 
     default_for: ServicePreference
+    #: Set by add_user_api_key and update_user_api_key on the instance they
+    #: return, never stored: what to tell the user about the credential.
+    warnings: list[str]
+    probe_result: ProbeResult | None
 
     class Meta:
         verbose_name = _("API key")
@@ -163,14 +172,18 @@ class UserAPIKey(models.Model):
             return False
 
     def set_credentials(self, credentials: object) -> dict[str, str]:
-        """Normalise and encrypt ``credentials``, with their hint and fingerprint.
+        """Check and encrypt ``credentials``, with their hint and fingerprint.
 
         Returns the normalised mapping. Raises ``ValidationError`` for a malformed
-        value and for the masked hint echoed back instead of a real secret. The
-        caller saves.
+        value (see :func:`byok.validate_credentials`) and for the masked hint
+        echoed back instead of a real secret. The caller saves.
         """
+        from byok.validation import validate_credentials
+
         spec = self.service_spec
-        clean = spec.normalize(credentials)
+        checked = validate_credentials(self.service, credentials, environment=self.environment)
+        checked.raise_if_invalid()
+        clean = checked.credentials
         if self.display_hint and self.display_hint in clean.values():
             raise ValidationError(
                 _("That is the masked value shown to you; paste the full key instead."),
@@ -181,6 +194,12 @@ class UserAPIKey(models.Model):
         self.fingerprint = keyring.fingerprint(canonical_bytes(clean))
         self.display_hint = spec.mask(clean)
         return clean
+
+    def record_test(self, result: ProbeResult) -> None:
+        """Keep a test's outcome on the key (the caller saves)."""
+        self.status = result.status.value
+        self.last_tested_at = timezone.now()
+        self.last_test_message = result.message[:255]
 
     def get_credentials(self) -> dict[str, str]:
         """Decrypt the stored credential mapping."""
@@ -250,11 +269,16 @@ class ServicePreference(models.Model):
     def settle(self) -> None:
         """Point ``default_key`` at an active key of the slot whenever one exists.
 
-        The newest active key takes over when the default is deleted or switched
-        off. Call it with the row locked.
+        The newest active key takes over when the default is deleted, switched
+        off or moved to another environment. Call it with the row locked.
         """
         current = self.default_key
-        if current is not None and current.is_active and current.deleted_at is None:
+        if (
+            current is not None
+            and current.is_active
+            and current.deleted_at is None
+            and current.environment == self.environment  # not moved to another slot
+        ):
             return
         newest = (
             UserAPIKey.objects.active()

@@ -11,6 +11,9 @@ key_added = Signal()
 key_updated = Signal()
 #: A key was deleted (its secret erased). ``key``, ``actor``.
 key_removed = Signal()
+#: A stored key was tested against its provider. ``key``, ``actor``, ``result``
+#: (a :class:`byok.probes.ProbeResult`).
+key_tested = Signal()
 #: Host code was handed a credential. ``user``, ``service``, ``environment``,
 #: ``source`` ("user" or "platform"), ``key_id`` (None for the platform's key).
 key_used = Signal()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from byok.keys import ResolvedKey
 from byok.lookup import find_slot
 from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
-from byok.services import registry
+from byok.services.registry import registry
 
 DEADLOCK_RETRIES = 3
 #: How each database spells "insert, or add to the existing row".

@@ -1,8 +1,9 @@
 import factory
 from django.contrib.auth import get_user_model
-from fakes import fake_credentials
 
 from byok.keys import add_user_api_key
+
+from fakes import fake_credentials
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -132,3 +132,44 @@ def test_every_check_id_is_documented():
 
     for check_id in set(re.findall(r"byok\.[EW]\d{3}", source)):
         assert check_id in documented, check_id
+
+
+def test_e005_unknown_service_in_base_urls():
+    with byok(BASE_URLS={"nope": "https://example.com"}):
+        assert ids(checks.check_settings()) == ["byok.E005"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "api.example.com",
+        "ftp://example.com",
+        42,
+        "https://user:pw@example.com",
+        "https://x.com/?a=1",
+    ],
+)
+def test_e009_base_url_that_is_not_a_clean_absolute_url(url):
+    with byok(BASE_URLS={"sentry": url}):
+        assert ids(checks.check_settings()) == ["byok.E009"]
+
+
+def test_e010_plain_http_base_url_needs_the_private_switch():
+    with byok(BASE_URLS={"sentry": "http://sentry.internal/api/0"}):
+        assert ids(checks.check_settings()) == ["byok.E010"]
+    with byok(BASE_URLS={"sentry": "http://sentry.internal/api/0"}, ALLOW_PRIVATE_BASE_URLS=True):
+        assert checks.check_settings() == []
+    with byok(BASE_URLS={"github": "https://github.example.com/api/v3"}):
+        assert checks.check_settings() == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "10", (1, 2, 3), True, 500, (5, "x")])
+def test_e011_bad_probe_timeout(timeout):
+    with byok(PROBE_TIMEOUT=timeout):
+        assert ids(checks.check_settings()) == ["byok.E011"]
+
+
+@pytest.mark.parametrize("timeout", [3, 2.5, (2, 10), [1, 1]])
+def test_good_probe_timeouts(timeout):
+    with byok(PROBE_TIMEOUT=timeout):
+        assert checks.check_settings() == []

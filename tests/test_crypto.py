@@ -3,7 +3,6 @@ import base64
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
-from support import OTHER_ENCRYPTION_KEY
 
 from byok.crypto import (
     KEY_ID_LENGTH,
@@ -18,6 +17,8 @@ from byok.crypto import (
     parse_key,
 )
 from byok.exceptions import DecryptionError
+
+from support import OTHER_ENCRYPTION_KEY
 
 PLAINTEXT = b'{"api_key":"sk-proj-plaintext-under-test"}'
 

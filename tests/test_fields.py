@@ -2,12 +2,13 @@ import json
 
 import pytest
 from django.core import serializers
-from factories import make_key
-from fakes import fake_credentials
 
 from byok.crypto import get_keyring
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.models import UserAPIKey
+
+from factories import make_key
+from fakes import fake_credentials
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from factories import UserFactory, make_key
-from fakes import fake_credentials
-from support import OTHER_ENCRYPTION_KEY, with_row_locks
 
 import byok
 from byok.exceptions import DecryptionError, NoAPIKey, UnknownService
@@ -22,6 +19,10 @@ from byok.keys import (
 )
 from byok.models import AuditEvent, ServicePreference, UserAPIKey
 from byok.signals import key_added, key_removed, key_updated, key_used
+
+from factories import UserFactory, make_key
+from fakes import fake_credentials
+from support import OTHER_ENCRYPTION_KEY, with_row_locks
 
 pytestmark = pytest.mark.django_db
 

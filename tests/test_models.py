@@ -1,11 +1,12 @@
 import pytest
-from factories import make_key
-from fakes import FAKES, fake_credentials, secret_values
-from support import raw_byok_tables, windows
 
 from byok.crypto import TOKEN_PREFIX
 from byok.models import UserAPIKey
 from byok.services import registry
+
+from factories import make_key
+from fakes import FAKES, fake_credentials, secret_values
+from support import raw_byok_tables, windows
 
 pytestmark = pytest.mark.django_db
 

@@ -6,15 +6,16 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from factories import make_key
-from fakes import fake_credentials
-from support import OTHER_ENCRYPTION_KEY
 
 import byok
 from byok import rotation
 from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError
 from byok.models import AuditEvent, UserAPIKey
+
+from factories import make_key
+from fakes import fake_credentials
+from support import OTHER_ENCRYPTION_KEY
 
 pytestmark = pytest.mark.django_db
 

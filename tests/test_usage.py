@@ -8,13 +8,14 @@ from django.db import OperationalError, connection, connections, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from factories import UserFactory, make_key
-from support import with_row_locks
 
 import byok
 from byok import usage
 from byok.keys import remove_user_api_key
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
+
+from factories import UserFactory, make_key
+from support import with_row_locks
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,22 @@
+import pytest
+import responses as responses_lib
+
+from byok import probes
+
+
+@pytest.fixture(autouse=True)
+def no_retry_pause(monkeypatch):
+    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
+
+
+@pytest.fixture
+def mocked():
+    """Provider HTTP, mocked. Any request not registered fails the test."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def pytest_generate_tests(metafunc):
+    if "answer" in metafunc.fixturenames:
+        answers = metafunc.cls.answers
+        metafunc.parametrize("answer", answers, ids=[a.id for a in answers])

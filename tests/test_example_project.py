@@ -63,3 +63,25 @@ def test_demo_command_prepares_the_site_and_prints_the_login(example_env):
 def test_the_example_site_passes_its_checks(example_env):
     result = manage(example_env, "check", "--fail-level", "WARNING")
     assert "no issues" in result.stdout
+
+
+CUSTOM_SERVICE_CHECK = """
+import uuid, responses, byok
+key = f"{uuid.uuid4()}:fx"
+assert byok.validate_credentials("deepl", key).ok
+assert not byok.validate_credentials("deepl", "not-a-deepl-key").ok
+with responses.RequestsMock() as mock:
+    mock.get("https://api-free.deepl.com/v2/usage", json={"character_count": 1})
+    result = byok.test_credentials("deepl", key)
+    assert mock.calls[0].request.headers["Authorization"] == f"DeepL-Auth-Key {key}"
+print(result.status)
+"""
+
+
+def test_the_example_registers_a_service_of_its_own(example_env):
+    import json
+
+    listed = json.loads(manage(example_env, "byok_services", "--json").stdout)
+    assert "deepl" in [row["id"] for row in listed]
+    checked = manage(example_env, "shell", "-c", CUSTOM_SERVICE_CHECK)
+    assert "valid" in checked.stdout.splitlines()

@@ -1,10 +1,125 @@
-"""Anthropic: one API key."""
+"""Anthropic: one API key, tested with ``GET /v1/models``."""
 
-from byok.services.base import Service
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from byok.probes import ProbeStatus
+from byok.services.base import CredentialField, ProbeRequest, Service
+from byok.services.formats import Format
+
+if TYPE_CHECKING:
+    from byok.probes import ProbeResponse, ProbeResult
+    from byok.services.formats import FormatReport
+    from byok.validation import ValidationResult
+
+#: The API version byok speaks; the API answers 400 without one.
+API_VERSION = "2023-06-01"
 
 
 class Anthropic(Service):
     id = "anthropic"
     name = "Anthropic"
     category = "ai"
+    description = _("Claude models for chat, reasoning, coding and document understanding.")
+    icon = "byok/icons/anthropic.svg"
+    docs_url = "https://docs.anthropic.com/en/api/overview"
+    create_key_url = "https://console.anthropic.com/settings/keys"
+    pricing = _("Pay as you go, per token; the price depends on the model.")
+    free_tier = _("No free API tier: you buy prepaid credit for your organization.")
+    setup_minutes = 3
+    difficulty = "easy"
+    popular = True
+    benefits = (
+        _("Your own rate limits, not a share of the platform's"),
+        _("Usage billed straight to your Anthropic account"),
+        _("Every Claude model your workspace can use"),
+        _("Spend limits and usage reports per workspace"),
+    )
+    setup_steps = (
+        _("Sign in at console.anthropic.com."),
+        _("Open “API keys” and choose “Create key”."),
+        _("Pick the workspace, name the key and copy it: it is shown once."),
+        _("Paste it here and choose “Add & test key”."),
+    )
+    fields = (CredentialField("api_key", _("API key"), help_text=_("Starts with sk-ant-api03-.")),)
     key_prefixes = ("sk-ant-api03-", "sk-ant-")
+    formats = {
+        "api_key": Format(
+            loose=r"sk-ant-api\d{2,4}-[A-Za-z0-9_-]{80,120}",
+            strict=r"sk-ant-api03-[A-Za-z0-9_-]{93}AA",
+            shape=_(
+                "sk-ant-api, a version number, a dash, then 80 to 120 letters, digits, - or _"
+            ),
+            strict_note=_(
+                "The Anthropic key does not have the usual shape (sk-ant-api03-, 108 characters "
+                "ending in AA): check that it was copied whole."
+            ),
+        ),
+    }
+    default_cost_per_call = Decimal("0.003")
+    base_url = "https://api.anthropic.com"
+
+    def check(
+        self, credentials: dict[str, str], report: FormatReport, environment: str | None
+    ) -> None:
+        if credentials["api_key"].startswith("sk-ant-admin"):
+            report.error(
+                "api_key",
+                _(
+                    "This is an Anthropic Admin API key, which manages the organization and "
+                    "cannot call the models; create a regular API key instead."
+                ),
+                code="wrong_kind",
+            )
+
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest:
+        return ProbeRequest(
+            "GET",
+            "/v1/models",
+            headers={
+                "x-api-key": checked.credentials["api_key"],
+                "anthropic-version": API_VERSION,
+            },
+        )
+
+    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        if response.is_html or response.status in (401, 429) or response.status < 400:
+            return self.classify(response)
+        error = response.json_dict().get("error")
+        kind = error.get("type") if isinstance(error, dict) else None
+        if response.status == 403 and kind == "permission_error":
+            return self.result(
+                ProbeStatus.RESTRICTED,
+                response,
+                gettext(
+                    "Anthropic accepted the key, but it has no permission to list the models."
+                ),
+            )
+        if response.status == 404:
+            return self.result(
+                ProbeStatus.INVALID,
+                response,
+                gettext("Anthropic does not know this key, or it has been disabled (HTTP 404)."),
+            )
+        if response.status == 400:
+            return self.result(
+                ProbeStatus.PROVIDER_ERROR,
+                response,
+                gettext(
+                    "Anthropic refused byok's test request (HTTP 400): a problem with the "
+                    "request, not with the key, which was not judged."
+                ),
+            )
+        if response.status == 529:
+            return self.result(
+                ProbeStatus.PROVIDER_ERROR,
+                response,
+                gettext("Anthropic is overloaded (HTTP 529); the key was not judged. Try later."),
+            )
+        # Any other 403 (not a permission error) or status says nothing sure about the key.
+        return self.result(ProbeStatus.PROVIDER_ERROR, response)

@@ -1,15 +1,114 @@
-"""Google Analytics 4: a measurement id and a Measurement Protocol API secret."""
+"""Google Analytics 4: a measurement id and a Measurement Protocol API secret.
 
+Google offers no read-only way to test the secret: the collection endpoint
+answers 2xx to anything and its validation server "does not validate
+api_secret". So the probe checks nothing remotely and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from byok.services.base import CredentialField, Service
+from byok.services.formats import Format
+
+if TYPE_CHECKING:
+    from byok.probes import ProbeClient, ProbeResult
+    from byok.services.formats import FormatReport
+    from byok.validation import ValidationResult
+
+# Google's documentation placeholders (G-XXXXXXX, G-XXXXXXXXXX); runs of eight or
+# more X are already refused by the generic placeholder check.
+_PLACEHOLDER_ID = re.compile(r"G-X+", re.IGNORECASE)
 
 
 class GoogleAnalytics(Service):
     id = "google_analytics"
     name = "Google Analytics"
     category = "analytics"
-    fields = (
-        CredentialField("measurement_id", _("Measurement ID"), secret=False),
-        CredentialField("api_secret", _("Measurement Protocol API secret")),
+    description = _("Send server-side events to a GA4 property with the Measurement Protocol.")
+    icon = "byok/icons/google_analytics.svg"
+    docs_url = "https://developers.google.com/analytics/devguides/collection/protocol/ga4"
+    create_key_url = "https://analytics.google.com/"
+    pricing = _("Free for standard GA4 properties; Google Analytics 360 is a paid plan.")
+    free_tier = _("Standard GA4 properties are free, within Google's collection limits.")
+    setup_minutes = 4
+    difficulty = "medium"
+    benefits = (
+        _("Events land in your own GA4 property"),
+        _("Reports and exports under your Google account"),
+        _("Your own retention and access settings"),
+        _("Server-side events that ad blockers cannot drop"),
     )
+    setup_steps = (
+        _("In Google Analytics, open Admin, then “Data streams”, and choose your stream."),
+        _("Copy the stream's Measurement ID (it starts with G-)."),
+        _("Open “Measurement Protocol API secrets”, choose “Create” and copy the secret."),
+        _("Paste it here and choose “Add & test key”."),
+    )
+    fields = (
+        CredentialField(
+            "measurement_id",
+            _("Measurement ID"),
+            secret=False,
+            help_text=_("Starts with G-, shown on the data stream's page."),
+        ),
+        CredentialField(
+            "api_secret",
+            _("Measurement Protocol API secret"),
+            help_text=_("Created under the data stream's “Measurement Protocol API secrets”."),
+        ),
+    )
+    formats = {
+        "measurement_id": Format(
+            loose=r"G-[A-Z0-9]{4,16}",
+            strict=r"G-[A-Z0-9]{10}",
+            shape=_("G- followed by 4 to 16 capital letters or digits"),
+            strict_note=_(
+                "GA4 Measurement IDs are usually G- followed by 10 capital letters or digits: "
+                "check that the ID was copied whole."
+            ),
+        ),
+        # No documented format: observed secrets are 22 URL-safe characters, too
+        # little to warn about any other length.
+        "api_secret": Format(
+            loose=r"[A-Za-z0-9_-]{16,64}",
+            shape=_("16 to 64 letters, digits, - or _"),
+        ),
+    }
+    base_url = "https://www.google-analytics.com"
+
+    def check(
+        self, credentials: dict[str, str], report: FormatReport, environment: str | None
+    ) -> None:
+        measurement_id = credentials["measurement_id"]
+        if "measurement_id" in report.errors:
+            return
+        if measurement_id[:3].upper() == "UA-":
+            report.error(
+                "measurement_id",
+                _(
+                    "This is a Universal Analytics ID (UA-…). Google has retired Universal "
+                    "Analytics; GA4 Measurement IDs start with G-."
+                ),
+                code="wrong_kind",
+            )
+        elif _PLACEHOLDER_ID.fullmatch(measurement_id):
+            report.error(
+                "measurement_id",
+                _("The Measurement ID is Google's placeholder; copy the one of your stream."),
+                code="placeholder",
+            )
+
+    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
+        return self.unverifiable(
+            gettext(
+                "Google offers no way to check a Measurement Protocol API secret without "
+                "sending an event, so byok checked its format only. To be sure, send a test "
+                "event and look for it in GA4's DebugView."
+            )
+        )

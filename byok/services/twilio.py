@@ -1,15 +1,192 @@
-"""Twilio: an Account SID and its auth token."""
+"""Twilio: an Account SID and its auth token, tested by reading the account itself."""
 
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.services.base import CredentialField, Service
+from byok.probes import ProbeStatus
+from byok.services.base import CredentialField, ProbeRequest, Service
+from byok.services.formats import Format
+
+if TYPE_CHECKING:
+    from byok.probes import ProbeResponse, ProbeResult
+    from byok.services.formats import FormatReport
+    from byok.validation import ValidationResult
+
+# A SID of any kind: two capitals and 32 hex digits (AC account, SK API key, …).
+_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+
+# Twilio error codes (twilio.com/docs/api/errors/…) the probe can meet.
+TEST_CREDENTIALS = "20008"
+ACCOUNT_NOT_ACTIVE = "20403"
 
 
 class Twilio(Service):
     id = "twilio"
     name = "Twilio"
     category = "sms"
-    fields = (
-        CredentialField("account_sid", _("Account SID"), secret=False),
-        CredentialField("auth_token", _("Auth token")),
+    description = _("SMS, WhatsApp, voice calls and phone numbers through one API.")
+    icon = "byok/icons/twilio.svg"
+    docs_url = "https://www.twilio.com/docs/usage/api"
+    create_key_url = "https://console.twilio.com/"
+    pricing = _("Pay as you go, per message or per minute; prices depend on the country.")
+    free_tier = _(
+        "A trial account with a small credit; trial messages only reach verified numbers."
     )
+    setup_minutes = 5
+    difficulty = "medium"
+    popular = True
+    benefits = (
+        _("Messages sent from your own numbers and sender ids"),
+        _("Usage billed straight to your Twilio account"),
+        _("Your own throughput and messaging registrations"),
+        _("Delivery logs in your own Twilio Console"),
+    )
+    setup_steps = (
+        _("Sign in at console.twilio.com."),
+        _("On the Console's home page, find “Account Info”."),
+        _("Copy the Account SID, then show and copy the Auth token."),
+        _("Paste it here and choose “Add & test key”."),
+    )
+    fields = (
+        CredentialField(
+            "account_sid",
+            _("Account SID"),
+            secret=False,
+            help_text=_("Starts with AC, followed by 32 hex characters."),
+        ),
+        CredentialField(
+            "auth_token",
+            _("Auth token"),
+            help_text=_("32 hex characters, shown under the Account SID in the Twilio Console."),
+        ),
+    )
+    formats = {
+        # The SID goes into the probe's URL: the loose pattern is already exact.
+        "account_sid": Format(
+            loose=r"AC[0-9a-fA-F]{32}",
+            strict=r"AC[0-9a-f]{32}",
+            shape=_("AC followed by 32 hex characters"),
+            strict_note=_(
+                "Twilio Account SIDs are written in lowercase hex: check that the SID was "
+                "copied unchanged."
+            ),
+        ),
+        "auth_token": Format(
+            loose=r"[A-Za-z0-9]{32,64}",
+            strict=r"[0-9a-f]{32}",
+            shape=_("32 to 64 letters or digits"),
+            strict_note=_(
+                "A Twilio auth token is usually 32 lowercase hex characters: check that it "
+                "was copied whole."
+            ),
+        ),
+    }
+    default_cost_per_call = Decimal("0.0079")
+    base_url = "https://api.twilio.com"
+
+    def check(
+        self, credentials: dict[str, str], report: FormatReport, environment: str | None
+    ) -> None:
+        sid, token = credentials["account_sid"], credentials["auth_token"]
+        if sid[:2].upper() == "SK" and "account_sid" not in report.errors:
+            report.error(
+                "account_sid",
+                _(
+                    "This is an API key SID (SK…). byok needs the Account SID (AC…) and its "
+                    "auth token, both shown on the Twilio Console's home page."
+                ),
+                code="wrong_kind",
+            )
+        if _SID.fullmatch(token) and "auth_token" not in report.errors:
+            report.error(
+                "auth_token",
+                _(
+                    "This is a Twilio SID, not the auth token: copy the Auth token shown "
+                    "under the Account SID."
+                ),
+                code="wrong_kind",
+            )
+
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest:
+        sid, token = checked.credentials["account_sid"], checked.credentials["auth_token"]
+        path = f"/2010-04-01/Accounts/{quote(sid, safe='')}.json"
+        return ProbeRequest("GET", path, auth=(sid, token))
+
+    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        body = response.json_dict()
+        if 200 <= response.status < 300:
+            return self.classify(response, warnings=account_warnings(body))
+        if response.is_html:
+            return self.classify(response)
+        code = str(body.get("code", ""))
+        if response.status == 403 and code == TEST_CREDENTIALS:
+            return self.result(
+                ProbeStatus.UNVERIFIABLE,
+                response,
+                gettext(
+                    "These are Twilio test credentials: they only work for sending test "
+                    "messages and calls, so byok cannot check them. Use the live Account SID "
+                    "and auth token to send real messages."
+                ),
+            )
+        if response.status == 403 and code == ACCOUNT_NOT_ACTIVE:
+            return self.result(
+                ProbeStatus.RESTRICTED,
+                response,
+                gettext(
+                    "Twilio accepted the credentials, but the account is suspended or closed."
+                ),
+            )
+        if response.status == 403:
+            # Authenticated (a bad pair is a 401) but refused: not a wrong key.
+            return self.result(
+                ProbeStatus.RESTRICTED,
+                response,
+                gettext(
+                    "Twilio accepted the credentials, but refused to show the account (HTTP 403)."
+                ),
+            )
+        if response.status == 401:
+            return self.result(
+                ProbeStatus.INVALID,
+                response,
+                gettext(
+                    "Twilio rejected the Account SID and auth token (HTTP 401): check that the "
+                    "token belongs to this account and has not been replaced."
+                ),
+            )
+        return self.classify(response)
+
+
+def account_warnings(account: dict[str, object]) -> list[str]:
+    """What the account resource says the user should know: not active, or a trial."""
+    warnings = []
+    status = account.get("status")
+    if status == "suspended":
+        warnings.append(
+            gettext(
+                "The Twilio account is suspended: it cannot send messages or make calls "
+                "until Twilio reactivates it."
+            )
+        )
+    elif status == "closed":
+        warnings.append(
+            gettext("The Twilio account is closed: it can no longer send messages or make calls.")
+        )
+    elif isinstance(status, str) and status != "active":
+        warnings.append(gettext("The Twilio account is not active."))
+    if account.get("type") == "Trial":
+        warnings.append(
+            gettext(
+                "This is a Twilio trial account: it can only send to verified numbers, "
+                "and its messages carry a trial notice."
+            )
+        )
+    return warnings

@@ -91,6 +91,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 BYOK = {
+    # A service of this site's own, next to the built-in ones.
+    "SERVICES": ["example.services.DeepL"],
     "ENCRYPTION_KEYS": (
         os.environ["BYOK_ENCRYPTION_KEYS"].split(",")
         if os.environ.get("BYOK_ENCRYPTION_KEYS")

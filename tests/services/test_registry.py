@@ -109,3 +109,34 @@ def test_a_bad_service_path_is_an_improper_configuration():
         pytest.raises(ImproperlyConfigured),
     ):
         local.get("openai")
+
+
+def test_every_service_has_complete_catalog_data():
+    for service in registry:
+        data = service.catalog()
+        assert data["description"], service.id
+        assert data["docs_url"].startswith("https://"), service.id
+        assert data["create_key_url"].startswith("https://"), service.id
+        assert data["pricing"], service.id
+        assert data["free_tier"], service.id
+        assert len(data["setup_steps"]) == 4, service.id
+        assert 3 <= len(data["benefits"]) <= 5, service.id
+        assert data["difficulty"] in ("easy", "medium", "advanced"), service.id
+        assert data["icon"] == f"byok/icons/{service.id}.svg", service.id
+        assert all(field["help_text"] for field in data["fields"]), service.id
+
+
+def test_every_built_in_service_is_documented():
+    from pathlib import Path
+
+    documented = (Path(__file__).parents[2] / "docs" / "services.md").read_text()
+    for service in registry:
+        assert f"| `{service.id}` |" in documented
+
+
+def test_every_icon_ships_with_the_package():
+    from django.contrib.staticfiles import finders
+
+    for service in registry:
+        assert finders.find(service.icon), service.icon
+    assert finders.find(Custom().icon)

@@ -1,0 +1,67 @@
+"""A service of the example site's own, registered with BYOK["SERVICES"].
+
+It shows everything a host needs to add a provider byok does not ship: catalog
+data, the credential's fields and format, and the one read-only request that
+tests a key. (DeepL's API: ``GET /v2/usage`` with a ``DeepL-Auth-Key`` header;
+free-plan keys end in ``:fx`` and use the api-free host.)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+
+from byok.services import CredentialField, Service
+from byok.services.base import ProbeRequest
+from byok.services.formats import Format
+
+if TYPE_CHECKING:
+    from byok.validation import ValidationResult
+
+
+class DeepL(Service):
+    id = "deepl"
+    name = "DeepL"
+    category = "ai"
+    description = _("Machine translation between 30-odd languages.")
+    docs_url = "https://developers.deepl.com/docs"
+    create_key_url = "https://www.deepl.com/your-account/keys"
+    pricing = _("Pay per character translated on the Pro plan.")
+    free_tier = _("The Free plan translates a monthly allowance of characters.")
+    setup_minutes = 3
+    benefits = (
+        _("Your own monthly character allowance"),
+        _("Glossaries and formality settings from your account"),
+        _("Usage billed to your DeepL account"),
+    )
+    setup_steps = (
+        _("Sign in at deepl.com and open your account."),
+        _("Open the “API Keys” tab."),
+        _("Copy your authentication key."),
+        _("Paste it here and choose “Add & test key”."),
+    )
+    fields = (
+        CredentialField(
+            "api_key",
+            _("Authentication key"),
+            help_text=_("A UUID; free-plan keys end in :fx."),
+        ),
+    )
+    formats = {
+        "api_key": Format(
+            loose=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:fx)?",
+            shape=_("a UUID, optionally followed by :fx"),
+        ),
+    }
+    default_cost_per_call = Decimal("0.0001")
+    base_url = "https://api.deepl.com"
+
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest:
+        key = checked.credentials["api_key"]
+        # Free-plan keys only work on the free host; both hosts are DeepL's own.
+        host = "https://api-free.deepl.com" if key.endswith(":fx") else None
+        return ProbeRequest(
+            "GET", "/v2/usage", headers={"Authorization": f"DeepL-Auth-Key {key}"}, base_url=host
+        )

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URLS": {},
     "ALLOW_PRIVATE_BASE_URLS": False,
     "PROBE_TIMEOUT": 10,
+    "ALLOW_REVEAL": True,
 }
 
 
@@ -73,6 +74,11 @@ class ByokSettings:
     def ALLOW_PRIVATE_BASE_URLS(self) -> bool:
         """Whether a base URL may resolve to a loopback, private or link-local address."""
         return bool(self._get("ALLOW_PRIVATE_BASE_URLS"))
+
+    @property
+    def ALLOW_REVEAL(self) -> bool:
+        """Whether owners may see a stored key's plaintext again (``reveal/``)."""
+        return bool(self._get("ALLOW_REVEAL"))
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from byok.probes import ProbeResult
+
 
 class ByokError(Exception):
     """Base class for byok's own errors."""
@@ -49,3 +56,17 @@ class DecryptionError(ByokError):
     def for_row(self, row: object) -> DecryptionError:
         """The same error, naming the database row it came from."""
         return DecryptionError(self.key_id, reason=self.reason, row=row)
+
+
+class KeyRejected(ValidationError):
+    """The provider rejected the credential when it was tested before storing it.
+
+    A ``ValidationError`` (code ``invalid_key``, under ``credentials``) that also
+    carries the test's ``probe_result``.
+    """
+
+    def __init__(self, probe_result: ProbeResult) -> None:
+        self.probe_result = probe_result
+        super().__init__(
+            {"credentials": ValidationError(probe_result.message, code="invalid_key")}
+        )

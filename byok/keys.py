@@ -22,13 +22,20 @@ from django.utils.translation import gettext as _
 from byok import audit
 from byok.conf import conf
 from byok.crypto import get_keyring
-from byok.exceptions import DecryptionError, NoAPIKey, UnknownService
+from byok.exceptions import DecryptionError, KeyRejected, NoAPIKey, UnknownService
 from byok.fields import canonical_bytes
 from byok.lookup import find_slot
 from byok.models import AuditAction, Environment, KeyStatus, ServicePreference, UserAPIKey
 from byok.probes import ProbeResult, ProbeStatus, probe, test_credentials
 from byok.services.registry import registry
-from byok.signals import key_added, key_removed, key_tested, key_updated, key_used
+from byok.signals import (
+    key_added,
+    key_removed,
+    key_revealed,
+    key_tested,
+    key_updated,
+    key_used,
+)
 from byok.validation import validate_credentials
 
 Source = Literal["user", "platform"]
@@ -147,7 +154,7 @@ def add_user_api_key(
     checked.raise_if_invalid()
     result = probe(checked) if test else None
     if result is not None and result.status is ProbeStatus.INVALID:
-        raise ValidationError({"credentials": ValidationError(result.message, code="invalid_key")})
+        raise KeyRejected(result)
     key = UserAPIKey(user=user, service=service, nickname=nickname, environment=environment)
     clean = key.set_credentials(checked.credentials)
     if result is not None:
@@ -210,6 +217,20 @@ def test_user_api_key(
 test_user_api_key.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
+def reveal_user_api_key(
+    key: UserAPIKey, *, actor: Any = None, request: HttpRequest | None = None
+) -> dict[str, str]:
+    """The key's plaintext credentials, for showing them to their owner once.
+
+    Writes a ``revealed`` audit event and sends ``key_revealed``. Raises
+    :class:`~byok.exceptions.DecryptionError` if the key cannot be decrypted.
+    """
+    credentials = key.get_credentials()
+    audit.record(AuditAction.REVEALED, key=key, actor=actor, request=request)
+    key_revealed.send(sender=UserAPIKey, key=key, actor=actor)
+    return credentials
+
+
 def _check_nickname(nickname: object) -> str:
     if not isinstance(nickname, str) or len(nickname) > 100 or "\x00" in nickname:
         raise ValidationError(
@@ -257,9 +278,7 @@ def update_user_api_key(
         checked.raise_if_invalid()
         result = probe(checked) if test else None
         if result is not None and result.status is ProbeStatus.INVALID:
-            raise ValidationError(
-                {"credentials": ValidationError(result.message, code="invalid_key")}
-            )
+            raise KeyRejected(result)
     changed: list[str] = []
     with _atomic():
         old_slot = _lock_slot_of(key)

@@ -11,6 +11,8 @@ key_added = Signal()
 key_updated = Signal()
 #: A key was deleted (its secret erased). ``key``, ``actor``.
 key_removed = Signal()
+#: A stored key's plaintext was shown to its owner. ``key``, ``actor``.
+key_revealed = Signal()
 #: A stored key was tested against its provider. ``key``, ``actor``, ``result``
 #: (a :class:`byok.probes.ProbeResult`).
 key_tested = Signal()

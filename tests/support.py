@@ -25,3 +25,13 @@ def windows(value, size=8):
 def with_row_locks():
     """Whether the database has real row locks and isolation (not SQLite)."""
     return connection.vendor in ("postgresql", "mysql")
+
+
+def client_for(user):
+    """A DRF test client signed in as ``user`` (anonymous for ``None``)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client

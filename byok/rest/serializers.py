@@ -1,0 +1,297 @@
+"""Serializers. Secrets are write-only: no serializer here ever reads one back,
+except :class:`RevealSerializer`, used by ``reveal/`` alone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from byok.models import Environment, UserAPIKey
+from byok.probes import ProbeStatus
+from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
+from byok.services.registry import registry
+
+
+class StrictSerializer(serializers.Serializer[Any]):
+    """Refuses fields it does not know instead of silently ignoring them."""
+
+    #: Read-only fields of a key's representation a client may send back: ignored.
+    ignored_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = set(data) - set(self.fields) - self.ignored_fields
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        str(name)[:100]: [
+                            ErrorDetail(gettext("Unknown field."), code="unknown_field")
+                        ]
+                        for name in sorted(unknown, key=str)
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class TextField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would turn ``5`` into ``"5"``."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def secret_value(**kwargs: Any) -> serializers.CharField:
+    """A credential value: kept exactly as sent (the service trims it), never echoed."""
+    return TextField(
+        trim_whitespace=False,
+        allow_blank=True,
+        max_length=MAX_VALUE_LENGTH,
+        write_only=True,
+        **kwargs,
+    )
+
+
+class ServiceField(serializers.ChoiceField):
+    """A service id, with the registry's current choices (read when bound, not at import)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=[], **kwargs)
+
+    def bind(self, field_name: str, parent: Any) -> None:
+        super().bind(field_name, parent)
+        self.choices = registry.as_choices()
+
+
+class CredentialsInput(StrictSerializer):
+    """``credentials`` (field names to values) or ``key`` (one value), not both."""
+
+    credentials = serializers.DictField(
+        child=secret_value(),
+        required=False,
+        write_only=True,
+        help_text=_('The credential\'s fields, e.g. {"api_key": "sk-…"}.'),
+    )
+    key = secret_value(required=False, help_text=_("Shorthand for services with a single field."))
+
+    def credentials_from(self, attrs: dict[str, Any], *, required: bool) -> object:
+        if "credentials" in attrs and "key" in attrs:
+            raise serializers.ValidationError(
+                {
+                    "key": [
+                        ErrorDetail(gettext("Send credentials or key, not both."), code="conflict")
+                    ]
+                }
+            )
+        if required and "credentials" not in attrs and "key" not in attrs:
+            raise serializers.ValidationError(
+                {"credentials": [ErrorDetail(gettext("This field is required."), code="required")]}
+            )
+        return attrs.get("credentials", attrs.get("key"))
+
+
+class APIKeySerializer(serializers.ModelSerializer[UserAPIKey]):
+    """A stored key, masked."""
+
+    service_name = serializers.SerializerMethodField()
+    category = serializers.SerializerMethodField()
+    masked_key = serializers.CharField(source="display_hint", read_only=True)
+    is_default = serializers.BooleanField(read_only=True)
+    estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
+
+    class Meta:
+        model = UserAPIKey
+        fields = [
+            "id",
+            "service",
+            "service_name",
+            "category",
+            "nickname",
+            "environment",
+            "masked_key",
+            "is_default",
+            "is_active",
+            "status",
+            "last_tested_at",
+            "last_test_message",
+            "usage_count",
+            "estimated_cost",
+            "last_used_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_service_name(self, key: UserAPIKey) -> str:
+        return key.service_name
+
+    def get_category(self, key: UserAPIKey) -> str:
+        return registry.get(key.service).category if key.service in registry else ""
+
+
+REPRESENTATION_FIELDS = frozenset(APIKeySerializer.Meta.fields)
+
+
+class ProbeResultSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=[s.value for s in ProbeStatus])
+    ok = serializers.BooleanField()
+    message = serializers.CharField()
+    http_status = serializers.IntegerField(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class CandidateResultSerializer(ProbeResultSerializer):
+    """A test of candidate credentials; ``field_errors`` when the format is wrong."""
+
+    field_errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class TestedKeySerializer(APIKeySerializer):
+    """A key with what a test (or the format checks) found, after a create, update or test."""
+
+    test = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+
+    class Meta(APIKeySerializer.Meta):
+        fields = [*APIKeySerializer.Meta.fields, "test", "warnings"]
+        read_only_fields = fields
+
+    def get_test(self, key: UserAPIKey) -> dict[str, Any] | None:
+        result = getattr(key, "probe_result", None)
+        return None if result is None else result.as_dict()
+
+    def get_warnings(self, key: UserAPIKey) -> list[str]:
+        return list(getattr(key, "warnings", []))
+
+
+class APIKeyCreateSerializer(CredentialsInput):
+    service = ServiceField()
+    nickname = TextField(required=False, allow_blank=True, max_length=100, default="")
+    environment = serializers.ChoiceField(choices=Environment.choices, default="production")
+    is_default = serializers.BooleanField(default=False)
+    test = serializers.BooleanField(
+        default=True, help_text=_("Test the key against the provider before storing it.")
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["credentials"] = self.credentials_from(attrs, required=True)
+        attrs.pop("key", None)
+        return attrs
+
+
+class APIKeyUpdateSerializer(CredentialsInput):
+    """PUT needs the four settings; PATCH any of them. A secret is replaced only if sent."""
+
+    ignored_fields = REPRESENTATION_FIELDS
+    nickname = TextField(allow_blank=True, max_length=100)
+    environment = serializers.ChoiceField(choices=Environment.choices)
+    is_default = serializers.BooleanField()
+    is_active = serializers.BooleanField()
+    test = serializers.BooleanField(
+        default=True, help_text=_("Test a new secret against the provider before storing it.")
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        credentials = self.credentials_from(attrs, required=False)
+        attrs.pop("key", None)
+        attrs["credentials"] = credentials
+        return attrs
+
+
+class CandidateSerializer(CredentialsInput):
+    """Credentials to test without storing them."""
+
+    service = ServiceField()
+    environment = serializers.ChoiceField(choices=Environment.choices, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["credentials"] = self.credentials_from(attrs, required=True)
+        attrs.pop("key", None)
+        return attrs
+
+
+class RevealSerializer(serializers.Serializer[Any]):
+    credentials = serializers.DictField(child=serializers.CharField())
+    key = serializers.CharField(
+        required=False, help_text=_("The value itself, for services with a single field.")
+    )
+
+
+# Some API field names below (label, required, help_text, fields) are also attributes
+# of DRF's Field and Serializer. DRF's metaclass takes declared fields out of the
+# class, so they do not clash at run time; only the type checker needs telling.
+
+
+class CredentialFieldSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    secret = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    help_text = serializers.CharField()  # type: ignore[assignment]
+
+
+class ServiceSerializer(serializers.Serializer[Any]):
+    """A service of the catalog, with what the current user has stored for it."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.ChoiceField(choices=list(CATEGORIES))
+    category_name = serializers.CharField()
+    description = serializers.CharField()
+    icon = serializers.CharField()
+    docs_url = serializers.CharField()
+    create_key_url = serializers.CharField()
+    pricing = serializers.CharField()
+    free_tier = serializers.CharField()
+    setup_minutes = serializers.IntegerField()
+    difficulty = serializers.ChoiceField(choices=["easy", "medium", "advanced"])
+    benefits = serializers.ListField(child=serializers.CharField())
+    popular = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    setup_steps = serializers.ListField(child=serializers.CharField())
+    fields = CredentialFieldSerializer(many=True)  # type: ignore[assignment]
+    default_cost_per_call = serializers.CharField()
+    connected = serializers.BooleanField()
+    key_count = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer[Any]):
+    connected_services = serializers.IntegerField()
+    available_services = serializers.IntegerField()
+    estimated_monthly_cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    total_api_calls = serializers.IntegerField()
+    month = serializers.CharField(help_text=_("The calendar month counted, YYYY-MM."))
+
+
+class UsageRowSerializer(serializers.Serializer[Any]):
+    date = serializers.DateField()
+    service = serializers.CharField()
+    source = serializers.ChoiceField(choices=["user", "platform"])  # type: ignore[assignment]
+    calls = serializers.IntegerField()
+    units = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+
+
+class UsageSerializer(serializers.Serializer[Any]):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    days = serializers.IntegerField()
+    service = serializers.CharField(allow_null=True)
+    rows = UsageRowSerializer(many=True)
+
+
+class UsageQuerySerializer(serializers.Serializer[Any]):
+    days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+    service = ServiceField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()

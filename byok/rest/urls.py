@@ -1,0 +1,25 @@
+"""Mount with ``path("api/user/api-keys/", include("byok.rest.urls"))``.
+
+URL names are in the ``byok_api`` namespace: ``byok_api:apikey-list``,
+``byok_api:apikey-detail``, ``byok_api:apikey-test``, ``byok_api:apikey-retest``,
+``byok_api:apikey-reveal``, ``byok_api:apikey-services``, ``byok_api:apikey-stats``,
+``byok_api:apikey-usage`` and, with drf-spectacular installed, ``byok_api:schema``.
+"""
+
+from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
+
+from byok.rest.schema import SPECTACULAR
+from byok.rest.views import APIKeyViewSet
+
+app_name = "byok_api"
+
+router = SimpleRouter()
+router.register("", APIKeyViewSet, basename="apikey")
+
+urlpatterns: list[URLPattern | URLResolver] = []
+if SPECTACULAR:
+    from byok.rest.schema_view import SchemaView
+
+    urlpatterns.append(path("schema/", SchemaView.as_view(), name="schema"))
+urlpatterns += router.urls

@@ -1,0 +1,405 @@
+"""The API-keys endpoints. Everything is scoped to the signed-in user: another
+user's key is a 404, and staff get no special access here."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+from byok.conf import conf
+from byok.exceptions import DecryptionError, KeyRejected, UnknownService
+from byok.keys import (
+    add_user_api_key,
+    remove_user_api_key,
+    reveal_user_api_key,
+    test_user_api_key,
+    update_user_api_key,
+)
+from byok.models import KeyUsage, PlatformUsage, UserAPIKey
+from byok.probes import test_credentials
+from byok.rest import serializers as s
+from byok.rest.filters import APIKeyFilter
+from byok.rest.schema import (
+    OpenApiParameter,
+    OpenApiResponse,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_view,
+    schema_class,
+)
+from byok.rest.throttles import RevealThrottle, TestThrottle
+from byok.services.registry import registry
+from byok.validation import validate_credentials
+
+logger = logging.getLogger("byok.rest")
+
+
+class HostSetting:
+    """A view attribute that reads a DRF setting on each access (so tests can override
+    it), unless a route sets it on the view instance (as ``@action`` kwargs do)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, view: object, owner: type | None = None) -> Any:
+        return getattr(api_settings, self.name)
+
+
+ERRORS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description=(
+            "Bad input: each field name (a credential's own fields included) to a list of "
+            "{message, code}."
+        ),
+    ),
+    401: OpenApiResponse(s.ErrorSerializer, description="Not signed in."),
+    403: OpenApiResponse(s.ErrorSerializer, description="Not signed in, or no CSRF token."),
+    405: OpenApiResponse(
+        s.ErrorSerializer,
+        description=(
+            "Method not allowed (an id such as test or stats is another endpoint's path)."
+        ),
+    ),
+}
+NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="No such key of yours.")}
+UNREADABLE = {
+    409: OpenApiResponse(
+        s.ErrorSerializer, description="The key cannot be decrypted, or its service is gone."
+    )
+}
+THROTTLED = {429: OpenApiResponse(s.ErrorSerializer, description="Too many requests.")}
+TEST_STATUS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description=(
+            "Bad input, or the provider rejected the key: then {credentials: [{message, "
+            "code: invalid_key}], test: {…}} and nothing is stored."
+        ),
+    ),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="byok_keys_list",
+        parameters=[
+            OpenApiParameter("is_active", bool, description="Only active (or inactive) keys."),
+        ],
+        summary="List your keys, masked",
+        responses={
+            200: s.APIKeySerializer(many=True),
+            **ERRORS,
+        },
+    ),
+    retrieve=extend_schema(
+        operation_id="byok_keys_retrieve",
+        summary="One of your keys, masked",
+        responses={
+            200: s.APIKeySerializer,
+            **ERRORS,
+            **NOT_FOUND,
+        },
+    ),
+    create=extend_schema(
+        operation_id="byok_keys_create",
+        summary="Store a key (tested first, by default)",
+        request=s.APIKeyCreateSerializer,
+        responses={201: s.TestedKeySerializer, **ERRORS, **TEST_STATUS, **THROTTLED},
+    ),
+    update=extend_schema(
+        operation_id="byok_keys_update",
+        summary="Change a key's settings, or replace its secret",
+        request=s.APIKeyUpdateSerializer,
+        responses={200: s.TestedKeySerializer, **ERRORS, **TEST_STATUS, **NOT_FOUND},
+    ),
+    partial_update=extend_schema(
+        operation_id="byok_keys_partial_update",
+        summary="Change some of a key's settings, or replace its secret",
+        request=s.APIKeyUpdateSerializer,
+        responses={200: s.TestedKeySerializer, **ERRORS, **TEST_STATUS, **NOT_FOUND},
+    ),
+    destroy=extend_schema(
+        operation_id="byok_keys_destroy",
+        summary="Delete a key (its secret is erased)",
+        responses={204: None, **ERRORS, **NOT_FOUND},
+    ),
+)
+class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
+    """Your API keys for third-party services. Secrets are write-only."""
+
+    serializer_class = s.APIKeySerializer
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = APIKeyFilter
+    ordering_fields = [
+        "created_at",
+        "updated_at",
+        "service",
+        "nickname",
+        "environment",
+        "status",
+        "usage_count",
+        "last_used_at",
+        "last_tested_at",
+    ]
+    ordering = ["-created_at"]
+    lookup_value_regex = "[^/]+"
+    pagination_class = HostSetting("DEFAULT_PAGINATION_CLASS")
+    schema = schema_class()
+
+    def get_queryset(self) -> QuerySet[UserAPIKey]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return UserAPIKey.objects.none()
+        return UserAPIKey.objects.for_user(self.request.user).select_related("default_for")
+
+    def get_object(self) -> UserAPIKey:
+        try:
+            uuid.UUID(str(self.kwargs[self.lookup_field]))
+        except ValueError:
+            raise NotFound(_("No API key with this id.")) from None
+        return super().get_object()
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # What sensitive_post_parameters() does: error reports hide every POST field.
+        request.sensitive_post_parameters = "__ALL__"  # type: ignore[attr-defined]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        """The host's throttles, plus ours where a provider is called or a secret shown."""
+        throttles = super().get_throttles()
+        if self.action in ("test", "retest") or (self.action == "create" and self._wants_test()):
+            throttles.append(TestThrottle())
+        elif self.action == "reveal":
+            throttles.append(RevealThrottle())
+        return throttles
+
+    def _wants_test(self) -> bool:
+        data = self.request.data
+        return not isinstance(data, dict) or data.get("test", True) not in (False, "false")
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DecryptionError):
+            logger.error("API key %s cannot be decrypted (key id %s)", exc.row, exc.key_id)
+            return Response(
+                {
+                    "detail": _(
+                        "This key cannot be decrypted with the site's encryption keys; "
+                        "the site's administrators have been told."
+                    )
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        if isinstance(exc, UnknownService):
+            return Response(
+                {"detail": _("This key's service is no longer available on this site.")},
+                status=status.HTTP_409_CONFLICT,
+            )
+        if isinstance(exc, KeyRejected):
+            details = ValidationError(as_serializer_error(exc)).get_full_details()
+            return Response(
+                {**details, "test": exc.probe_result.as_dict()},  # type: ignore[dict-item]
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if isinstance(exc, DjangoValidationError):
+            exc = ValidationError(as_serializer_error(exc))
+        response = super().handle_exception(exc)
+        if isinstance(exc, ValidationError):
+            details = exc.get_full_details()
+            response.data = details if isinstance(details, dict) else {"non_field_errors": details}
+        return response
+
+    @sensitive_variables()
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.APIKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = add_user_api_key(
+            request.user,
+            data["service"],
+            data["credentials"],
+            nickname=data["nickname"],
+            environment=data["environment"],
+            test=data["test"],
+            is_default=data["is_default"],
+            actor=request.user,
+            request=request._request,
+        )
+        return Response(s.TestedKeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @sensitive_variables()
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = self.get_object()
+        serializer = s.APIKeyUpdateSerializer(
+            data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        test = data.pop("test", True)
+        key = update_user_api_key(
+            key, **data, test=test, actor=request.user, request=request._request
+        )
+        return Response(s.TestedKeySerializer(key).data)
+
+    def perform_destroy(self, instance: UserAPIKey) -> None:
+        remove_user_api_key(instance, actor=self.request.user, request=self.request._request)
+
+    @extend_schema(
+        operation_id="byok_keys_test",
+        summary="Test candidate credentials without storing them",
+        request=s.CandidateSerializer,
+        responses={200: s.CandidateResultSerializer, **ERRORS, **THROTTLED},
+    )
+    @action(detail=False, methods=["post"], url_path="test")
+    @sensitive_variables()
+    def test(self, request: Request) -> Response:
+        serializer = s.CandidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        service, environment = data["service"], data.get("environment")
+        checked = validate_credentials(service, data["credentials"], environment=environment)
+        body = test_credentials(service, data["credentials"], environment=environment).as_dict()
+        if not checked.ok:
+            body["field_errors"] = checked.field_errors
+        return Response(body)
+
+    @extend_schema(
+        operation_id="byok_keys_retest",
+        summary="Test a stored key again",
+        request=None,
+        responses={200: s.TestedKeySerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
+    )
+    @action(detail=True, methods=["post"], url_path="test", url_name="retest")
+    @sensitive_variables()
+    def retest(self, request: Request, pk: str | None = None) -> Response:
+        key = self.get_object()
+        key.probe_result = test_user_api_key(key, actor=request.user, request=request._request)
+        key.warnings = key.probe_result.warnings
+        return Response(s.TestedKeySerializer(key).data)
+
+    @extend_schema(
+        operation_id="byok_keys_reveal",
+        summary="Show a stored key's plaintext (audited and throttled)",
+        request=None,
+        responses={200: s.RevealSerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
+    )
+    @action(detail=True, methods=["post"])
+    @sensitive_variables()
+    def reveal(self, request: Request, pk: str | None = None) -> Response:
+        if not conf.ALLOW_REVEAL:
+            raise PermissionDenied(_("Showing stored keys again is turned off on this site."))
+        key = self.get_object()
+        credentials = reveal_user_api_key(key, actor=request.user, request=request._request)
+        body: dict[str, Any] = {"credentials": credentials}
+        if key.service in registry and registry.get(key.service).single_field:
+            body["key"] = next(iter(credentials.values()))
+        return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    @extend_schema(
+        operation_id="byok_keys_services",
+        summary="The catalog of services, with what you have stored for each",
+        responses={200: s.ServiceSerializer(many=True), **ERRORS},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def services(self, request: Request) -> Response:
+        counts = {
+            row["service"]: row
+            for row in UserAPIKey.objects.for_user(request.user)
+            .values("service")
+            .annotate(keys=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
+            .order_by()
+        }
+        empty = {"keys": 0, "active": 0}
+        catalog = [
+            {
+                **service.catalog(),
+                "connected": counts.get(service.id, empty)["active"] > 0,
+                "key_count": counts.get(service.id, empty)["keys"],
+            }
+            for service in registry
+        ]
+        return Response(s.ServiceSerializer(catalog, many=True).data)
+
+    @extend_schema(
+        operation_id="byok_keys_stats",
+        summary="Connected services, this month's estimated cost and API calls",
+        responses={200: s.StatsSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def stats(self, request: Request) -> Response:
+        first_day = timezone.localdate().replace(day=1)
+        connected = (
+            UserAPIKey.objects.for_user(request.user)
+            .active()
+            .filter(service__in=[service.id for service in registry])
+            .values("service")
+            .distinct()
+            .count()
+        )
+        user: Any = request.user
+        own = KeyUsage.objects.filter(key__user=user, date__gte=first_day).aggregate(
+            cost=Sum("cost"), calls=Sum("calls")
+        )
+        platform = PlatformUsage.objects.filter(user=user, date__gte=first_day).aggregate(
+            calls=Sum("calls")
+        )
+        body = {
+            "connected_services": connected,
+            "available_services": len(registry.all()),
+            "estimated_monthly_cost": own["cost"] or 0,
+            "total_api_calls": (own["calls"] or 0) + (platform["calls"] or 0),
+            "month": first_day.strftime("%Y-%m"),
+        }
+        return Response(s.StatsSerializer(body).data)
+
+    @extend_schema(
+        operation_id="byok_keys_usage",
+        summary="Daily calls, units and estimated cost per service, by whose key served them",
+        parameters=[s.UsageQuerySerializer],
+        responses={200: s.UsageSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def usage(self, request: Request) -> Response:
+        query = s.UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days, service = query.validated_data["days"], query.validated_data.get("service")
+        end = timezone.localdate()
+        start = end - timedelta(days=days - 1)
+        user: Any = request.user
+        own = KeyUsage.objects.filter(key__user=user, date__gte=start)
+        platform = PlatformUsage.objects.filter(user=user, date__gte=start)
+        if service:
+            own, platform = own.filter(key__service=service), platform.filter(service=service)
+        totals = {"calls": Sum("calls"), "units": Sum("units"), "cost": Sum("cost")}
+        rows = [
+            {**row, "source": "user"}
+            for row in own.values("date", service=F("key__service")).annotate(**totals).order_by()
+        ] + [
+            {**row, "source": "platform"}
+            for row in platform.values("date", "service").annotate(**totals).order_by()
+        ]
+        rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
+        body = {"start": start, "end": end, "days": days, "service": service, "rows": rows}
+        return Response(s.UsageSerializer(body).data)

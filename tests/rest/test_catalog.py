@@ -1,0 +1,109 @@
+"""services/, stats/ and usage/."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
+
+import byok
+from byok.keys import remove_user_api_key, update_user_api_key
+from byok.models import KeyUsage, PlatformUsage
+from byok.services.registry import registry
+
+from factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/user/api-keys/"
+
+
+def test_services_is_the_catalog_with_the_users_keys(api, user):
+    make_key(user, "openai")
+    make_key(user, "openai")
+    inactive = make_key(user, "anthropic")
+    update_user_api_key(inactive, is_active=False)
+    remove_user_api_key(make_key(user, "resend"))
+    body = {item["id"]: item for item in api.get(f"{BASE}services/").json()}
+    assert list(body) == [service.id for service in registry]
+    assert (body["openai"]["connected"], body["openai"]["key_count"]) == (True, 2)
+    assert (body["anthropic"]["connected"], body["anthropic"]["key_count"]) == (False, 1)
+    assert (body["resend"]["connected"], body["resend"]["key_count"]) == (False, 0)
+    assert len(body["openai"]["setup_steps"]) == 4
+    assert body["twilio"]["fields"][1] == {
+        "name": "auth_token",
+        "label": "Auth token",
+        "secret": True,
+        "required": True,
+        "help_text": body["twilio"]["fields"][1]["help_text"],
+    }
+
+
+def test_stats(api, user):
+    make_key(user, "openai")
+    make_key(user, "anthropic")
+    byok.track_api_usage(user, "openai", calls=3, cost="0.25")
+    byok.track_api_usage(user, "anthropic", calls=2, cost="0.5")
+    with override_settings(BYOK={**settings.BYOK, "PLATFORM_KEYS": {"resend": "re_" + "a1" * 8}}):
+        byok.track_api_usage(user, "resend", calls=4, cost="1")
+    last_month = timezone.localdate().replace(day=1) - timedelta(days=1)
+    KeyUsage.objects.create(key=user.byok_api_keys.first(), date=last_month, calls=100, cost=9)
+    body = api.get(f"{BASE}stats/").json()
+    assert body == {
+        "connected_services": 2,
+        "available_services": 12,
+        "estimated_monthly_cost": "0.750000",
+        "total_api_calls": 9,
+        "month": timezone.localdate().strftime("%Y-%m"),
+    }
+
+
+def test_usage_rows_by_day_service_and_source(api, user):
+    key = make_key(user, "openai")
+    today = timezone.localdate()
+    KeyUsage.objects.create(key=key, date=today, calls=5, units=100, cost=Decimal("0.01"))
+    KeyUsage.objects.create(key=key, date=today - timedelta(days=40), calls=1)
+    PlatformUsage.objects.create(
+        user=user,
+        service="openai",
+        environment="production",
+        date=today - timedelta(days=1),
+        calls=2,
+        units=7,
+        cost=0,
+    )
+    PlatformUsage.objects.create(
+        user=user, service="resend", environment="production", date=today, calls=9
+    )
+    body = api.get(f"{BASE}usage/").json()
+    assert (body["days"], body["end"], body["service"]) == (30, str(today), None)
+    assert body["rows"] == [
+        {
+            "date": str(today - timedelta(days=1)),
+            "service": "openai",
+            "source": "platform",
+            "calls": 2,
+            "units": 7,
+            "cost": "0.000000",
+        },
+        {
+            "date": str(today),
+            "service": "openai",
+            "source": "user",
+            "calls": 5,
+            "units": 100,
+            "cost": "0.010000",
+        },
+        {
+            "date": str(today),
+            "service": "resend",
+            "source": "platform",
+            "calls": 9,
+            "units": 0,
+            "cost": "0.000000",
+        },
+    ]
+    only = api.get(f"{BASE}usage/?days=90&service=openai").json()
+    assert [row["calls"] for row in only["rows"]] == [1, 2, 5]

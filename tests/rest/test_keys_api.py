@@ -1,0 +1,303 @@
+"""The key endpoints: create, read, update, delete, test, reveal."""
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from byok.models import AuditEvent, UserAPIKey
+
+from .conftest import OPENAI_MODELS
+from factories import make_key
+from fakes import fake_credentials
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/user/api-keys/"
+
+
+def codes(body, field):
+    return [error["code"] for error in body[field]]
+
+
+# create ---------------------------------------------------------------------------
+
+
+def test_create_tests_first_and_returns_the_masked_key(api, user, provider):
+    secret = fake_credentials("openai")
+    response = api.post(BASE, {"service": "openai", "key": secret, "nickname": "Work"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["masked_key"] == f"sk-proj-…{secret[-4:]}"
+    assert (body["status"], body["test"]["status"], body["test"]["ok"]) == ("valid", "valid", True)
+    assert (body["nickname"], body["is_default"], body["service_name"]) == ("Work", True, "OpenAI")
+    assert secret not in response.content.decode()
+    assert UserAPIKey.objects.get().get_secret() == secret
+    assert len(provider.calls) == 1
+
+
+def test_create_with_credentials_object(api, provider):
+    credentials = fake_credentials("twilio")
+    provider.get(
+        f"https://api.twilio.com/2010-04-01/Accounts/{credentials['account_sid']}.json",
+        json={"status": "active", "type": "Full"},
+    )
+    response = api.post(BASE, {"service": "twilio", "credentials": credentials})
+    assert response.status_code == 201, response.content
+    assert response.json()["test"]["status"] == "valid"
+
+
+def test_create_without_test_sends_nothing(api, provider):
+    response = api.post(
+        BASE, {"service": "openai", "key": fake_credentials("openai"), "test": False}
+    )
+    assert response.status_code == 201
+    assert (response.json()["status"], response.json()["test"]) == ("untested", None)
+    assert len(provider.calls) == 0
+
+
+def test_a_key_the_provider_rejects_is_a_400_with_the_result(api, provider):
+    provider.replace("GET", OPENAI_MODELS, status=401, json={"error": {"code": "invalid_api_key"}})
+    response = api.post(BASE, {"service": "openai", "key": fake_credentials("openai")})
+    assert response.status_code == 400
+    body = response.json()
+    assert codes(body, "credentials") == ["invalid_key"]
+    assert (body["test"]["status"], body["test"]["http_status"]) == ("invalid", 401)
+    assert not UserAPIKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "stored"), [(429, "rate_limited"), (500, "provider_error"), (503, "provider_error")]
+)
+def test_a_key_that_cannot_be_judged_is_stored_with_that_status(api, provider, status, stored):
+    provider.replace("GET", OPENAI_MODELS, status=status, json={"error": {"message": "busy"}})
+    response = api.post(BASE, {"service": "openai", "key": fake_credentials("openai")})
+    assert response.status_code == 201
+    assert response.json()["status"] == stored
+
+
+def test_format_errors_are_keyed_by_credential_field(api):
+    missing = api.post(
+        BASE, {"service": "twilio", "credentials": {"account_sid": "AC" + "0" * 32}}
+    )
+    assert missing.status_code == 400
+    assert codes(missing.json(), "auth_token") == ["required"]
+    malformed = api.post(
+        BASE,
+        {"service": "twilio", "credentials": {**fake_credentials("twilio"), "account_sid": "x"}},
+    )
+    assert malformed.status_code == 400
+    assert codes(malformed.json(), "account_sid") == ["format"]
+    assert not UserAPIKey.objects.exists()
+
+
+def test_a_duplicate_secret_is_a_400_with_code_duplicate(api, user):
+    secret = fake_credentials("openai")
+    make_key(user, credentials=secret)
+    response = api.post(BASE, {"service": "openai", "key": secret, "test": False})
+    assert response.status_code == 400
+    assert codes(response.json(), "credentials") == ["duplicate"]
+    assert UserAPIKey.objects.count() == 1
+
+
+def test_format_warnings_come_back(api):
+    response = api.post(
+        BASE, {"service": "stripe", "key": fake_credentials("stripe"), "test": False}
+    )
+    assert response.status_code == 201
+    assert any("test key" in warning for warning in response.json()["warnings"])
+
+
+# read ---------------------------------------------------------------------------
+
+
+def test_list_and_retrieve_are_masked(api, user):
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    listed = api.get(BASE)
+    assert [item["id"] for item in listed.json()] == [str(key.pk)]
+    detail = api.get(f"{BASE}{key.pk}/")
+    assert detail.json()["masked_key"] == key.display_hint
+    assert secret not in listed.content.decode() + detail.content.decode()
+
+
+def test_deleted_keys_are_not_listed(api, user):
+    key = make_key(user)
+    api.delete(f"{BASE}{key.pk}/")
+    assert api.get(BASE).json() == []
+    assert api.get(f"{BASE}{key.pk}/").status_code == 404
+
+
+def test_pagination_follows_the_hosts_settings(api, user):
+    for service in ("openai", "anthropic", "resend"):
+        make_key(user, service)
+    paged = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+        "PAGE_SIZE": 2,
+    }
+    with override_settings(REST_FRAMEWORK=paged):
+        body = api.get(BASE).json()
+    assert (body["count"], len(body["results"])) == (3, 2)
+
+
+# update -------------------------------------------------------------------------
+
+
+def test_patch_without_credentials_keeps_the_secret(api, user):
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    response = api.patch(f"{BASE}{key.pk}/", {"nickname": "renamed", "environment": "test"})
+    assert response.status_code == 200
+    assert (response.json()["nickname"], response.json()["environment"]) == ("renamed", "test")
+    assert UserAPIKey.objects.get().get_secret() == secret
+
+
+def test_put_needs_every_setting(api, user):
+    key = make_key(user)
+    response = api.put(f"{BASE}{key.pk}/", {"nickname": "x"})
+    assert response.status_code == 400
+    assert {"environment", "is_default", "is_active"} <= set(response.json())
+
+
+def test_put_accepts_the_representation_sent_back(api, user):
+    key = make_key(user)
+    representation = api.get(f"{BASE}{key.pk}/").json()
+    representation["nickname"] = "from a form"
+    response = api.put(f"{BASE}{key.pk}/", representation)
+    assert response.status_code == 200
+    assert UserAPIKey.objects.get().nickname == "from a form"
+
+
+@pytest.mark.parametrize("echo", ["hint", "ascii"])
+def test_the_masked_value_echoed_back_is_refused(api, user, echo):
+    key = make_key(user)
+    value = key.display_hint if echo == "hint" else key.display_hint.replace("…", "...")
+    response = api.patch(f"{BASE}{key.pk}/", {"key": value, "test": False})
+    assert response.status_code == 400
+    assert "api_key" in response.json()
+    assert UserAPIKey.objects.get().credentials == key.credentials
+
+
+def test_replacing_the_secret_tests_it(api, user, provider):
+    key = make_key(user)
+    secret = fake_credentials("openai")
+    response = api.patch(f"{BASE}{key.pk}/", {"key": secret})
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["test"]["status"]) == ("valid", "valid")
+    assert UserAPIKey.objects.get().get_secret() == secret
+
+
+def test_unsetting_the_only_default_is_refused(api, user):
+    key = make_key(user)
+    response = api.patch(f"{BASE}{key.pk}/", {"is_default": False})
+    assert response.status_code == 400
+    assert codes(response.json(), "is_default") == ["only_key"]
+
+
+# delete, test, reveal ---------------------------------------------------------------
+
+
+def test_delete_is_a_soft_delete(api, user):
+    key = make_key(user)
+    assert api.delete(f"{BASE}{key.pk}/").status_code == 204
+    row = UserAPIKey.objects.get(pk=key.pk)
+    assert (row.credentials, row.deleted_at is not None) == (None, True)
+
+
+def test_testing_candidates_stores_nothing(api, provider):
+    response = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert response.status_code == 200
+    assert response.json()["status"] == "valid"
+    assert not UserAPIKey.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_testing_a_malformed_candidate_reports_the_fields(api, provider):
+    response = api.post(f"{BASE}test/", {"service": "openai", "key": "sk-nope"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "format_invalid"
+    assert "api_key" in body["field_errors"]
+    assert len(provider.calls) == 0
+
+
+def test_retesting_updates_the_key(api, user, provider):
+    key = make_key(user)
+    response = api.post(f"{BASE}{key.pk}/test/")
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["test"]["status"]) == ("valid", "valid")
+    stored = UserAPIKey.objects.get()
+    assert stored.status == "valid"
+    assert stored.last_tested_at is not None
+
+
+def test_reveal_returns_the_plaintext_once_audited_and_uncached(api, user):
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    response = api.post(f"{BASE}{key.pk}/reveal/")
+    assert response.status_code == 200
+    assert response.json() == {"credentials": {"api_key": secret}, "key": secret}
+    assert response["Cache-Control"] == "no-store"
+    assert AuditEvent.objects.filter(action="revealed", key=key, actor=user).exists()
+
+
+def test_reveal_of_a_multi_field_key_has_no_key_shorthand(api, user):
+    credentials = fake_credentials("twilio")
+    key = make_key(user, "twilio", credentials)
+    assert api.post(f"{BASE}{key.pk}/reveal/").json() == {"credentials": credentials}
+
+
+def test_reveal_can_be_turned_off(api, user):
+    key = make_key(user)
+    with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
+        response = api.post(f"{BASE}{key.pk}/reveal/")
+    assert response.status_code == 403
+    assert not AuditEvent.objects.filter(action="revealed").exists()
+
+
+def test_reveal_is_throttled(api, user):
+    key = make_key(user)
+    statuses = [api.post(f"{BASE}{key.pk}/reveal/").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
+def test_throttle_rates_can_be_overridden(api, user, provider):
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "2/minute"},
+    }
+    with override_settings(REST_FRAMEWORK=rates):
+        statuses = [
+            api.post(
+                f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")}
+            ).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [200, 200, 429]
+
+
+def test_an_undecryptable_key_is_a_409_and_the_list_still_works(api, user):
+    from support import OTHER_ENCRYPTION_KEY
+
+    key = make_key(user)
+    with override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
+        assert api.post(f"{BASE}{key.pk}/reveal/").status_code == 409
+        assert api.post(f"{BASE}{key.pk}/test/").status_code == 409
+        assert api.get(BASE).status_code == 200
+
+
+def test_session_auth_needs_a_csrf_token(user):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    body = {"service": "openai", "key": fake_credentials("openai"), "test": False}
+    refused = client.post(BASE, body, format="json")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+    client.get(BASE)  # sets nothing: fetch a token the way a page would
+    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+
+    secret = _get_new_csrf_string()
+    client.cookies["csrftoken"] = secret
+    accepted = client.post(BASE, body, format="json", HTTP_X_CSRFTOKEN=_mask_cipher_secret(secret))
+    assert accepted.status_code == 201

@@ -1,0 +1,115 @@
+"""The OpenAPI schema, and a schemathesis run over it: no 5xx, every response as documented."""
+
+import base64
+import io
+from contextlib import contextmanager, redirect_stderr
+
+import pytest
+import responses
+import schemathesis
+from django.contrib.auth import get_user_model
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from rest_framework.test import APIClient
+from schemathesis.checks import positive_data_acceptance
+
+from factories import make_key
+
+SCHEMA_URL = "/api/user/api-keys/schema/?format=json"
+USERNAME = "schemathesis@example.com"
+PASSWORD = "schemathesis password"
+
+schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, get_wsgi_application())
+
+# The schema says what a credential is (a string per field), not the format each
+# provider gives its keys, so a schema-valid request may rightly get a 400.
+CHECKS_FORMATS = {
+    "byok_keys_create",
+    "byok_keys_update",
+    "byok_keys_partial_update",
+    "byok_keys_test",
+}
+
+
+@schema.auth()
+class BasicAuth:
+    def get(self, case, context):
+        return base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+
+    def set(self, case, data, context):
+        case.headers = {**(case.headers or {}), "Authorization": f"Basic {data}"}
+
+
+def sign_up_the_caller():
+    """The caller and one key of theirs (once per test: examples share the database)."""
+    user_model = get_user_model()
+    identity = {user_model.USERNAME_FIELD: USERNAME}
+    user = user_model._default_manager.filter(**identity).first()
+    if user is None:
+        user = user_model._default_manager.create_user(**identity, password=PASSWORD)
+        make_key(user)
+    return user
+
+
+@pytest.mark.django_db
+def test_the_schema_generates_without_warnings():
+    stderr = io.StringIO()
+    with redirect_stderr(stderr):
+        response = APIClient().get(SCHEMA_URL)
+    assert response.status_code == 200
+    assert stderr.getvalue() == ""
+    paths = response.json()["paths"]
+    assert sorted(paths) == [
+        "/api/user/api-keys/",
+        "/api/user/api-keys/services/",
+        "/api/user/api-keys/stats/",
+        "/api/user/api-keys/test/",
+        "/api/user/api-keys/usage/",
+        "/api/user/api-keys/{id}/",
+        "/api/user/api-keys/{id}/reveal/",
+        "/api/user/api-keys/{id}/test/",
+    ]
+
+
+@pytest.mark.django_db
+def test_every_operation_has_a_stable_id_and_summary():
+    operations = [
+        operation
+        for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
+        for operation in methods.values()
+    ]
+    assert len(operations) == 12
+    assert all(op["operationId"].startswith("byok_keys_") and op["summary"] for op in operations)
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+@pytest.mark.django_db
+def test_api_conforms_to_its_schema(case):
+    sign_up_the_caller()
+    excluded = (
+        [positive_data_acceptance]
+        if case.operation.definition.raw.get("operationId") in CHECKS_FORMATS
+        else []
+    )
+    # Providers are never called for real: anything the API sends is refused offline.
+    with responses.RequestsMock(assert_all_requests_are_fired=False), connections_kept_open():
+        case.call_and_validate(excluded_checks=excluded)
+
+
+@contextmanager
+def connections_kept_open():
+    """What Django's test client does: a real WSGI request would otherwise close the
+    test's database connection when it finishes, and its transaction with it."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

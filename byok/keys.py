@@ -197,10 +197,12 @@ def test_user_api_key(
     """
     result = test_credentials(key.service, key.get_credentials(), environment=key.environment)
     key.record_test(result)
+    key.updated_at = timezone.now()
     UserAPIKey.objects.filter(pk=key.pk).update(
         status=key.status,
         last_tested_at=key.last_tested_at,
         last_test_message=key.last_test_message,
+        updated_at=key.updated_at,
     )
     audit.record(
         AuditAction.TESTED,
@@ -336,18 +338,19 @@ def _replace_secret(
 
 
 def _apply_default(key: UserAPIKey, slot: ServicePreference, is_default: bool | None) -> list[str]:
+    """Apply an explicit ``is_default``. A key switched off is never the default."""
+    if is_default and not key.is_active:
+        raise ValidationError(
+            {
+                "is_default": ValidationError(
+                    _("A key that is switched off cannot be the default."), code="inactive"
+                )
+            }
+        )
     currently = slot.default_key_id == key.pk
-    if is_default is None or is_default == currently:
-        return []
+    if is_default is None or is_default == currently or not key.is_active:
+        return []  # a key switched off hands over when the slot settles
     if is_default:
-        if not key.is_active:
-            raise ValidationError(
-                {
-                    "is_default": ValidationError(
-                        _("Only an active key can be the default."), code="inactive"
-                    )
-                }
-            )
         slot.default_key = key
         slot.save(update_fields=["default_key"])
         return ["is_default"]

@@ -224,7 +224,7 @@ def test_add_accepts_a_mapping_and_trims_whitespace(user):
         ("openai", {"api_key": 42}, "api_key", "invalid"),
         ("openai", {"api_key": "sk-a\x00b" + "c" * 40}, "api_key", "invalid"),
         ("openai", {"api_key": "sk-" + "é" * 40}, "api_key", "invalid"),
-        ("openai", {"api_key": "sk-…AbCd"}, "api_key", "invalid"),
+        ("openai", {"api_key": "sk-…AbCd"}, "api_key", "masked"),
         ("openai", {"api_key": "sk-" + "a" * 5000}, "api_key", "max_length"),
         ("openai", {"api_key": "sk-" + "a" * 40, "extra": "x"}, "extra", "unknown_field"),
         ("twilio", {"account_sid": "AC" + "0" * 32}, "auth_token", "required"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 
@@ -12,28 +10,9 @@ from byok.services.base import CATEGORIES
 from byok.services.registry import registry
 
 
-class ServiceChoices:
-    """The registry's services as choices, read again each time they are listed.
-
-    Not a callable, so that the OpenAPI schema lists them too; copied as itself,
-    since django-filter deep-copies its filters for every request.
-    """
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(registry.as_choices())
-
-    def __len__(self) -> int:
-        return len(registry.as_choices())
-
-    def __getitem__(self, index: int) -> tuple[str, str]:
-        return registry.as_choices()[index]
-
-    def __deepcopy__(self, memo: dict[int, object]) -> ServiceChoices:
-        return self
-
-
 class APIKeyFilter(filters.FilterSet):  # type: ignore[misc]
-    service = filters.ChoiceFilter(choices=ServiceChoices())
+    # Free text, so that keys of a service the site has since removed can be found.
+    service = filters.CharFilter(max_length=64)
     category = filters.ChoiceFilter(choices=list(CATEGORIES.items()), method="in_category")
     environment = filters.ChoiceFilter(choices=Environment.choices)
     status = filters.ChoiceFilter(choices=KeyStatus.choices)

@@ -18,6 +18,7 @@ __all__ = [
     "OpenApiResponse",
     "OpenApiTypes",
     "extend_schema",
+    "extend_schema_field",
     "extend_schema_view",
     "inline_serializer",
     "schema_class",
@@ -31,6 +32,7 @@ try:
         OpenApiExample,
         OpenApiParameter,
         OpenApiResponse,
+        extend_schema_field,
         extend_schema_view,
         inline_serializer,
     )
@@ -63,6 +65,9 @@ except ImportError:  # pragma: no cover - exercised by installs without the extr
 
         def extend_schema_view(**kwargs: Any) -> Callable[[F], F]:
             return lambda view: view
+
+        def extend_schema_field(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+            return lambda field: field
 
         class _Anything:
             def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from byok.models import Environment, UserAPIKey
 from byok.probes import ProbeStatus
+from byok.rest.schema import OpenApiTypes, extend_schema_field
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
 from byok.services.registry import registry
 
@@ -69,11 +70,23 @@ class ServiceField(serializers.ChoiceField):
         self.choices = registry.as_choices()
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class CredentialValue(serializers.Field):  # type: ignore[type-arg]
+    """One value of ``credentials``, handed as is to the service, which checks each
+    field itself: its errors are then keyed by the credential's field names."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:  # write-only: never called on output
+        raise NotImplementedError
+
+
 class CredentialsInput(StrictSerializer):
     """``credentials`` (field names to values) or ``key`` (one value), not both."""
 
     credentials = serializers.DictField(
-        child=secret_value(),
+        child=CredentialValue(allow_null=True),
         required=False,
         write_only=True,
         help_text=_('The credential\'s fields, e.g. {"api_key": "sk-…"}.'),
@@ -146,11 +159,16 @@ class ProbeResultSerializer(serializers.Serializer[Any]):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
+class FieldErrorSerializer(serializers.Serializer[Any]):
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
 class CandidateResultSerializer(ProbeResultSerializer):
     """A test of candidate credentials; ``field_errors`` when the format is wrong."""
 
     field_errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=FieldErrorSerializer()), required=False
     )
 
 
@@ -246,7 +264,8 @@ class ServiceSerializer(serializers.Serializer[Any]):
     category = serializers.ChoiceField(choices=list(CATEGORIES))
     category_name = serializers.CharField()
     description = serializers.CharField()
-    icon = serializers.CharField()
+    icon = serializers.CharField(help_text=_("The icon's static-files path."))
+    icon_url = serializers.CharField(help_text=_("The icon's URL."))
     docs_url = serializers.CharField()
     create_key_url = serializers.CharField()
     pricing = serializers.CharField()
@@ -258,7 +277,7 @@ class ServiceSerializer(serializers.Serializer[Any]):
     required = serializers.BooleanField()  # type: ignore[assignment]
     setup_steps = serializers.ListField(child=serializers.CharField())
     fields = CredentialFieldSerializer(many=True)  # type: ignore[assignment]
-    default_cost_per_call = serializers.CharField()
+    default_cost_per_call = serializers.DecimalField(max_digits=14, decimal_places=6)
     connected = serializers.BooleanField()
     key_count = serializers.IntegerField()
 
@@ -290,7 +309,8 @@ class UsageSerializer(serializers.Serializer[Any]):
 
 class UsageQuerySerializer(serializers.Serializer[Any]):
     days = serializers.IntegerField(min_value=1, max_value=366, default=30)
-    service = ServiceField(required=False)
+    # Free text, like the list's filter: usage of a removed service stays readable.
+    service = serializers.CharField(required=False, max_length=64)
 
 
 class ErrorSerializer(serializers.Serializer[Any]):

@@ -10,17 +10,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -84,6 +86,11 @@ ERRORS = {
     ),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="No such key of yours.")}
+SERVICE_GONE = {
+    409: OpenApiResponse(
+        s.ErrorSerializer, description="A new secret was sent, but the key's service is gone."
+    )
+}
 UNREADABLE = {
     409: OpenApiResponse(
         s.ErrorSerializer, description="The key cannot be decrypted, or its service is gone."
@@ -99,6 +106,15 @@ TEST_STATUS = {
         ),
     ),
 }
+
+
+class RevealAllowed(BasePermission):
+    """``BYOK["ALLOW_REVEAL"]``, checked before the key is looked up or a throttle spent."""
+
+    message = _("Showing stored keys again is turned off on this site.")
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return conf.ALLOW_REVEAL
 
 
 @extend_schema_view(
@@ -132,13 +148,27 @@ TEST_STATUS = {
         operation_id="byok_keys_update",
         summary="Change a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
-        responses={200: s.TestedKeySerializer, **ERRORS, **TEST_STATUS, **NOT_FOUND},
+        responses={
+            200: s.TestedKeySerializer,
+            **ERRORS,
+            **TEST_STATUS,
+            **NOT_FOUND,
+            **SERVICE_GONE,
+            **THROTTLED,
+        },
     ),
     partial_update=extend_schema(
         operation_id="byok_keys_partial_update",
         summary="Change some of a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
-        responses={200: s.TestedKeySerializer, **ERRORS, **TEST_STATUS, **NOT_FOUND},
+        responses={
+            200: s.TestedKeySerializer,
+            **ERRORS,
+            **TEST_STATUS,
+            **NOT_FOUND,
+            **SERVICE_GONE,
+            **THROTTLED,
+        },
     ),
     destroy=extend_schema(
         operation_id="byok_keys_destroy",
@@ -178,9 +208,9 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def get_object(self) -> UserAPIKey:
         try:
             uuid.UUID(str(self.kwargs[self.lookup_field]))
-        except ValueError:
-            raise NotFound(_("No API key with this id.")) from None
-        return super().get_object()
+            return super().get_object()
+        except (ValueError, Http404):
+            raise NotFound(_("No API key of yours has this id.")) from None
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # What sensitive_post_parameters() does: error reports hide every POST field.
@@ -190,15 +220,25 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def get_throttles(self) -> list[BaseThrottle]:
         """The host's throttles, plus ours where a provider is called or a secret shown."""
         throttles = super().get_throttles()
-        if self.action in ("test", "retest") or (self.action == "create" and self._wants_test()):
+        if self.action in ("test", "retest") or self._sends_a_secret_to_test():
             throttles.append(TestThrottle())
         elif self.action == "reveal":
             throttles.append(RevealThrottle())
         return throttles
 
-    def _wants_test(self) -> bool:
+    def _sends_a_secret_to_test(self) -> bool:
+        """A create, or an update with a new secret, that asks (or defaults) to test it."""
+        if self.action not in ("create", "update", "partial_update"):
+            return False
         data = self.request.data
-        return not isinstance(data, dict) or data.get("test", True) not in (False, "false")
+        if not isinstance(data, dict):
+            return False
+        if self.action != "create" and "credentials" not in data and "key" not in data:
+            return False
+        try:
+            return bool(BooleanField().to_internal_value(data.get("test", True)))
+        except ValidationError:
+            return True
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, DecryptionError):
@@ -282,7 +322,10 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         checked = validate_credentials(service, data["credentials"], environment=environment)
         body = test_credentials(service, data["credentials"], environment=environment).as_dict()
         if not checked.ok:
-            body["field_errors"] = checked.field_errors
+            body["field_errors"] = {
+                name: [{"message": p.message, "code": p.code} for p in problems]
+                for name, problems in checked.problems.items()
+            }
         return Response(body)
 
     @extend_schema(
@@ -303,17 +346,25 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         operation_id="byok_keys_reveal",
         summary="Show a stored key's plaintext (audited and throttled)",
         request=None,
-        responses={200: s.RevealSerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
+        responses={
+            200: s.RevealSerializer,
+            **ERRORS,
+            403: OpenApiResponse(
+                s.ErrorSerializer,
+                description="Not signed in, no CSRF token, or BYOK['ALLOW_REVEAL'] is off.",
+            ),
+            **NOT_FOUND,
+            **UNREADABLE,
+            **THROTTLED,
+        },
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, RevealAllowed])
     @sensitive_variables()
     def reveal(self, request: Request, pk: str | None = None) -> Response:
-        if not conf.ALLOW_REVEAL:
-            raise PermissionDenied(_("Showing stored keys again is turned off on this site."))
         key = self.get_object()
         credentials = reveal_user_api_key(key, actor=request.user, request=request._request)
         body: dict[str, Any] = {"credentials": credentials}
-        if key.service in registry and registry.get(key.service).single_field:
+        if len(credentials) == 1:
             body["key"] = next(iter(credentials.values()))
         return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -335,6 +386,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         catalog = [
             {
                 **service.catalog(),
+                "icon_url": static(service.icon),
                 "connected": counts.get(service.id, empty)["active"] > 0,
                 "key_count": counts.get(service.id, empty)["keys"],
             }

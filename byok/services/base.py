@@ -176,12 +176,14 @@ class Service:
             )
         if "\x00" in value:
             return ValidationError(_("Contains a NUL byte."), code="invalid")
+        if "…" in value or "•" in value:
+            return ValidationError(
+                _("This is a masked value, as byok shows keys; paste the full key."),
+                code="masked",
+            )
         if self.ascii_only and not (value.isascii() and value.strip().isprintable()):
             return ValidationError(
-                _(
-                    "Contains characters that never appear in a %(service)s credential "
-                    "(a masked value such as sk-…AbCd cannot be stored; paste the full key)."
-                ),
+                _("Contains characters that never appear in a credential for %(service)s."),
                 code="invalid",
                 params={"service": self.name},
             )

@@ -18,7 +18,7 @@ Message = str | Promise
 
 # A masked value, a run of one character, or a documentation placeholder.
 _PLACEHOLDERS = [
-    (re.compile(r"\.\.\.|\*\*\*"), "masked"),
+    (re.compile(r"\.\.\.|\*\*\*|…|•"), "masked"),
     (re.compile(r"(.)\1{7,}"), "placeholder"),
     (re.compile(r"EXAMPLE(KEY)?$"), "placeholder"),
     (re.compile(r"(?i)your[-_ ]?(api[-_ ]?)?(key|token|secret)|<[^>]*>|\{\{"), "placeholder"),
@@ -88,7 +88,7 @@ def placeholder_kind(value: str) -> str | None:
 
 def placeholder_message(kind: str, label: Message) -> str:
     if kind == "masked":
-        return _("%(label)s looks like a masked value (with … or ***); paste the full key.") % {
-            "label": label
-        }
+        return _(
+            "%(label)s looks like a masked value (with …, ... or ***); paste the full key."
+        ) % {"label": label}
     return _("%(label)s looks like a placeholder, not a real value.") % {"label": label}

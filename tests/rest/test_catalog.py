@@ -32,6 +32,8 @@ def test_services_is_the_catalog_with_the_users_keys(api, user):
     assert (body["anthropic"]["connected"], body["anthropic"]["key_count"]) == (False, 1)
     assert (body["resend"]["connected"], body["resend"]["key_count"]) == (False, 0)
     assert len(body["openai"]["setup_steps"]) == 4
+    assert body["openai"]["icon_url"] == "/static/byok/icons/openai.svg"
+    assert body["openai"]["default_cost_per_call"] == "0.002000"
     assert body["twilio"]["fields"][1] == {
         "name": "auth_token",
         "label": "Auth token",
@@ -107,3 +109,8 @@ def test_usage_rows_by_day_service_and_source(api, user):
     ]
     only = api.get(f"{BASE}usage/?days=90&service=openai").json()
     assert [row["calls"] for row in only["rows"]] == [1, 2, 5]
+
+
+def test_usage_of_an_unknown_service_is_empty_not_an_error(api):
+    body = api.get(f"{BASE}usage/?service=nope").json()
+    assert (body["service"], body["rows"]) == ("nope", [])

@@ -175,7 +175,7 @@ def test_the_masked_value_echoed_back_is_refused(api, user, echo):
     value = key.display_hint if echo == "hint" else key.display_hint.replace("…", "...")
     response = api.patch(f"{BASE}{key.pk}/", {"key": value, "test": False})
     assert response.status_code == 400
-    assert "api_key" in response.json()
+    assert codes(response.json(), "api_key") == ["masked"]
     assert UserAPIKey.objects.get().credentials == key.credentials
 
 
@@ -301,3 +301,102 @@ def test_session_auth_needs_a_csrf_token(user):
     client.cookies["csrftoken"] = secret
     accepted = client.post(BASE, body, format="json", HTTP_X_CSRFTOKEN=_mask_cipher_secret(secret))
     assert accepted.status_code == 201
+
+
+# behaviour pinned down after review ------------------------------------------------
+
+
+def test_every_missing_key_gets_the_same_404(api, user):
+    from factories import UserFactory
+
+    theirs = make_key(UserFactory())
+    gone = make_key(user)
+    api.delete(f"{BASE}{gone.pk}/")
+    messages = {
+        api.get(f"{BASE}{path}/").json()["detail"]
+        for path in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", theirs.pk, gone.pk)
+    }
+    assert messages == {"No API key of yours has this id."}
+
+
+def test_replacing_a_secret_is_throttled_like_a_test(api, user, provider):
+    key = make_key(user)
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
+    }
+    with override_settings(REST_FRAMEWORK=rates):
+        assert (
+            api.post(
+                f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")}
+            ).status_code
+            == 200
+        )
+        refused = api.patch(f"{BASE}{key.pk}/", {"key": fake_credentials("openai")})
+        untested = api.patch(
+            f"{BASE}{key.pk}/", {"key": fake_credentials("openai"), "test": "False"}
+        )
+        settings_only = api.patch(f"{BASE}{key.pk}/", {"nickname": "x"})
+    assert (refused.status_code, untested.status_code, settings_only.status_code) == (
+        429,
+        200,
+        200,
+    )
+    assert len(provider.calls) == 1
+
+
+def test_switching_the_default_off_and_default_on_at_once_is_refused(api, user):
+    key = make_key(user)
+    response = api.patch(f"{BASE}{key.pk}/", {"is_active": False, "is_default": True})
+    assert response.status_code == 400
+    assert codes(response.json(), "is_default") == ["inactive"]
+    assert UserAPIKey.objects.get().is_active
+
+
+def test_the_only_key_can_be_switched_off_with_put(api, user):
+    key = make_key(user)
+    representation = api.get(f"{BASE}{key.pk}/").json()
+    response = api.put(
+        f"{BASE}{key.pk}/", {**representation, "is_active": False, "is_default": False}
+    )
+    assert response.status_code == 200
+    assert (response.json()["is_active"], response.json()["is_default"]) == (False, False)
+
+
+def test_format_problems_of_candidates_carry_codes(api, provider):
+    body = api.post(f"{BASE}test/", {"service": "openai", "key": "sk-…AbCd"}).json()
+    assert body["field_errors"]["api_key"][0]["code"] == "masked"
+
+
+def test_reveal_turned_off_spends_no_throttle_and_hides_existence(api, user):
+    key = make_key(user)
+    with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
+        statuses = {
+            api.post(f"{BASE}{key_id}/reveal/").status_code
+            for key_id in [key.pk] * 7 + ["00000000-0000-0000-0000-000000000000"]
+        }
+    assert statuses == {403}
+    assert api.post(f"{BASE}{key.pk}/reveal/").status_code == 200
+
+
+def test_keys_of_a_removed_service_can_still_be_found_and_revealed(api, user):
+    secret = fake_credentials("sentry")
+    key = make_key(user, "sentry", secret)
+    with override_settings(BYOK={**settings.BYOK, "DISABLED_SERVICES": ["sentry"]}):
+        listed = api.get(f"{BASE}?service=sentry").json()
+        revealed = api.post(f"{BASE}{key.pk}/reveal/").json()
+    assert [item["id"] for item in listed] == [str(key.pk)]
+    assert revealed == {"credentials": {"api_key": secret}, "key": secret}
+
+
+def test_retesting_counts_as_an_update(api, user, provider):
+    key = make_key(user)
+    before = UserAPIKey.objects.get().updated_at
+    api.post(f"{BASE}{key.pk}/test/")
+    assert UserAPIKey.objects.get().updated_at > before
+
+
+def test_a_null_credential_value_is_an_error_on_that_field(api):
+    response = api.post(BASE, {"service": "openai", "credentials": {"api_key": None}})
+    assert response.status_code == 400
+    assert codes(response.json(), "api_key") == ["required"]

@@ -61,6 +61,7 @@ def keys(user):
         ("is_active=false", {"twilio"}),
         ("is_active=true", {"openai", "stripe"}),
         ("service=openai&environment=test", set()),
+        ("service=nope", set()),
     ],
 )
 def test_filters(api, keys, query, expected):

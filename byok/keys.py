@@ -309,6 +309,7 @@ def update_user_api_key(
             old_slot.settle()
         changed += _apply_default(key, slot, is_default)
         slot.settle()
+        key.__dict__.pop("default_preference_id", None)  # a with_default_flag() snapshot
         if changed:
             audit.record(
                 AuditAction.UPDATED, key=key, actor=actor, request=request, fields=changed

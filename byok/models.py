@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
+from django.db.models import F
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -68,6 +69,11 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
 
     def for_slot(self, user: Any, service: str, environment: str) -> UserAPIKeyQuerySet:
         return self.filter(user=user, service=service, environment=environment)
+
+    def with_default_flag(self) -> UserAPIKeyQuerySet:
+        """Annotate each key with whether it is its slot's default, for
+        :attr:`UserAPIKey.is_default` without a query (or an object) per key."""
+        return self.annotate(default_preference_id=F("default_for__id"))
 
     def defaults(self) -> UserAPIKeyQuerySet:
         """Keys that serve their (user, service, environment)."""
@@ -166,6 +172,8 @@ class UserAPIKey(models.Model):
     @property
     def is_default(self) -> bool:
         """Whether this key serves its (user, service, environment)."""
+        if "default_preference_id" in self.__dict__:  # see with_default_flag()
+            return self.__dict__["default_preference_id"] is not None
         try:
             return self.default_for is not None
         except ServicePreference.DoesNotExist:

@@ -15,7 +15,6 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -41,7 +40,7 @@ from byok.keys import (
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
 from byok.probes import test_credentials
 from byok.rest import serializers as s
-from byok.rest.filters import APIKeyFilter
+from byok.rest.filters import APIKeyFilter, QueryFilterBackend
 from byok.rest.schema import (
     OpenApiParameter,
     OpenApiResponse,
@@ -182,7 +181,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     serializer_class = s.APIKeySerializer
     permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [QueryFilterBackend, OrderingFilter]
     filterset_class = APIKeyFilter
     ordering_fields = [
         "created_at",
@@ -203,7 +202,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def get_queryset(self) -> QuerySet[UserAPIKey]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return UserAPIKey.objects.none()
-        return UserAPIKey.objects.for_user(self.request.user).select_related("default_for")
+        return UserAPIKey.objects.for_user(self.request.user).with_default_flag()
 
     def get_object(self) -> UserAPIKey:
         try:

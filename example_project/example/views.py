@@ -7,5 +7,5 @@ from byok.models import UserAPIKey
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    keys = UserAPIKey.objects.for_user(request.user).select_related("default_for")
+    keys = UserAPIKey.objects.for_user(request.user).with_default_flag()
     return render(request, "example/home.html", {"keys": keys})

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework.request import Request
 
 from byok.models import Environment, KeyStatus, UserAPIKey
+from byok.rest.serializers import SERVICE_ID_PATTERN
 from byok.services.base import CATEGORIES
 from byok.services.registry import registry
 
 
 class APIKeyFilter(filters.FilterSet):  # type: ignore[misc]
-    # Free text, so that keys of a service the site has since removed can be found.
-    service = filters.CharFilter(max_length=64)
+    # Any service id, so that keys of a service the site has since removed can be found.
+    service = filters.CharFilter(
+        max_length=64, strip=False, validators=[RegexValidator(SERVICE_ID_PATTERN)]
+    )
     category = filters.ChoiceFilter(choices=list(CATEGORIES.items()), method="in_category")
     environment = filters.ChoiceFilter(choices=Environment.choices)
     status = filters.ChoiceFilter(choices=KeyStatus.choices)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -41,6 +42,13 @@ class SchemaView(SpectacularAPIView):
             "EnvironmentEnum": Environment.choices,
         },
     }
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """Errors in JSON, like the rest of the API (not in the schema's YAML)."""
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from byok.rest.urls import router

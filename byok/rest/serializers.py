@@ -17,6 +17,9 @@ from byok.rest.schema import OpenApiTypes, extend_schema_field
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
 from byok.services.registry import registry
 
+#: What a service id looks like (``openai``, ``google_analytics``, a host's own ids).
+SERVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]*$"
+
 
 class StrictSerializer(serializers.Serializer[Any]):
     """Refuses fields it does not know instead of silently ignoring them."""
@@ -309,8 +312,14 @@ class UsageSerializer(serializers.Serializer[Any]):
 
 class UsageQuerySerializer(serializers.Serializer[Any]):
     days = serializers.IntegerField(min_value=1, max_value=366, default=30)
-    # Free text, like the list's filter: usage of a removed service stays readable.
-    service = serializers.CharField(required=False, max_length=64)
+    # Any service id, like the list's filter: usage of a removed service stays readable.
+    service = serializers.RegexField(
+        SERVICE_ID_PATTERN,
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        trim_whitespace=False,
+    )
 
 
 class ErrorSerializer(serializers.Serializer[Any]):

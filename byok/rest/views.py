@@ -77,6 +77,9 @@ ERRORS = {
     ),
     401: OpenApiResponse(s.ErrorSerializer, description="Not signed in."),
     403: OpenApiResponse(s.ErrorSerializer, description="Not signed in, or no CSRF token."),
+    406: OpenApiResponse(
+        s.ErrorSerializer, description="No acceptable response type (the API speaks JSON)."
+    ),
     405: OpenApiResponse(
         s.ErrorSerializer,
         description=(
@@ -90,6 +93,9 @@ SERVICE_GONE = {
         s.ErrorSerializer, description="A new secret was sent, but the key's service is gone."
     )
 }
+KEY_ID = [
+    OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The key's id.")
+]
 UNREADABLE = {
     409: OpenApiResponse(
         s.ErrorSerializer, description="The key cannot be decrypted, or its service is gone."
@@ -121,6 +127,11 @@ class RevealAllowed(BasePermission):
         operation_id="byok_keys_list",
         parameters=[
             OpenApiParameter("is_active", bool, description="Only active (or inactive) keys."),
+            OpenApiParameter(
+                "service",
+                {"type": "string", "pattern": s.SERVICE_ID_PATTERN, "maxLength": 64},
+                description="Only keys of this service (any id, registered or not).",
+            ),
         ],
         summary="List your keys, masked",
         responses={
@@ -130,6 +141,7 @@ class RevealAllowed(BasePermission):
     ),
     retrieve=extend_schema(
         operation_id="byok_keys_retrieve",
+        parameters=KEY_ID,
         summary="One of your keys, masked",
         responses={
             200: s.APIKeySerializer,
@@ -145,6 +157,7 @@ class RevealAllowed(BasePermission):
     ),
     update=extend_schema(
         operation_id="byok_keys_update",
+        parameters=KEY_ID,
         summary="Change a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
         responses={
@@ -158,6 +171,7 @@ class RevealAllowed(BasePermission):
     ),
     partial_update=extend_schema(
         operation_id="byok_keys_partial_update",
+        parameters=KEY_ID,
         summary="Change some of a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
         responses={
@@ -171,6 +185,7 @@ class RevealAllowed(BasePermission):
     ),
     destroy=extend_schema(
         operation_id="byok_keys_destroy",
+        parameters=KEY_ID,
         summary="Delete a key (its secret is erased)",
         responses={204: None, **ERRORS, **NOT_FOUND},
     ),
@@ -329,6 +344,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
 
     @extend_schema(
         operation_id="byok_keys_retest",
+        parameters=KEY_ID,
         summary="Test a stored key again",
         request=None,
         responses={200: s.TestedKeySerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
@@ -343,6 +359,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
 
     @extend_schema(
         operation_id="byok_keys_reveal",
+        parameters=KEY_ID,
         summary="Show a stored key's plaintext (audited and throttled)",
         request=None,
         responses={

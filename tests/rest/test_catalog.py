@@ -114,3 +114,15 @@ def test_usage_rows_by_day_service_and_source(api, user):
 def test_usage_of_an_unknown_service_is_empty_not_an_error(api):
     body = api.get(f"{BASE}usage/?service=nope").json()
     assert (body["service"], body["rows"]) == ("nope", [])
+
+
+def test_a_blank_usage_service_means_every_service(api):
+    response = api.get(f"{BASE}usage/", {"service": ""})
+    assert response.status_code == 200
+    assert response.json()["service"] in ("", None)
+
+
+@pytest.mark.parametrize("value", [" ", "\x0b", "open ai", "a\x00b", "x" * 65])
+def test_a_service_that_is_not_an_id_is_a_400(api, value):
+    assert api.get(f"{BASE}usage/", {"service": value}).status_code == 400
+    assert api.get(BASE, {"service": value}).status_code == 400

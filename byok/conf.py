@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_PRIVATE_BASE_URLS": False,
     "PROBE_TIMEOUT": 10,
     "ALLOW_REVEAL": True,
+    "BASE_TEMPLATE": "byok/base.html",
 }
 
 
@@ -79,6 +80,11 @@ class ByokSettings:
     def ALLOW_REVEAL(self) -> bool:
         """Whether owners may see a stored key's plaintext again (``reveal/``)."""
         return bool(self._get("ALLOW_REVEAL"))
+
+    @property
+    def BASE_TEMPLATE(self) -> str:
+        """The template byok's pages extend; it must have ``title`` and ``content`` blocks."""
+        return str(self._get("BASE_TEMPLATE"))
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

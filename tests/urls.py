@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/user/api-keys/", include("byok.rest.urls")),
+    path("dashboard/api-keys/", include("byok.urls")),
 ]

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.templatetags.static import static
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
@@ -37,7 +35,7 @@ from byok.keys import (
     test_user_api_key,
     update_user_api_key,
 )
-from byok.models import KeyUsage, PlatformUsage, UserAPIKey
+from byok.models import UserAPIKey
 from byok.probes import test_credentials
 from byok.rest import serializers as s
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
@@ -51,6 +49,7 @@ from byok.rest.schema import (
 )
 from byok.rest.throttles import RevealThrottle, TestThrottle
 from byok.services.registry import registry
+from byok.stats import keys_per_service, stats_for, usage_for
 from byok.validation import validate_credentials
 
 logger = logging.getLogger("byok.rest")
@@ -391,13 +390,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def services(self, request: Request) -> Response:
-        counts = {
-            row["service"]: row
-            for row in UserAPIKey.objects.for_user(request.user)
-            .values("service")
-            .annotate(keys=Count("pk"), active=Count("pk", filter=Q(is_active=True)))
-            .order_by()
-        }
+        counts = keys_per_service(request.user)
         empty = {"keys": 0, "active": 0}
         catalog = [
             {
@@ -417,29 +410,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def stats(self, request: Request) -> Response:
-        first_day = timezone.localdate().replace(day=1)
-        connected = (
-            UserAPIKey.objects.for_user(request.user)
-            .active()
-            .filter(service__in=[service.id for service in registry])
-            .values("service")
-            .distinct()
-            .count()
-        )
-        user: Any = request.user
-        own = KeyUsage.objects.filter(key__user=user, date__gte=first_day).aggregate(
-            cost=Sum("cost"), calls=Sum("calls")
-        )
-        platform = PlatformUsage.objects.filter(user=user, date__gte=first_day).aggregate(
-            calls=Sum("calls")
-        )
-        body = {
-            "connected_services": connected,
-            "available_services": len(registry.all()),
-            "estimated_monthly_cost": own["cost"] or 0,
-            "total_api_calls": (own["calls"] or 0) + (platform["calls"] or 0),
-            "month": first_day.strftime("%Y-%m"),
-        }
+        body = stats_for(request.user)
         return Response(s.StatsSerializer(body).data)
 
     @extend_schema(
@@ -452,22 +423,9 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def usage(self, request: Request) -> Response:
         query = s.UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        days, service = query.validated_data["days"], query.validated_data.get("service")
-        end = timezone.localdate()
-        start = end - timedelta(days=days - 1)
-        user: Any = request.user
-        own = KeyUsage.objects.filter(key__user=user, date__gte=start)
-        platform = PlatformUsage.objects.filter(user=user, date__gte=start)
-        if service:
-            own, platform = own.filter(key__service=service), platform.filter(service=service)
-        totals = {"calls": Sum("calls"), "units": Sum("units"), "cost": Sum("cost")}
-        rows = [
-            {**row, "source": "user"}
-            for row in own.values("date", service=F("key__service")).annotate(**totals).order_by()
-        ] + [
-            {**row, "source": "platform"}
-            for row in platform.values("date", "service").annotate(**totals).order_by()
-        ]
-        rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
-        body = {"start": start, "end": end, "days": days, "service": service, "rows": rows}
+        body = usage_for(
+            request.user,
+            days=query.validated_data["days"],
+            service=query.validated_data.get("service"),
+        )
         return Response(s.UsageSerializer(body).data)

@@ -25,6 +25,13 @@ def _local_secret(name: str, make) -> str:
     return path.read_text().strip()
 
 
+def _demo_resend_key() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "re_" + "".join(secrets.choice(alphabet) for _ in range(8)) + "_" + "".join(
+        secrets.choice(alphabet) for _ in range(24)
+    )
+
+
 def _new_encryption_key() -> str:
     from byok.crypto import generate_key
 
@@ -94,6 +101,10 @@ LOGOUT_REDIRECT_URL = "login"
 BYOK = {
     # A service of this site's own, next to the built-in ones.
     "SERVICES": ["example.services.DeepL"],
+    # The dashboard and the settings card use the example site's layout.
+    "BASE_TEMPLATE": "example/base.html",
+    # A made-up platform key, so the "Which key?" page shows the fallback too.
+    "PLATFORM_KEYS": {"resend": _local_secret("platform_resend_key", _demo_resend_key)},
     "ENCRYPTION_KEYS": (
         os.environ["BYOK_ENCRYPTION_KEYS"].split(",")
         if os.environ.get("BYOK_ENCRYPTION_KEYS")

@@ -2,14 +2,17 @@
 
 import secrets
 import string
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from byok.keys import add_user_api_key
-from byok.models import UserAPIKey
+from byok.models import KeyUsage, PlatformUsage, UserAPIKey
 
 USERNAME = "demo"
 PASSWORD = "byok-demo"
@@ -27,6 +30,27 @@ def demo_keys() -> list[tuple[str, object, str]]:
     return [("openai", openai, "Personal"), ("twilio", twilio, "Notifications")]
 
 
+def record_demo_usage(user: Any) -> None:
+    """A month of made-up calls, so that the usage page has something to draw."""
+    today = timezone.localdate()
+    openai = UserAPIKey.objects.for_user(user).get(service="openai")
+    for days_ago in range(30):
+        calls = 20 + secrets.randbelow(60)
+        KeyUsage.objects.create(
+            key=openai, date=today - timedelta(days=days_ago), calls=calls, units=calls * 900,
+            cost=Decimal(calls) * Decimal("0.0021"),
+        )
+        PlatformUsage.objects.create(
+            user=user, service="resend", environment="production",
+            date=today - timedelta(days=days_ago), calls=secrets.randbelow(12),
+        )
+    UserAPIKey.objects.filter(pk=openai.pk).update(
+        usage_count=sum(row.calls for row in openai.daily_usage.all()),
+        estimated_cost=sum(row.cost for row in openai.daily_usage.all()),
+        last_used_at=timezone.now(),
+    )
+
+
 class Command(BaseCommand):
     help = "Prepare the example site: migrate, create the demo user and keys, print the login."
 
@@ -40,10 +64,12 @@ class Command(BaseCommand):
         if not UserAPIKey.objects.for_user(user).exists():
             for service, credentials, nickname in demo_keys():
                 add_user_api_key(user, service, credentials, nickname=nickname)
+            record_demo_usage(user)
         keys = UserAPIKey.objects.for_user(user).count()
         self.stdout.write(
             self.style.SUCCESS("The demo is ready.")
             + "\n  Log in at http://127.0.0.1:8000/accounts/login/"
+            + "\n  then see /dashboard/api-keys/, /feature/ and /settings/"
             + f"\n  username: {USERNAME}\n  password: {PASSWORD}"
             + f"\n  ({keys} stored keys, shown masked; the admin is at /admin/)"
         )

@@ -1,0 +1,78 @@
+"""The add-key form of the pages: one input per credential field of a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from byok.models import Environment
+from byok.services.base import MAX_VALUE_LENGTH, Service
+
+#: Names of the form's own fields; credential fields never take these names.
+OWN_FIELDS = ("nickname", "environment", "test")
+
+
+class AddKeyForm(forms.Form):
+    """Built from a service: password inputs for secrets, never rendered back."""
+
+    nickname = forms.CharField(
+        label=_("Nickname"), max_length=100, required=False,
+        help_text=_("To tell your keys apart, e.g. “Work” or “Side project”."),
+    )
+    environment = forms.ChoiceField(
+        label=_("Environment"), choices=Environment.choices, initial=Environment.PRODUCTION
+    )
+    test = forms.BooleanField(
+        label=_("Test the key with the provider before saving it"), required=False, initial=True
+    )
+
+    def __init__(self, service: Service, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"byok-{service.id}-%s")
+        super().__init__(*args, **kwargs)
+        self.service = service
+        credential_fields = {}
+        for spec in service.fields:
+            widget: forms.Widget
+            if spec.secret:
+                widget = forms.PasswordInput(
+                    render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+                )
+            else:
+                widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+            credential_fields[spec.name] = forms.CharField(
+                label=spec.label, help_text=spec.help_text, required=spec.required,
+                max_length=MAX_VALUE_LENGTH, strip=False, widget=widget,
+            )
+        # Credential fields first, in the service's order.
+        self.fields = {**credential_fields, **self.fields}
+        self.credential_names = list(credential_fields)
+        for name, field in self.fields.items():
+            ids = f"{self.auto_id % name}_errors"
+            if field.help_text:
+                ids = f"{self.auto_id % name}_help {ids}"
+            field.widget.attrs["aria-describedby"] = ids
+
+    def credentials(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.credential_names
+            if self.cleaned_data.get(name)
+        }
+
+    def add_validation_error(self, error: ValidationError) -> None:
+        """Show a ``ValidationError`` from the helpers next to the field it names."""
+        by_field = error.error_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.error_list}
+        for name, errors in by_field.items():
+            field = name if name in self.fields else None
+            for item in errors:
+                self.add_error(field, item)
+
+    def errors_as_data(self) -> dict[str, list[dict[str, str]]]:
+        """Errors for the JavaScript dialog: field name (``__all__``) to message and code."""
+        return {
+            name: [{"message": " ".join(e.messages), "code": e.code or ""} for e in errors]
+            for name, errors in self.errors.as_data().items()
+        }

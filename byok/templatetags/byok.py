@@ -1,0 +1,35 @@
+"""``{% load byok %}``: the settings card, and small helpers for byok's templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.contrib.auth.models import AnonymousUser
+
+from byok.conf import conf
+from byok.services.registry import registry
+from byok.stats import keys_per_service
+
+register = template.Library()
+
+
+@register.inclusion_tag("byok/settings_section.html", takes_context=True)
+def byok_settings_section(context: template.Context) -> dict[str, Any]:
+    """The "API Keys (BYOK)" section for a host's settings page. One query."""
+    request = context.get("request")
+    user = getattr(request, "user", None) or AnonymousUser()
+    connected = 0
+    if user.is_authenticated:
+        connected = sum(1 for counts in keys_per_service(user).values() if counts["active"])
+    return {
+        "connected": connected,
+        "available": len(registry.all()),
+        "byok_base_template": conf.BASE_TEMPLATE,
+    }
+
+
+@register.filter
+def byok_for_key(url_template: str, key_id: object) -> str:
+    """The REST API URL template with this key's id filled in."""
+    return url_template.replace("{id}", str(key_id))

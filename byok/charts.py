@@ -51,7 +51,7 @@ class BarChart:
         rects = []
         for index, day in enumerate(self.days):
             x = LEFT + index * slot + (slot - bar) / 2
-            bottom = TOP + plot_height
+            bottom: float = TOP + plot_height
             for series in self.series:
                 value = float(series.values[index])
                 if not value:
@@ -59,8 +59,16 @@ class BarChart:
                 height = plot_height * value / peak
                 bottom -= height
                 label = f"{day.isoformat()}: {series.name} {self.unit_format.format(value)}"
-                rects.append((series.css_class, f"{x:.1f}", f"{bottom:.1f}", f"{bar:.1f}",
-                              f"{height:.1f}", label))
+                rects.append(
+                    (
+                        series.css_class,
+                        f"{x:.1f}",
+                        f"{bottom:.1f}",
+                        f"{bar:.1f}",
+                        f"{height:.1f}",
+                        label,
+                    )
+                )
         bars = format_html_join(
             "",
             '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
@@ -71,8 +79,15 @@ class BarChart:
             '<line class="byok-chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
             '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
             (
-                (LEFT, WIDTH - RIGHT, f"{y:.1f}", f"{y:.1f}", LEFT - 6, f"{y + 4:.1f}",
-                 self.unit_format.format(peak * share))
+                (
+                    LEFT,
+                    WIDTH - RIGHT,
+                    f"{y:.1f}",
+                    f"{y:.1f}",
+                    LEFT - 6,
+                    f"{y + 4:.1f}",
+                    self.unit_format.format(peak * share),
+                )
                 for share, y in ((share, TOP + plot_height * (1 - share)) for share in (0, 0.5, 1))
             ),
         )
@@ -80,7 +95,11 @@ class BarChart:
             "",
             '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
             (
-                (f"{LEFT + index * slot + slot / 2:.1f}", HEIGHT - 10, self.days[index].strftime("%b %d"))
+                (
+                    f"{LEFT + index * slot + slot / 2:.1f}",
+                    HEIGHT - 10,
+                    self.days[index].strftime("%b %d"),
+                )
                 for index in sorted({0, len(self.days) // 2, len(self.days) - 1})
                 if self.days
             ),
@@ -89,6 +108,15 @@ class BarChart:
             '<svg class="byok-chart" viewBox="0 0 {} {}" role="img" '
             'aria-labelledby="{}-title {}-desc" preserveAspectRatio="xMidYMid meet">'
             '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}{}{}</svg>',
-            WIDTH, HEIGHT, self.chart_id, self.chart_id, self.chart_id, self.title,
-            self.chart_id, self.description, ticks, bars, labels,
+            WIDTH,
+            HEIGHT,
+            self.chart_id,
+            self.chart_id,
+            self.chart_id,
+            self.title,
+            self.chart_id,
+            self.description,
+            ticks,
+            bars,
+            labels,
         )

@@ -19,7 +19,9 @@ class AddKeyForm(forms.Form):
     """Built from a service: password inputs for secrets, never rendered back."""
 
     nickname = forms.CharField(
-        label=_("Nickname"), max_length=100, required=False,
+        label=_("Nickname"),
+        max_length=100,
+        required=False,
         help_text=_("To tell your keys apart, e.g. “Work” or “Side project”."),
     )
     environment = forms.ChoiceField(
@@ -43,16 +45,21 @@ class AddKeyForm(forms.Form):
             else:
                 widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
             credential_fields[spec.name] = forms.CharField(
-                label=spec.label, help_text=spec.help_text, required=spec.required,
-                max_length=MAX_VALUE_LENGTH, strip=False, widget=widget,
+                label=str(spec.label),
+                help_text=str(spec.help_text),
+                required=spec.required,
+                max_length=MAX_VALUE_LENGTH,
+                strip=False,
+                widget=widget,
             )
         # Credential fields first, in the service's order.
         self.fields = {**credential_fields, **self.fields}
         self.credential_names = list(credential_fields)
+        pattern = str(self.auto_id)
         for name, field in self.fields.items():
-            ids = f"{self.auto_id % name}_errors"
+            ids = f"{pattern % name}_errors"
             if field.help_text:
-                ids = f"{self.auto_id % name}_help {ids}"
+                ids = f"{pattern % name}_help {ids}"
             field.widget.attrs["aria-describedby"] = ids
 
     def credentials(self) -> dict[str, str]:
@@ -64,7 +71,11 @@ class AddKeyForm(forms.Form):
 
     def add_validation_error(self, error: ValidationError) -> None:
         """Show a ``ValidationError`` from the helpers next to the field it names."""
-        by_field = error.error_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.error_list}
+        by_field = (
+            error.error_dict
+            if hasattr(error, "error_dict")
+            else {NON_FIELD_ERRORS: error.error_list}
+        )
         for name, errors in by_field.items():
             field = name if name in self.fields else None
             for item in errors:

@@ -8,6 +8,7 @@ work without JavaScript. ``byok.js`` enhances them: it posts the same forms with
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,7 +51,9 @@ def done(request: HttpRequest, level: int, text: str, **data: Any) -> HttpRespon
     return redirect("byok:dashboard")
 
 
-def page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+def page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
     return render(
         request, template, {"byok_base_template": conf.BASE_TEMPLATE, **context}, status=status
     )
@@ -78,8 +81,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if category not in CATEGORIES:
         category = ""
     keys: dict[str, list[UserAPIKey]] = defaultdict(list)
-    for key in UserAPIKey.objects.for_user(request.user).with_default_flag().order_by(
-        "service", "-created_at"
+    for key in (
+        UserAPIKey.objects.for_user(request.user)
+        .with_default_flag()
+        .order_by("service", "-created_at")
     ):
         keys[key.service].append(key)
     cards = [
@@ -93,14 +98,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for service in registry
     ]
-    return page(request, "byok/dashboard.html", {
-        "cards": cards,
-        "categories": CATEGORIES,
-        "category": category,
-        "stats": stats_for(request.user),
-        "show_banner": not request.session.get(BANNER_DISMISSED),
-        "reveal_url": reveal_url_template() if conf.ALLOW_REVEAL else None,
-    })
+    return page(
+        request,
+        "byok/dashboard.html",
+        {
+            "cards": cards,
+            "categories": CATEGORIES,
+            "category": category,
+            "stats": stats_for(request.user),
+            "show_banner": not request.session.get(BANNER_DISMISSED),
+            "reveal_url": reveal_url_template() if conf.ALLOW_REVEAL else None,
+        },
+    )
 
 
 @login_required
@@ -119,8 +128,13 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
         data = form.cleaned_data
         try:
             key = add_user_api_key(
-                request.user, spec.id, form.credentials(), nickname=data["nickname"],
-                environment=data["environment"], test=data["test"], actor=request.user,
+                request.user,
+                spec.id,
+                form.credentials(),
+                nickname=data["nickname"],
+                environment=data["environment"],
+                test=data["test"],
+                actor=request.user,
                 request=request,
             )
         except KeyRejected as rejected:
@@ -132,12 +146,15 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
             return done(request, *added_message(spec, key), key=str(key.pk))
     if request.method == "POST":
         if wants_json(request):
-            return JsonResponse({
-                "ok": False,
-                "message": _("The key was not saved."),
-                "errors": form.errors_as_data(),
-                "test": None if result is None else result.as_dict(),
-            }, status=400)
+            return JsonResponse(
+                {
+                    "ok": False,
+                    "message": _("The key was not saved."),
+                    "errors": form.errors_as_data(),
+                    "test": None if result is None else result.as_dict(),
+                },
+                status=400,
+            )
         return page(request, "byok/add_key.html", {"service": spec, "form": form}, status=400)
     return page(request, "byok/add_key.html", {"service": spec, "form": form})
 
@@ -146,10 +163,17 @@ def added_message(service: Service, key: UserAPIKey) -> tuple[int, str]:
     result = key.probe_result
     if result is None:
         return messages.SUCCESS, _("Your %(service)s key was saved (not tested).") % {
-            "service": service.name}
-    level = messages.SUCCESS if result.ok or result.status is ProbeStatus.UNVERIFIABLE else messages.WARNING
+            "service": service.name
+        }
+    level = (
+        messages.SUCCESS
+        if result.ok or result.status is ProbeStatus.UNVERIFIABLE
+        else messages.WARNING
+    )
     return level, _("Your %(service)s key was saved. %(result)s") % {
-        "service": service.name, "result": result.message}
+        "service": service.name,
+        "result": result.message,
+    }
 
 
 @login_required
@@ -161,8 +185,13 @@ def test_key(request: HttpRequest, key_id: str) -> HttpResponse:
     except (DecryptionError, UnknownService):
         return done(request, messages.ERROR, _("This key cannot be tested any more."))
     level = messages.SUCCESS if result.ok else messages.WARNING
-    return done(request, level, result.message, status=result.status.value,
-                status_label=key.get_status_display())
+    return done(
+        request,
+        level,
+        result.message,
+        status=result.status.value,
+        status_label=key.get_status_display(),
+    )
 
 
 @login_required
@@ -197,69 +226,95 @@ def usage(request: HttpRequest) -> HttpResponse:
         days = 30
     window = usage_for(request.user, days=days)
     month = usage_for(request.user, days=timezone.localdate().day)
-    return page(request, "byok/usage.html", {
-        "days": days,
-        "windows": USAGE_WINDOWS,
-        "window": window,
-        "services": usage_panels(window.rows, window.start, days),
-        "month_totals": month_totals(month.rows),
-    })
+    return page(
+        request,
+        "byok/usage.html",
+        {
+            "days": days,
+            "windows": USAGE_WINDOWS,
+            "window": window,
+            "services": usage_panels(window.rows, window.start, days),
+            "month_totals": month_totals(month.rows),
+        },
+    )
 
 
 def usage_panels(rows: list[dict[str, Any]], start: Any, days: int) -> list[dict[str, Any]]:
     """Per service: the two charts and the table behind them."""
-    dates = [start + timezone.timedelta(days=offset) for offset in range(days)]
+    dates = [start + timedelta(days=offset) for offset in range(days)]
     index = {day: position for position, day in enumerate(dates)}
     figures: dict[str, dict[str, list[Any]]] = {}
     for row in rows:
-        series = figures.setdefault(row["service"], {
-            "user_calls": [0] * days, "platform_calls": [0] * days,
-            "user_cost": [Decimal(0)] * days, "platform_cost": [Decimal(0)] * days,
-        })
+        series = figures.setdefault(
+            row["service"],
+            {
+                "user_calls": [0] * days,
+                "platform_calls": [0] * days,
+                "user_cost": [Decimal(0)] * days,
+                "platform_cost": [Decimal(0)] * days,
+            },
+        )
         series[f"{row['source']}_calls"][index[row["date"]]] += row["calls"] or 0
         series[f"{row['source']}_cost"][index[row["date"]]] += row["cost"] or 0
     panels = []
     for service_id, series in sorted(figures.items()):
         name = registry.get(service_id).name if service_id in registry else service_id
-        panels.append({
-            "id": service_id,
-            "name": name,
-            "calls": BarChart(
-                f"byok-calls-{service_id}", _("%(service)s: calls per day") % {"service": name},
-                _("Calls per day over the last %(days)d days, your keys and the platform's.")
-                % {"days": days},
-                dates,
-                [Series(_("your keys"), "byok-bar-user", series["user_calls"]),
-                 Series(_("platform key"), "byok-bar-platform", series["platform_calls"])],
-            ).render(),
-            "cost": BarChart(
-                f"byok-cost-{service_id}",
-                _("%(service)s: estimated cost per day") % {"service": name},
-                _("Estimated cost per day over the last %(days)d days.") % {"days": days},
-                dates,
-                [Series(_("your keys"), "byok-bar-user", series["user_cost"]),
-                 Series(_("platform key"), "byok-bar-platform", series["platform_cost"])],
-                unit_format="{:,.4f}",
-            ).render(),
-            "table": [
-                {"date": day, "user_calls": series["user_calls"][i],
-                 "platform_calls": series["platform_calls"][i],
-                 "cost": series["user_cost"][i] + series["platform_cost"][i]}
-                for i, day in enumerate(dates)
-                if series["user_calls"][i] or series["platform_calls"][i]
-            ],
-        })
+        panels.append(
+            {
+                "id": service_id,
+                "name": name,
+                "calls": BarChart(
+                    f"byok-calls-{service_id}",
+                    _("%(service)s: calls per day") % {"service": name},
+                    _("Calls per day over the last %(days)d days, your keys and the platform's.")
+                    % {"days": days},
+                    dates,
+                    [
+                        Series(_("your keys"), "byok-bar-user", series["user_calls"]),
+                        Series(_("platform key"), "byok-bar-platform", series["platform_calls"]),
+                    ],
+                ).render(),
+                "cost": BarChart(
+                    f"byok-cost-{service_id}",
+                    _("%(service)s: estimated cost per day") % {"service": name},
+                    _("Estimated cost per day over the last %(days)d days.") % {"days": days},
+                    dates,
+                    [
+                        Series(_("your keys"), "byok-bar-user", series["user_cost"]),
+                        Series(_("platform key"), "byok-bar-platform", series["platform_cost"]),
+                    ],
+                    unit_format="{:,.4f}",
+                ).render(),
+                "table": [
+                    {
+                        "date": day,
+                        "user_calls": series["user_calls"][i],
+                        "platform_calls": series["platform_calls"][i],
+                        "cost": series["user_cost"][i] + series["platform_cost"][i],
+                    }
+                    for i, day in enumerate(dates)
+                    if series["user_calls"][i] or series["platform_calls"][i]
+                ],
+            }
+        )
     return panels
 
 
 def month_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     totals: dict[str, dict[str, Any]] = {}
     for row in rows:
-        total = totals.setdefault(row["service"], {
-            "service": registry.get(row["service"]).name if row["service"] in registry
-            else row["service"],
-            "user_calls": 0, "platform_calls": 0, "units": 0, "cost": Decimal(0),
-        })
+        total = totals.setdefault(
+            row["service"],
+            {
+                "service": registry.get(row["service"]).name
+                if row["service"] in registry
+                else row["service"],
+                "user_calls": 0,
+                "platform_calls": 0,
+                "units": 0,
+                "cost": Decimal(0),
+            },
+        )
         total[f"{row['source']}_calls"] += row["calls"] or 0
         total["units"] += row["units"] or 0
         total["cost"] += row["cost"] or 0

@@ -21,7 +21,11 @@ def byok_settings_section(context: template.Context) -> dict[str, Any]:
     user = getattr(request, "user", None) or AnonymousUser()
     connected = 0
     if user.is_authenticated:
-        connected = sum(1 for counts in keys_per_service(user).values() if counts["active"])
+        connected = sum(
+            1
+            for service_id, counts in keys_per_service(user).items()
+            if counts["active"] and service_id in registry
+        )
     return {
         "connected": connected,
         "available": len(registry.all()),

@@ -13,6 +13,11 @@
     return;
   }
   var STORED_TOAST = "byok-toast";
+
+  /* Translated texts come from the page: data-text-* on the root element. */
+  function text(name) {
+    return root.getAttribute("data-text-" + name) || name;
+  }
   var toasts = root.querySelector("[data-byok-toasts]");
   var revealed = {};
 
@@ -138,14 +143,14 @@
     })
       .then(function (response) {
         return response.json().catch(function () {
-          return { ok: false, message: "The server answered with an error (" + response.status + ")." };
+          return { ok: false, message: text("server-error") + " (" + response.status + ")" };
         });
       })
       .then(function (data) {
         handleAnswer(kind, form, data);
       })
       .catch(function () {
-        toast("The request did not reach the server; try again.", "error");
+        toast(text("offline"), "error");
       })
       .finally(function () {
         form.removeAttribute("aria-busy");
@@ -220,7 +225,7 @@
     }).then(function (response) {
       return response.json().then(function (data) {
         if (!response.ok) {
-          throw new Error(data.detail || "The key could not be shown.");
+          throw new Error(data.detail || text("show-failed"));
         }
         var value = data.key;
         if (value === undefined) {
@@ -257,7 +262,7 @@
     }).then(function () {
       toast(button.getAttribute("data-copied-label"), "success");
     }).catch(function (error) {
-      toast(error.message || "The key could not be copied.", "error");
+      toast(error.message || text("copy-failed"), "error");
     });
   }
 

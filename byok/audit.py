@@ -1,13 +1,48 @@
-"""Writing the audit trail. Callers pass ids, names and counts: never a secret."""
+"""Writing the audit trail. Callers pass ids, names and counts: never a secret.
+
+Every event says which entry point it came through (``metadata["via"]``): ``admin``,
+``api`` or ``page`` from the URL that served the request, the name a command set with
+:func:`source`, or ``python`` for a direct call.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from byok.models import AuditEvent, UserAPIKey
+
+_source: ContextVar[str] = ContextVar("byok_audit_source", default="")
+
+#: URL namespaces of byok's entry points, and the name each gets in the trail.
+_NAMESPACES = {"admin": "admin", "byok_api": "api", "byok": "page"}
+
+
+@contextmanager
+def source(name: str) -> Iterator[None]:
+    """Mark the events written inside the block as coming from ``name``."""
+    token = _source.set(name)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+def _via(request: HttpRequest | None) -> str:
+    if name := _source.get():
+        return name
+    if request is None:
+        return "python"
+    match = getattr(request, "resolver_match", None)
+    for namespace in getattr(match, "namespaces", ()):
+        if namespace in _NAMESPACES:
+            return _NAMESPACES[namespace]
+    return "request"
 
 
 def record(
@@ -40,5 +75,5 @@ def record(
         service=service,
         ip_address=ip_address,
         user_agent=user_agent,
-        metadata=metadata,
+        metadata={**metadata, "via": _via(request)},
     )

@@ -32,7 +32,7 @@ def test_add_with_test_stores_the_outcome(user):
     assert key.status == "valid"
     assert key.last_tested_at is not None
     assert key.last_test_message == "OpenAI accepted the key."
-    assert AuditEvent.objects.get(action="created").metadata == {"tested": True, "status": "valid"}
+    assert AuditEvent.objects.get(action="created").metadata == {"tested": True, "status": "valid", "via": "python"}
 
 
 @responses.activate
@@ -89,7 +89,7 @@ def test_retesting_a_stored_key_updates_it_and_audits(user):
         "OpenAI rejected the key (HTTP 401).",
     )
     event = AuditEvent.objects.get(action="tested")
-    assert event.metadata == {"status": "invalid", "http_status": 401}
+    assert event.metadata == {"status": "invalid", "http_status": 401, "via": "python"}
     assert received[0]["result"] is result
 
 

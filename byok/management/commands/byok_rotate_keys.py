@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from byok import audit
 from byok.rotation import RotationReport, plan, rotate
 
 
@@ -32,7 +33,8 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write(f"Dry run: {report.pending} rows would be re-encrypted.")
             return
-        rotate(report, batch_size=batch_size, progress=self._progress)
+        with audit.source("command:byok_rotate_keys"):
+            rotate(report, batch_size=batch_size, progress=self._progress)
         self._table("after", report.after, report)
         self.stdout.write(self.style.SUCCESS(f"{report.reencrypted} rows re-encrypted."))
         problems = []

@@ -1,0 +1,324 @@
+"""The admin for support staff: keys listed masked, secrets write-only, the trail read-only.
+
+A secret can be set through a password input that is never filled back in, and is
+never shown: not in the list, the form, the history, the delete confirmation or the
+admin's own change log. Changes go through byok's helpers, so they are checked,
+audited and signalled like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from byok.crypto import get_keyring
+from byok.exceptions import DecryptionError, UnknownService
+from byok.fields import canonical_bytes
+from byok.keys import (
+    add_user_api_key,
+    remove_user_api_key,
+    test_user_api_key,
+    update_user_api_key,
+)
+from byok.models import AuditEvent, KeyUsage, UserAPIKey
+from byok.services.base import CATEGORIES
+from byok.services.registry import registry
+from byok.validation import validate_credentials
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = _("category")
+    parameter_name = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, str(_(label))) for value, label in CATEGORIES.items()]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UserAPIKey]
+    ) -> QuerySet[UserAPIKey]:
+        if not self.value():
+            return queryset
+        return queryset.filter(service__in=[s.id for s in registry if s.category == self.value()])
+
+
+class ServiceFilter(admin.SimpleListFilter):
+    """The registry's services (a stored id the registry no longer has still filters)."""
+
+    title = _("service")
+    parameter_name = "service"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return registry.as_choices()
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UserAPIKey]
+    ) -> QuerySet[UserAPIKey]:
+        return queryset.filter(service=self.value()) if self.value() else queryset
+
+
+class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The secret is a password input, empty every time the form is shown."""
+
+    service = forms.ChoiceField(label=_("service"), choices=())
+    secret = forms.CharField(
+        label=_("Secret"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_(
+            "Write-only: never shown, never filled back in. Leave empty to keep the stored "
+            "secret. For a service with several fields, a JSON object such as "
+            '{"account_sid": "AC…", "auth_token": "…"}.'
+        ),
+    )
+
+    class Meta:
+        model = UserAPIKey
+        fields = ["user", "service", "nickname", "environment", "is_active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["service"].choices = registry.as_choices()  # type: ignore[attr-defined]
+        if self.instance.pk:
+            self.fields["user"].disabled = True
+            self.fields["service"].disabled = True
+            self.fields["service"].choices = [  # type: ignore[attr-defined]
+                (self.instance.service, self.instance.service_name)
+            ]
+
+    def credentials(self) -> object:
+        """What the secret input holds, as the helpers take it."""
+        secret = self.cleaned_data.get("secret", "")
+        if secret.lstrip().startswith("{"):
+            try:
+                return json.loads(secret)
+            except ValueError:
+                raise ValidationError(
+                    {"secret": _("This is not a JSON object of field names to values.")}
+                ) from None
+        return secret
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        service = cleaned.get("service") or self.instance.service
+        if not self.instance.pk and not cleaned.get("secret"):
+            self.add_error("secret", _("A new key needs its secret."))
+        if cleaned.get("secret") and service in registry:
+            checked = validate_credentials(
+                service, self.credentials(), environment=cleaned.get("environment")
+            )
+            for message in checked.errors:
+                self.add_error("secret", message)
+            if checked.ok and cleaned.get("user"):
+                others = UserAPIKey.objects.filter(user=cleaned["user"])
+                if self.instance.pk:
+                    others = others.exclude(pk=self.instance.pk)
+                prints = get_keyring().fingerprints(canonical_bytes(checked.credentials))
+                if others.filter(fingerprint__in=prints).exists():
+                    self.add_error("secret", _("This user has already stored this key."))
+        return cleaned
+
+
+class KeyUsageInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = KeyUsage
+    fields = ("date", "calls", "units", "cost")
+    readonly_fields = ("date", "calls", "units", "cost")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-date"]
+    verbose_name_plural = _("daily usage")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(UserAPIKey)
+class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = UserAPIKeyForm
+    list_display = [
+        "owner",
+        "service_name",
+        "nickname",
+        "environment",
+        "masked_key",
+        "status",
+        "usage_count",
+        "last_used_at",
+        "created_at",
+        "is_active",
+        "deleted",
+    ]
+    list_filter = [ServiceFilter, CategoryFilter, "environment", "status", "is_active"]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "masked_key",
+        "status",
+        "last_tested_at",
+        "last_test_message",
+        "usage_count",
+        "estimated_cost",
+        "last_used_at",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    ]
+    inlines = [KeyUsageInline]
+    actions = ["test_keys", "activate_keys", "deactivate_keys"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["user"]
+
+    def has_change_permission(self, request: HttpRequest, obj: UserAPIKey | None = None) -> bool:
+        """A deleted key is kept for the trail: it can be viewed, not changed."""
+        if obj is not None and obj.is_deleted:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """Deleting erases the secret and keeps the row and its usage: nothing else goes."""
+        return [str(obj) for obj in objs], {}, set(), []
+
+    def get_fieldsets(self, request: HttpRequest, obj: UserAPIKey | None = None) -> Any:
+        editable = ["user", "service", "nickname", "environment", "is_active", "secret"]
+        if obj is None:
+            return [(None, {"fields": editable})]
+        return [
+            (None, {"fields": editable}),
+            (_("State"), {"fields": self.readonly_fields}),
+        ]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        user_model = get_user_model()
+        names = {f.name for f in user_model._meta.get_fields()}
+        owner = {f"user__{user_model.USERNAME_FIELD}"} | {
+            f"user__{name}" for name in ("email", "username") if name in names
+        }
+        return [*sorted(owner), "nickname"]
+
+    @admin.display(description=_("owner"), ordering="user")
+    def owner(self, key: UserAPIKey) -> str:
+        return str(key.user)
+
+    @admin.display(description=_("service"), ordering="service")
+    def service_name(self, key: UserAPIKey) -> str:
+        return key.service_name
+
+    @admin.display(description=_("masked key"))
+    def masked_key(self, key: UserAPIKey) -> str:
+        return key.display_hint
+
+    @admin.display(description=_("deleted"), boolean=True, ordering="deleted_at")
+    def deleted(self, key: UserAPIKey) -> bool:
+        return key.is_deleted
+
+    def save_model(self, request: HttpRequest, obj: UserAPIKey, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            created = add_user_api_key(
+                data["user"],
+                data["service"],
+                form.credentials(),
+                nickname=data["nickname"],
+                environment=data["environment"],
+                actor=request.user,
+                request=request,
+            )
+            obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
+            obj._state.adding = False
+            if not data["is_active"]:
+                update_user_api_key(obj, is_active=False, actor=request.user, request=request)
+            return
+        update_user_api_key(
+            obj,
+            nickname=data["nickname"],
+            environment=data["environment"],
+            is_active=data["is_active"],
+            credentials=form.credentials() if data.get("secret") else None,
+            actor=request.user,
+            request=request,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: UserAPIKey) -> None:
+        """Deleting erases the secret and keeps the row, as everywhere else."""
+        if not obj.is_deleted:
+            remove_user_api_key(obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        for key in queryset:
+            self.delete_model(request, key)
+
+    @admin.action(description=_("Test the selected keys with their providers"))
+    def test_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        outcomes: dict[str, int] = {}
+        for key in queryset.filter(deleted_at__isnull=True):
+            try:
+                status = test_user_api_key(key, actor=request.user, request=request).status.value
+            except (DecryptionError, UnknownService):
+                status = "not testable"
+            outcomes[status] = outcomes.get(status, 0) + 1
+        summary = ", ".join(f"{status}: {count}" for status, count in sorted(outcomes.items()))
+        self.message_user(request, _("Tested: %(summary)s.") % {"summary": summary or "0"})
+
+    @admin.action(description=_("Switch the selected keys on"))
+    def activate_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        self._switch(request, queryset, True)
+
+    @admin.action(description=_("Switch the selected keys off"))
+    def deactivate_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        self._switch(request, queryset, False)
+
+    def _switch(self, request: HttpRequest, queryset: QuerySet[UserAPIKey], active: bool) -> None:
+        changed = 0
+        for key in queryset.filter(deleted_at__isnull=True).exclude(is_active=active):
+            update_user_api_key(key, is_active=active, actor=request.user, request=request)
+            self.log_change(request, key, [{"changed": {"fields": ["is_active"]}}])
+            changed += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d key switched.", "%(count)d keys switched.", changed)
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The trail, read-only for everyone: no add, change or delete."""
+
+    list_display = ["created_at", "action", "service", "owner", "actor", "key", "ip_address"]
+    list_filter = ["action", "service"]
+    list_select_related = ["owner", "actor", "key"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "created_at",
+        "action",
+        "actor",
+        "owner",
+        "key",
+        "service",
+        "ip_address",
+        "user_agent",
+        "metadata",
+    ]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        user_model = get_user_model()
+        return [f"owner__{user_model.USERNAME_FIELD}", f"actor__{user_model.USERNAME_FIELD}"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -144,6 +144,26 @@ def add_user_api_key(
     The returned key carries, on this instance only, ``warnings`` (format and
     test warnings to show the user) and ``probe_result`` (``None`` untested).
     """
+    key = prepare_key(
+        user, service, credentials, nickname=nickname, environment=environment, test=test
+    )
+    return store_key(key, is_default=is_default, actor=actor, request=request)
+
+
+def prepare_key(
+    user: Any,
+    service: str,
+    credentials: object,
+    *,
+    nickname: str = "",
+    environment: str = Environment.PRODUCTION,
+    test: bool = False,
+) -> UserAPIKey:
+    """The checked (and, with ``test``, tested) key :func:`add_user_api_key` would store.
+
+    Nothing is written. Raises what :func:`add_user_api_key` raises, except that a
+    secret the user already stored is only found by :func:`store_key`.
+    """
     if not isinstance(service, str) or service not in registry:
         raise ValidationError(
             {"service": ValidationError(_("Unknown service."), code="unknown_service")}
@@ -156,13 +176,33 @@ def add_user_api_key(
     if result is not None and result.status is ProbeStatus.INVALID:
         raise KeyRejected(result)
     key = UserAPIKey(user=user, service=service, nickname=nickname, environment=environment)
-    clean = key.set_credentials(checked.credentials)
+    key.set_credentials(checked.credentials)
     if result is not None:
         key.record_test(result)
+    key.warnings = list(result.warnings if result is not None else checked.warnings)
+    key.probe_result = result
+    return key
+
+
+def is_stored(user: Any, key: UserAPIKey) -> bool:
+    """Whether ``user`` already stored the secret of the unsaved ``key``."""
+    fingerprints = get_keyring().fingerprints(canonical_bytes(key.get_credentials()))
+    return UserAPIKey.objects.filter(user=user, fingerprint__in=fingerprints).exists()
+
+
+def store_key(
+    key: UserAPIKey,
+    *,
+    is_default: bool = False,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+    action: str = AuditAction.CREATED,
+) -> UserAPIKey:
+    """Save a key from :func:`prepare_key`, unless its owner already stored the secret."""
+    user = key.user
     with _atomic():
-        preference = ServicePreference.lock(user, service, environment)
-        fingerprints = get_keyring().fingerprints(canonical_bytes(clean))
-        if UserAPIKey.objects.filter(user=user, fingerprint__in=fingerprints).exists():
+        preference = ServicePreference.lock(user, key.service, key.environment)
+        if is_stored(user, key):
             raise _duplicate()
         try:
             with _atomic():
@@ -173,16 +213,14 @@ def add_user_api_key(
             preference.default_key = key
             preference.save(update_fields=["default_key"])
         audit.record(
-            AuditAction.CREATED,
+            action,
             key=key,
             actor=actor or user,
             request=request,
-            tested=result is not None,
+            tested=getattr(key, "probe_result", None) is not None,
             status=key.status,
         )
     key_added.send(sender=UserAPIKey, key=key, actor=actor or user)
-    key.warnings = list(result.warnings if result is not None else checked.warnings)
-    key.probe_result = result
     return key
 
 
@@ -196,6 +234,25 @@ def test_user_api_key(
     :class:`~byok.exceptions.DecryptionError` if the key cannot be decrypted.
     """
     result = test_credentials(key.service, key.get_credentials(), environment=key.environment)
+    record_test_result(key, result, actor=actor, request=request)
+    return result
+
+
+test_user_api_key.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def record_test_result(
+    key: UserAPIKey,
+    result: ProbeResult,
+    *,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> None:
+    """Record a test of ``key`` made elsewhere, as :func:`test_user_api_key` does.
+
+    For callers that run the probe themselves (``byok_check_keys`` probes in
+    worker threads and records here, on the thread that owns the connection).
+    """
     key.record_test(result)
     key.updated_at = timezone.now()
     UserAPIKey.objects.filter(pk=key.pk).update(
@@ -213,10 +270,6 @@ def test_user_api_key(
         http_status=result.http_status,
     )
     key_tested.send(sender=UserAPIKey, key=key, actor=actor, result=result)
-    return result
-
-
-test_user_api_key.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 def reveal_user_api_key(

@@ -32,7 +32,11 @@ def test_add_with_test_stores_the_outcome(user):
     assert key.status == "valid"
     assert key.last_tested_at is not None
     assert key.last_test_message == "OpenAI accepted the key."
-    assert AuditEvent.objects.get(action="created").metadata == {"tested": True, "status": "valid", "via": "python"}
+    assert AuditEvent.objects.get(action="created").metadata == {
+        "tested": True,
+        "status": "valid",
+        "via": "python",
+    }
 
 
 @responses.activate

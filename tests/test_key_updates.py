@@ -30,7 +30,10 @@ def test_nickname_change_is_audited_and_signalled(user):
         key_updated.disconnect(dispatch_uid="t")
     assert UserAPIKey.objects.get(pk=key.pk).nickname == "Work"
     assert received[0]["fields"] == ["nickname"]
-    assert AuditEvent.objects.get(action="updated").metadata == {"fields": ["nickname"], "via": "python"}
+    assert AuditEvent.objects.get(action="updated").metadata == {
+        "fields": ["nickname"],
+        "via": "python",
+    }
 
 
 def test_an_update_that_changes_nothing_records_nothing(user):

@@ -27,8 +27,11 @@ def _local_secret(name: str, make) -> str:
 
 def _demo_resend_key() -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return "re_" + "".join(secrets.choice(alphabet) for _ in range(8)) + "_" + "".join(
-        secrets.choice(alphabet) for _ in range(24)
+    return (
+        "re_"
+        + "".join(secrets.choice(alphabet) for _ in range(8))
+        + "_"
+        + "".join(secrets.choice(alphabet) for _ in range(24))
     )
 
 

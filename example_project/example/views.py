@@ -38,4 +38,6 @@ def feature(request: HttpRequest) -> HttpResponse:
 
 
 def _mask(service, value) -> str:
-    return service.mask(value) if isinstance(value, dict) else mask_value(value, service.key_prefixes)
+    return (
+        service.mask(value) if isinstance(value, dict) else mask_value(value, service.key_prefixes)
+    )

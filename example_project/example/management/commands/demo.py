@@ -37,12 +37,18 @@ def record_demo_usage(user: Any) -> None:
     for days_ago in range(30):
         calls = 20 + secrets.randbelow(60)
         KeyUsage.objects.create(
-            key=openai, date=today - timedelta(days=days_ago), calls=calls, units=calls * 900,
+            key=openai,
+            date=today - timedelta(days=days_ago),
+            calls=calls,
+            units=calls * 900,
             cost=Decimal(calls) * Decimal("0.0021"),
         )
         PlatformUsage.objects.create(
-            user=user, service="resend", environment="production",
-            date=today - timedelta(days=days_ago), calls=secrets.randbelow(12),
+            user=user,
+            service="resend",
+            environment="production",
+            date=today - timedelta(days=days_ago),
+            calls=secrets.randbelow(12),
         )
     UserAPIKey.objects.filter(pk=openai.pk).update(
         usage_count=sum(row.calls for row in openai.daily_usage.all()),

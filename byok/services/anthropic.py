@@ -46,7 +46,14 @@ class Anthropic(Service):
         _("Pick the workspace, name the key and copy it: it is shown once."),
         _("Paste it here and choose “Add & test key”."),
     )
-    fields = (CredentialField("api_key", _("API key"), help_text=_("Starts with sk-ant-api03-.")),)
+    fields = (
+        CredentialField(
+            "api_key",
+            _("API key"),
+            env=("ANTHROPIC_API_KEY",),
+            help_text=_("Starts with sk-ant-api03-."),
+        ),
+    )
     key_prefixes = ("sk-ant-api03-", "sk-ant-")
     formats = {
         "api_key": Format(

@@ -114,17 +114,20 @@ class AWSS3(Service):
         CredentialField(
             "access_key_id",
             _("Access key ID"),
+            env=("AWS_ACCESS_KEY_ID",),
             secret=False,
             help_text=_("20 characters starting with AKIA (or ASIA for a temporary key)."),
         ),
         CredentialField(
             "secret_access_key",
             _("Secret access key"),
+            env=("AWS_SECRET_ACCESS_KEY",),
             help_text=_("40 characters, shown once when the access key is created."),
         ),
         CredentialField(
             "region",
             _("Region"),
+            env=("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_S3_REGION_NAME"),
             secret=False,
             required=False,
             help_text=_("The bucket's region, such as eu-west-1."),
@@ -132,6 +135,7 @@ class AWSS3(Service):
         CredentialField(
             "bucket",
             _("Bucket"),
+            env=("AWS_S3_BUCKET", "AWS_STORAGE_BUCKET_NAME"),
             secret=False,
             required=False,
             help_text=_("With the region, byok checks that the key can reach this bucket."),
@@ -139,6 +143,7 @@ class AWSS3(Service):
         CredentialField(
             "session_token",
             _("Session token"),
+            env=("AWS_SESSION_TOKEN",),
             required=False,
             help_text=_("Only for a temporary key (one starting with ASIA)."),
         ),

@@ -48,6 +48,8 @@ class CredentialField:
     secret: bool = True
     required: bool = True
     help_text: str | Promise = ""
+    #: Names of the environment variables that hold this value in a ``.env`` file.
+    env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Service:
     #: Four short steps from "open the provider's site" to "paste the key here".
     setup_steps: ClassVar[tuple[Text, ...]] = ()
     fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("api_key", _("API key")),)
+    #: Names of environment variables that hold the whole credential as one value
+    #: (what :meth:`prepare` splits, such as ``CLOUDINARY_URL``).
+    env: ClassVar[tuple[str, ...]] = ()
     #: Field name to the shape its values must (and should) have.
     formats: ClassVar[dict[str, Format]] = {}
     #: API base URL the probe's path is relative to; ``BYOK["BASE_URLS"]`` overrides it.

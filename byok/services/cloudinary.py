@@ -84,18 +84,21 @@ class Cloudinary(Service):
         CredentialField(
             "cloud_name",
             _("Cloud name"),
+            env=("CLOUDINARY_CLOUD_NAME",),
             secret=False,
             help_text=_("Shown at the top of the Cloudinary console."),
         ),
         CredentialField(
             "api_key",
             _("API key"),
+            env=("CLOUDINARY_API_KEY",),
             secret=False,
             help_text=_("A number, usually 15 digits."),
         ),
         CredentialField(
             "api_secret",
             _("API secret"),
+            env=("CLOUDINARY_API_SECRET",),
             help_text=_(
                 "Shown next to the API key. You may also paste the whole cloudinary:// URL here."
             ),
@@ -131,6 +134,7 @@ class Cloudinary(Service):
         ),
     }
     base_url = "https://api.cloudinary.com"
+    env = ("CLOUDINARY_URL",)
 
     def prepare(self, credentials: object) -> object:
         if isinstance(credentials, str):

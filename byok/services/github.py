@@ -74,6 +74,7 @@ class GitHub(Service):
         CredentialField(
             "api_key",
             _("Personal access token"),
+            env=("GITHUB_TOKEN", "GH_TOKEN"),
             help_text=_("Starts with github_pat_ (fine-grained) or ghp_ (classic)."),
         ),
     )

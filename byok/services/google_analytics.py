@@ -54,12 +54,14 @@ class GoogleAnalytics(Service):
         CredentialField(
             "measurement_id",
             _("Measurement ID"),
+            env=("GA_MEASUREMENT_ID", "GOOGLE_ANALYTICS_MEASUREMENT_ID"),
             secret=False,
             help_text=_("Starts with G-, shown on the data stream's page."),
         ),
         CredentialField(
             "api_secret",
             _("Measurement Protocol API secret"),
+            env=("GA_API_SECRET", "GOOGLE_ANALYTICS_API_SECRET"),
             help_text=_("Created under the data stream's “Measurement Protocol API secrets”."),
         ),
     )

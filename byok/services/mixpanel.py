@@ -63,12 +63,14 @@ class Mixpanel(Service):
         CredentialField(
             "project_token",
             _("Project token"),
+            env=("MIXPANEL_PROJECT_TOKEN", "MIXPANEL_TOKEN"),
             secret=False,
             help_text=_("Shown under “Access keys” in the project settings."),
         ),
         CredentialField(
             "service_account_username",
             _("Service account username"),
+            env=("MIXPANEL_SERVICE_ACCOUNT_USERNAME",),
             secret=False,
             required=False,
             help_text=_("Optional. Ends in .mp-service-account; needed to test the credentials."),
@@ -76,6 +78,7 @@ class Mixpanel(Service):
         CredentialField(
             "service_account_secret",
             _("Service account secret"),
+            env=("MIXPANEL_SERVICE_ACCOUNT_SECRET",),
             required=False,
             help_text=_("Optional. Shown once, when the service account is created."),
         ),

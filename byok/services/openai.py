@@ -44,7 +44,10 @@ class OpenAI(Service):
     )
     fields = (
         CredentialField(
-            "api_key", _("API key"), help_text=_("Starts with sk-proj-, sk-svcacct- or sk-.")
+            "api_key",
+            _("API key"),
+            env=("OPENAI_API_KEY",),
+            help_text=_("Starts with sk-proj-, sk-svcacct- or sk-."),
         ),
     )
     key_prefixes = ("sk-proj-", "sk-svcacct-", "sk-")

@@ -51,7 +51,11 @@ class Resend(Service):
         _("Choose full or sending access, then copy the key: it is shown once."),
         _("Paste it here and choose “Add & test key”."),
     )
-    fields = (CredentialField("api_key", _("API key"), help_text=_("Starts with re_.")),)
+    fields = (
+        CredentialField(
+            "api_key", _("API key"), env=("RESEND_API_KEY",), help_text=_("Starts with re_.")
+        ),
+    )
     key_prefixes = ("re_",)
     formats = {
         "api_key": Format(

@@ -53,7 +53,10 @@ class SendGrid(Service):
     )
     fields = (
         CredentialField(
-            "api_key", _("API key"), help_text=_("Starts with SG. and is 69 characters long.")
+            "api_key",
+            _("API key"),
+            env=("SENDGRID_API_KEY",),
+            help_text=_("Starts with SG. and is 69 characters long."),
         ),
     )
     key_prefixes = ("SG.",)

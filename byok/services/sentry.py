@@ -70,6 +70,7 @@ class Sentry(Service):
         CredentialField(
             "api_key",
             _("Auth token"),
+            env=("SENTRY_AUTH_TOKEN",),
             help_text=_(
                 "A personal token (starts with sntryu_) or an organization token (sntrys_)."
             ),

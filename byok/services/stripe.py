@@ -71,6 +71,7 @@ class Stripe(Service):
         CredentialField(
             "api_key",
             _("Secret key"),
+            env=("STRIPE_SECRET_KEY", "STRIPE_API_KEY"),
             help_text=_(
                 "Starts with sk_live_, sk_test_, rk_live_ or rk_test_ (never the publishable "
                 "pk_ key)."

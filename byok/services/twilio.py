@@ -58,12 +58,14 @@ class Twilio(Service):
         CredentialField(
             "account_sid",
             _("Account SID"),
+            env=("TWILIO_ACCOUNT_SID",),
             secret=False,
             help_text=_("Starts with AC, followed by 32 hex characters."),
         ),
         CredentialField(
             "auth_token",
             _("Auth token"),
+            env=("TWILIO_AUTH_TOKEN",),
             help_text=_("32 hex characters, shown under the Account SID in the Twilio Console."),
         ),
     )

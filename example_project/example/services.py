@@ -47,6 +47,7 @@ class DeepL(Service):
             "api_key",
             _("Authentication key"),
             help_text=_("A UUID; free-plan keys end in :fx."),
+            env=("DEEPL_AUTH_KEY",),
         ),
     )
     formats = {

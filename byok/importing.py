@@ -1,0 +1,303 @@
+"""Importing a user's keys from a ``.env`` file or a JSON list.
+
+Variables are matched to services by the names the services declare
+(:attr:`CredentialField.env <byok.services.base.CredentialField.env>` and
+:attr:`Service.env <byok.services.base.Service.env>`), so a host's own services
+import too. Every entry is checked like a key added by hand; results name the
+variables or the item, never a value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from byok.exceptions import KeyRejected
+from byok.keys import _atomic, is_stored, prepare_key, store_key
+from byok.models import AuditAction, Environment, UserAPIKey
+from byok.services.base import Service
+from byok.services.registry import registry
+
+#: The largest file accepted: a ``.env`` file of keys is a few kilobytes.
+MAX_BYTES = 1024 * 1024
+#: The most entries one file may hold.
+MAX_ENTRIES = 200
+
+_ASSIGNMENT = re.compile(r"(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*)")
+
+
+class Outcome(str, Enum):
+    IMPORTED = "imported"
+    WOULD_IMPORT = "would import"
+    DUPLICATE = "duplicate"
+    FORMAT_ERROR = "format error"
+    REJECTED = "rejected by the provider"
+    MALFORMED = "malformed"
+    UNKNOWN_VARIABLE = "unknown variable"
+    IGNORED = "ignored"
+    NOT_IMPORTED = "not imported"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Outcomes that make an import fail (and, with ``atomic``, import nothing).
+FAILURES = frozenset({Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED})
+
+
+@dataclass
+class Entry:
+    """One thing found in the file: a credential for a service, or a line that is not one."""
+
+    where: str
+    service: str = ""
+    credentials: object = field(default=None, repr=False)
+    nickname: str = ""
+    environment: str | None = None
+    outcome: Outcome | None = None
+    message: str = ""
+    key: UserAPIKey | None = field(default=None, repr=False)
+
+    def settle(self, outcome: Outcome, message: str = "") -> None:
+        self.outcome, self.message = outcome, message
+
+    def __str__(self) -> str:
+        service = f" {registry.get(self.service).name}" if self.service in registry else ""
+        message = f": {self.message}" if self.message else ""
+        return f"{self.where}{service}: {self.outcome}{message}"
+
+
+@dataclass
+class ImportReport:
+    entries: list[Entry]
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[Entry]:
+        return [entry for entry in self.entries if entry.outcome in FAILURES]
+
+    @property
+    def imported(self) -> list[Entry]:
+        return [entry for entry in self.entries if entry.outcome is Outcome.IMPORTED]
+
+    def counts(self) -> dict[str, int]:
+        """How many entries ended with each outcome, in the order of :class:`Outcome`."""
+        counts = {str(outcome): 0 for outcome in Outcome}
+        for entry in self.entries:
+            counts[str(entry.outcome)] += 1
+        return {outcome: count for outcome, count in counts.items() if count}
+
+
+def file_error(message: str, code: str) -> ValidationError:
+    return ValidationError({"file": ValidationError(message, code=code)})
+
+
+def decode(data: bytes) -> str:
+    """The file's text; ``ValidationError`` under ``file`` if it is not a small text file."""
+    if len(data) > MAX_BYTES:
+        raise file_error(
+            _("The file is larger than %(size)d KB.") % {"size": MAX_BYTES // 1024}, "too_large"
+        )
+    if b"\x00" in data:
+        raise file_error(_("This is not a text file."), "binary")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise file_error(_("This is not a UTF-8 text file."), "binary") from None
+    return text
+
+
+def parse(text: str) -> list[Entry]:
+    """The entries of a JSON list (text starting with ``[``) or of a ``.env`` file."""
+    entries = parse_json(text) if text.lstrip()[:1] in ("[", "{") else parse_env(text)
+    if not entries:
+        raise file_error(_("The file holds no keys."), "empty")
+    if len(entries) > MAX_ENTRIES:
+        raise file_error(
+            _("The file holds more than %(count)d entries.") % {"count": MAX_ENTRIES}, "too_many"
+        )
+    return entries
+
+
+def parse_json(text: str) -> list[Entry]:
+    """Entries from ``[{"service": …, "credentials": …, "nickname": …, "environment": …}]``."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        raise file_error(_("This is not valid JSON."), "invalid_json") from None
+    if not isinstance(items, list):
+        raise file_error(_("Expected a JSON list of keys."), "invalid_json")
+    entries = []
+    for number, item in enumerate(items, start=1):
+        entry = Entry(_("item %(number)d") % {"number": number})
+        entries.append(entry)
+        if not isinstance(item, dict) or not isinstance(item.get("service"), str):
+            entry.settle(
+                Outcome.MALFORMED, _('Expected an object with "service" and "credentials".')
+            )
+            continue
+        entry.service = item["service"]
+        entry.credentials = item.get("credentials")
+        entry.nickname = item.get("nickname", "")
+        entry.environment = item.get("environment")
+    return entries
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return re.split(r"\s+#", value, maxsplit=1)[0].strip()
+
+
+def read_variables(text: str) -> tuple[dict[str, tuple[int, str]], list[Entry]]:
+    """Each variable's line number and value (the last assignment wins), and bad lines."""
+    variables: dict[str, tuple[int, str]] = {}
+    malformed = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ASSIGNMENT.fullmatch(line.strip())
+        if match is None:
+            entry = Entry(_("line %(number)d") % {"number": number})
+            entry.settle(Outcome.MALFORMED, _("Expected NAME=value."))
+            malformed.append(entry)
+            continue
+        variables[match["name"]] = (number, _unquote(match["value"]))
+    return variables, malformed
+
+
+def _lines(variables: dict[str, tuple[int, str]], names: list[str]) -> str:
+    numbers = sorted(variables[name][0] for name in names)
+    lines = ngettext("line %(numbers)s", "lines %(numbers)s", len(numbers)) % {
+        "numbers": ", ".join(map(str, numbers))
+    }
+    return f"{' + '.join(names)} ({lines})"
+
+
+def _service_entries(service: Service, variables: dict[str, tuple[int, str]]) -> Iterator[Entry]:
+    """The service's credential from its field variables, and one per whole-credential one."""
+    used: list[str] = []
+    credentials: dict[str, str] = {}
+    for spec in service.fields:
+        name = next((name for name in spec.env if name in variables), None)
+        if name is not None:
+            used.append(name)
+            credentials[spec.name] = variables[name][1]
+    if used:
+        present = {spec.name for spec in service.fields if spec.name in credentials}
+        complete = all(spec.name in present for spec in service.fields if spec.required)
+        has_secret = any(spec.secret and spec.name in present for spec in service.fields)
+        entry = Entry(_lines(variables, used), service=service.id, credentials=credentials)
+        if not (complete or has_secret):
+            entry.settle(Outcome.IGNORED, _("No secret for this service."))
+        yield entry
+    for name in service.env:
+        if name in variables:
+            yield Entry(
+                _lines(variables, [name]), service=service.id, credentials=variables[name][1]
+            )
+
+
+def parse_env(text: str) -> list[Entry]:
+    """Entries from a ``.env`` file: one per service found, and one per line not understood."""
+    variables, entries = read_variables(text)
+    known: set[str] = set()
+    for service in registry:
+        known.update(service.env, *(spec.env for spec in service.fields))
+        entries.extend(_service_entries(service, variables))
+    for name in variables.keys() - known:
+        entry = Entry(_lines(variables, [name]))
+        entry.settle(Outcome.UNKNOWN_VARIABLE)
+        entries.append(entry)
+    return sorted(entries, key=lambda entry: _first_line(entry.where))
+
+
+def _first_line(where: str) -> int:
+    digits = re.search(r"\d+", where.split("(")[-1])
+    return int(digits.group()) if digits else 0
+
+
+def import_file(user: Any, data: bytes, **options: Any) -> ImportReport:
+    """:func:`import_keys` for the entries of a file's bytes (see :func:`decode`)."""
+    return import_keys(user, parse(decode(data)), **options)
+
+
+def import_keys(
+    user: Any,
+    entries: list[Entry],
+    *,
+    environment: str = Environment.PRODUCTION,
+    test: bool = False,
+    dry_run: bool = False,
+    atomic: bool = False,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> ImportReport:
+    """Check every entry, then store the good ones (all or none with ``atomic``).
+
+    With ``test`` each credential is tested first and one the provider rejects is
+    not stored. A secret the user already has, or one earlier in the file, is a
+    duplicate and skipped. Stored keys get an ``imported`` audit event.
+    """
+    report = ImportReport(entries, dry_run=dry_run)
+    ready = [(entry, key) for entry in entries if (key := _check(user, entry, test, environment))]
+    _skip_repeats(user, ready)
+    ready = [(entry, key) for entry, key in ready if entry.outcome is None]
+    if dry_run or (atomic and report.failed):
+        outcome, message = (
+            (Outcome.WOULD_IMPORT, "")
+            if dry_run
+            else (Outcome.NOT_IMPORTED, _("The import failed."))
+        )
+        for entry, _key in ready:
+            entry.settle(outcome, message)
+        return report
+    with _atomic() if atomic else contextlib.nullcontext():
+        for entry, key in ready:
+            try:
+                entry.key = store_key(
+                    key, actor=actor, request=request, action=AuditAction.IMPORTED
+                )
+            except ValidationError:
+                entry.settle(Outcome.DUPLICATE)
+            else:
+                entry.settle(Outcome.IMPORTED)
+    return report
+
+
+def _check(user: Any, entry: Entry, test: bool, environment: str) -> UserAPIKey | None:
+    if entry.outcome is not None:
+        return None
+    try:
+        return prepare_key(
+            user,
+            entry.service,
+            entry.credentials,
+            nickname=entry.nickname,
+            environment=entry.environment or environment,
+            test=test,
+        )
+    except KeyRejected as error:
+        entry.settle(Outcome.REJECTED, error.probe_result.message)
+    except ValidationError as error:
+        entry.settle(Outcome.FORMAT_ERROR, " ".join(error.messages))
+    return None
+
+
+def _skip_repeats(user: Any, ready: list[tuple[Entry, UserAPIKey]]) -> None:
+    seen: set[str | None] = set()
+    for entry, key in ready:
+        if key.fingerprint in seen or is_stored(user, key):
+            entry.settle(Outcome.DUPLICATE)
+        seen.add(key.fingerprint)

@@ -1,0 +1,79 @@
+"""Import a user's keys from a ``.env`` file or a JSON list."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from byok import audit
+from byok.importing import MAX_BYTES, import_file
+from byok.management.users import find_user
+from byok.models import Environment
+
+
+class Command(BaseCommand):
+    help = (
+        "Import keys for one user from a .env file (OPENAI_API_KEY=…, TWILIO_ACCOUNT_SID=… and "
+        "so on) or a JSON list. Prints one line per entry, never a secret."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="The .env or JSON file; - reads standard input.")
+        parser.add_argument(
+            "--user", required=True, help="The owner: their username (or other login) or id."
+        )
+        parser.add_argument(
+            "--environment",
+            choices=Environment.values,
+            default=Environment.PRODUCTION,
+            help="The environment of the imported keys (default: production).",
+        )
+        parser.add_argument(
+            "--test", action="store_true", help="Test each key first; skip those rejected."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check everything, store nothing."
+        )
+        parser.add_argument(
+            "--atomic",
+            action="store_true",
+            help="Import everything or, if anything fails, nothing.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = find_user(options["user"])
+        data = self._read(options["file"])
+        try:
+            with audit.source("command:byok_import"):
+                report = import_file(
+                    user,
+                    data,
+                    environment=options["environment"],
+                    test=options["test"],
+                    dry_run=options["dry_run"],
+                    atomic=options["atomic"],
+                )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+        for entry in report.entries:
+            self.stdout.write(str(entry))
+        summary = ", ".join(f"{outcome}: {count}" for outcome, count in report.counts().items())
+        self.stdout.write(f"{'Dry run. ' if options['dry_run'] else ''}{summary}.")
+        if report.failed:
+            count = len(report.failed)
+            raise CommandError(
+                f"{count} {'entry' if count == 1 else 'entries'} could not be imported."
+            )
+
+    def _read(self, path: str) -> bytes:
+        """At most one byte more than the limit, so a huge file is refused unread."""
+        if path == "-":
+            return sys.stdin.buffer.read(MAX_BYTES + 1)
+        try:
+            with open(path, "rb") as file:
+                return file.read(MAX_BYTES + 1)
+        except OSError as error:
+            raise CommandError(f"Cannot read {path}: {error.strerror}.") from None

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from byok.importing import MAX_BYTES, Outcome
 from byok.models import Environment, UserAPIKey
 from byok.probes import ProbeStatus
 from byok.rest.schema import OpenApiTypes, extend_schema_field
@@ -324,3 +325,56 @@ class UsageQuerySerializer(serializers.Serializer[Any]):
 
 class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
+
+
+class ImportOptionsSerializer(StrictSerializer):
+    """What to do with the keys of an imported file."""
+
+    environment = serializers.ChoiceField(choices=Environment.choices, default="production")
+    test = serializers.BooleanField(
+        default=False, help_text=_("Test each key first; one the provider rejects is skipped.")
+    )
+    dry_run = serializers.BooleanField(default=False, help_text=_("Check, store nothing."))
+    atomic = serializers.BooleanField(
+        default=False, help_text=_("Import everything or, if any entry fails, nothing.")
+    )
+
+
+class ImportUploadSerializer(ImportOptionsSerializer):
+    """A ``.env`` file or JSON list of keys, uploaded as multipart/form-data."""
+
+    file = serializers.FileField(write_only=True, help_text=_("The file."))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["data"] = attrs.pop("file").read(MAX_BYTES + 1)
+        return attrs
+
+
+class ImportTextSerializer(ImportOptionsSerializer):
+    """A ``.env`` file or JSON list of keys, its content sent as JSON."""
+
+    text = TextField(
+        write_only=True,
+        trim_whitespace=False,
+        allow_blank=True,
+        max_length=MAX_BYTES,
+        help_text=_("The file's content."),
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["data"] = attrs.pop("text").encode()
+        return attrs
+
+
+class ImportEntrySerializer(serializers.Serializer[Any]):
+    where = serializers.CharField(help_text=_("The variables and lines, or the item number."))
+    service = serializers.CharField(allow_blank=True)
+    outcome = serializers.ChoiceField(choices=[str(outcome) for outcome in Outcome])
+    message = serializers.CharField(allow_blank=True)
+    key = serializers.UUIDField(source="key.pk", allow_null=True, default=None)
+
+
+class ImportResultSerializer(serializers.Serializer[Any]):
+    entries = ImportEntrySerializer(many=True)
+    counts = serializers.DictField(child=serializers.IntegerField())
+    dry_run = serializers.BooleanField()

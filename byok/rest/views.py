@@ -12,13 +12,14 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +29,7 @@ from rest_framework.throttling import BaseThrottle
 
 from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, UnknownService
+from byok.importing import import_file
 from byok.keys import (
     add_user_api_key,
     remove_user_api_key,
@@ -240,16 +242,17 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         return throttles
 
     def _sends_a_secret_to_test(self) -> bool:
-        """A create, or an update with a new secret, that asks (or defaults) to test it."""
-        if self.action not in ("create", "update", "partial_update"):
+        """A create, an update with a new secret or an import that asks (or defaults) to test."""
+        if self.action not in ("create", "update", "partial_update", "import_keys"):
             return False
         data = self.request.data
         if not isinstance(data, dict):
             return False
-        if self.action != "create" and "credentials" not in data and "key" not in data:
+        if self.action.endswith("update") and "credentials" not in data and "key" not in data:
             return False
         try:
-            return bool(BooleanField().to_internal_value(data.get("test", True)))
+            default = self.action != "import_keys"
+            return bool(BooleanField().to_internal_value(data.get("test", default)))
         except ValidationError:
             return True
 
@@ -382,6 +385,59 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         if len(credentials) == 1:
             body["key"] = next(iter(credentials.values()))
         return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    @extend_schema(
+        operation_id="byok_keys_import",
+        summary="Import keys from a .env file or a JSON list",
+        request={
+            "multipart/form-data": s.ImportUploadSerializer,
+            "application/json": s.ImportTextSerializer,
+        },
+        responses={
+            200: s.ImportResultSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "The file is not a small text file of keys, or entries failed and nothing "
+                    "was imported: then {file: [{message, code: import_failed}], entries: […]}."
+                ),
+            ),
+            **ERRORS,
+            **THROTTLED,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        url_name="import",
+        parser_classes=[JSONParser, MultiPartParser],
+    )
+    @sensitive_variables()
+    def import_keys(self, request: Request) -> Response:
+        uploaded = request.content_type.startswith("multipart/")
+        serializer_class = s.ImportUploadSerializer if uploaded else s.ImportTextSerializer
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = serializer.validated_data
+        report = import_file(
+            request.user,
+            options.pop("data"),
+            actor=request.user,
+            request=request._request,
+            **options,
+        )
+        body: dict[str, Any] = dict(s.ImportResultSerializer(report).data)
+        if report.failed and not report.imported and not report.dry_run:
+            count = len(report.failed)
+            error = ngettext(
+                "%(count)d entry could not be imported; nothing was imported.",
+                "%(count)d entries could not be imported; nothing was imported.",
+                count,
+            ) % {"count": count}
+            body = {"file": [{"message": error, "code": "import_failed"}], **body}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        return Response(body)
 
     @extend_schema(
         operation_id="byok_keys_services",

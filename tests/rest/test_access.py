@@ -22,6 +22,7 @@ def body_for(name):
         },
         "partial_update": lambda: {"nickname": "patched"},
         "test": lambda: {"service": "openai", "key": fake_credentials("openai")},
+        "import": lambda: {"text": f"OPENAI_API_KEY={fake_credentials('openai')}"},
     }
     return bodies.get(name, lambda: None)()
 
@@ -39,6 +40,7 @@ ENDPOINTS = [
     ("services", "get", "services/"),
     ("stats", "get", "stats/"),
     ("usage", "get", "usage/"),
+    ("import", "post", "import/"),
 ]
 
 OWNER = {
@@ -54,6 +56,7 @@ OWNER = {
     "services": 200,
     "stats": 200,
     "usage": 200,
+    "import": 200,
 }
 # Another user, and staff: their own list, their own creations, never this key.
 STRANGER = {

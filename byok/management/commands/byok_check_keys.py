@@ -1,0 +1,173 @@
+"""Re-test stored keys against their providers and record the results (cron friendly)."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from byok import audit
+from byok.health import (
+    SKIPPED_RATE_LIMITED,
+    UNDECRYPTABLE,
+    CheckReport,
+    KeyCheck,
+    check_keys,
+    count_by_service,
+    select_keys,
+)
+from byok.management.users import find_user
+from byok.models import KeyStatus
+from byok.services.registry import registry
+
+MAX_CONCURRENCY = 32
+#: How the outcomes that are not a key status read in the output.
+LABELS = {SKIPPED_RATE_LIMITED: "skipped (rate limited)"}
+#: Statuses that say nothing about the key: reported, but not a failure.
+NOT_JUDGED = (KeyStatus.RATE_LIMITED, KeyStatus.PROVIDER_ERROR, KeyStatus.UNREACHABLE)
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-test stored API keys against their providers and record each result. "
+        "Exits with status 1 when a key is invalid. Prints no secret."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--user", help="Only this user's keys: their username (USERNAME_FIELD) or pk."
+        )
+        parser.add_argument(
+            "--service",
+            action="append",
+            dest="services",
+            default=[],
+            metavar="ID",
+            help="Only keys of this service; repeat for several.",
+        )
+        parser.add_argument(
+            "--stale-days",
+            type=int,
+            metavar="N",
+            help="Only keys never tested or last tested more than N days ago.",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=4,
+            metavar="N",
+            help=f"Provider requests in flight at once, 1 to {MAX_CONCURRENCY} (default 4).",
+        )
+        parser.add_argument(
+            "--include-inactive",
+            action="store_true",
+            help="Also test keys their owners switched off (default: active keys only).",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Only count the keys that would be tested, per service; send and write nothing.",
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        user: str | None,
+        services: list[str],
+        stale_days: int | None,
+        concurrency: int,
+        include_inactive: bool,
+        dry_run: bool,
+        verbosity: int,
+        **options: Any,
+    ) -> None:
+        self._check_options(services, stale_days, concurrency)
+        try:
+            keys = select_keys(
+                user=None if user is None else find_user(user),
+                services=services,
+                stale_days=stale_days,
+                include_inactive=include_inactive,
+            )
+        except OverflowError:
+            raise CommandError("--stale-days is too large.") from None
+        if dry_run:
+            self._dry_run(count_by_service(keys))
+            return
+        self.verbosity = verbosity
+        with audit.source("command:byok_check_keys"):
+            report = check_keys(keys, concurrency=concurrency, on_check=self._line)
+        self._summary(report)
+        if report.invalid:
+            raise CommandError(_invalid_message(report.invalid), returncode=1)
+
+    def _check_options(
+        self, services: list[str], stale_days: int | None, concurrency: int
+    ) -> None:
+        unknown = [service for service in services if service not in registry]
+        if unknown:
+            raise CommandError(
+                f"Unknown service {', '.join(map(repr, unknown))}; "
+                f"use one of: {', '.join(service.id for service in registry)}."
+            )
+        if stale_days is not None and stale_days < 0:
+            raise CommandError("--stale-days must be 0 or more.")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise CommandError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}.")
+
+    def _dry_run(self, counts: dict[str, int]) -> None:
+        total = sum(counts.values())
+        self.stdout.write(f"Dry run: {total} keys would be tested; nothing is sent or written.")
+        for service, keys in counts.items():
+            self.stdout.write(f"  {service:<24} {keys:>8}")
+
+    def _line(self, check: KeyCheck) -> None:
+        if self.verbosity < 1:
+            return
+        nickname = f" {check.nickname!r}" if check.nickname else ""
+        line = (
+            f"{check.key_id}  owner {check.owner_id}  {check.service}{nickname}: "
+            f"{check.old_status} -> {LABELS.get(check.outcome, check.outcome)}"
+        )
+        if check.message and self.verbosity > 1:
+            line += f" ({check.message})"
+        self.stdout.write(line)
+
+    def _summary(self, report: CheckReport) -> None:
+        if report.counts[UNDECRYPTABLE]:
+            # On stderr whatever the verbosity: the operator lost an encryption key.
+            self.stderr.write(
+                f"{report.counts[UNDECRYPTABLE]} keys cannot be decrypted with "
+                "BYOK['ENCRYPTION_KEYS']: put the missing key back (byok_rotate_keys "
+                "--dry-run shows which key ids are in use)."
+            )
+        if self.verbosity < 1:
+            return
+        self.stdout.write(f"{'outcome':<24} {'keys':>8}")
+        for outcome, keys in sorted(report.counts.items(), key=lambda item: -item[1]):
+            self.stdout.write(f"{LABELS.get(outcome, outcome):<24} {keys:>8}")
+        self.stdout.write(f"{'total':<24} {report.total:>8}")
+        if report.rate_limited_services:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Rate limited by "
+                    + ", ".join(sorted(report.rate_limited_services))
+                    + f": {report.counts[SKIPPED_RATE_LIMITED]} keys were not tested this "
+                    "run and keep their status. Not a failure."
+                )
+            )
+        not_judged = sum(report.counts[status] for status in NOT_JUDGED)
+        if not_judged:
+            self.stdout.write(
+                f"{not_judged} keys could not be judged (rate limited, provider error or "
+                "unreachable). Not a failure."
+            )
+        if not report.invalid:
+            self.stdout.write(self.style.SUCCESS("No key is invalid."))
+
+
+def _invalid_message(invalid: list[KeyCheck], shown: int = 20) -> str:
+    listed = ", ".join(
+        f"{check.key_id} ({check.service}, owner {check.owner_id})" for check in invalid[:shown]
+    )
+    more = f" and {len(invalid) - shown} more" if len(invalid) > shown else ""
+    count = len(invalid)
+    return f"{count} {'key is' if count == 1 else 'keys are'} invalid: {listed}{more}."

@@ -46,7 +46,14 @@ def wants_json(request: HttpRequest) -> bool:
 def done(request: HttpRequest, level: int, text: str, **data: Any) -> HttpResponse:
     """Tell the user: a JSON answer for byok.js, else a message and back to the dashboard."""
     if wants_json(request):
-        return JsonResponse({"ok": level < messages.WARNING, "message": text, **data})
+        return JsonResponse(
+            {
+                "ok": level < messages.WARNING,
+                "level": messages.DEFAULT_TAGS.get(level, "info"),
+                "message": text,
+                **data,
+            }
+        )
     messages.add_message(request, level, text, fail_silently=True)
     return redirect("byok:dashboard")
 
@@ -143,7 +150,7 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
         except ValidationError as error:
             form.add_validation_error(error)
         else:
-            return done(request, *added_message(spec, key), key=str(key.pk))
+            return done(request, *added_message(spec, key), key=str(key.pk), saved=True)
     if request.method == "POST":
         if wants_json(request):
             return JsonResponse(

@@ -68,12 +68,19 @@
     });
   }
 
-  /* Dialogs: focus moves in, stays in (showModal makes the page inert), and returns. */
+  /* Dialogs: focus moves in, stays in (showModal makes the page inert), and returns.
+   * While one is open the toasts live inside it: outside, they would be inert and
+   * under its backdrop. */
   var opener = null;
+  var toastsHome = toasts && toasts.parentNode;
+  var toastsNext = toasts && toasts.nextSibling;
 
   function openDialog(dialog, from) {
     opener = from || null;
     dialog.showModal();
+    if (toasts) {
+      dialog.appendChild(toasts);
+    }
     var first = dialog.querySelector("input:not([type=hidden]), select, button");
     if (first) {
       first.focus();
@@ -81,7 +88,13 @@
   }
 
   root.addEventListener("close", function (event) {
-    if (event.target.tagName === "DIALOG" && opener) {
+    if (event.target.tagName !== "DIALOG") {
+      return;
+    }
+    if (toasts && toasts.parentNode === event.target) {
+      toastsHome.insertBefore(toasts, toastsNext);
+    }
+    if (opener) {
       opener.focus();
       opener = null;
     }
@@ -162,8 +175,9 @@
 
   function handleAnswer(kind, form, data) {
     if (kind === "add") {
-      if (data.ok) {
-        reloadWith(data.message, "success");
+      if (data.saved) {
+        /* Saved, perhaps with a warning (the provider could not confirm the key). */
+        reloadWith(data.message, data.level);
       } else {
         showErrors(form, data.errors || {});
         toast(data.message, "error");

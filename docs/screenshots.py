@@ -1,0 +1,189 @@
+"""Regenerate the screenshots in docs/images/ from the real pages.
+
+    .venv/bin/python docs/screenshots.py
+
+Runs on the test settings (an in-memory SQLite database unless ``DATABASE_URL``
+says otherwise), with a demo user, a few fake keys and 30 days of usage, behind
+Django's live server thread, and drives Chromium with Playwright. No request
+leaves the machine: the providers' answers to the connection tests are mocked.
+``BYOK_CHROMIUM`` points at another Chromium binary (default /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+CHROMIUM = os.environ.get("BYOK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+os.environ["DJANGO_SETTINGS_MODULE"] = "settings"
+# Playwright's sync API keeps an asyncio loop running in this thread.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+import django  # noqa: E402
+
+django.setup()
+
+import responses  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
+from django.db import connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.testcases import LiveServerThread  # noqa: E402
+from django.test.utils import (  # noqa: E402
+    setup_databases,
+    setup_test_environment,
+    teardown_databases,
+    teardown_test_environment,
+)
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from byok.models import KeyUsage, PlatformUsage, UserAPIKey  # noqa: E402
+
+from factories import UserFactory, make_key  # noqa: E402
+from fakes import fake_credentials  # noqa: E402
+
+
+def demo_data():
+    """A user with three keys (tested against mocked providers) and 30 days of usage."""
+    user = UserFactory(email="ada@example.com")
+    with responses.RequestsMock() as mock:
+        mock.get("https://api.openai.com/v1/models", json={"object": "list", "data": []})
+        mock.get(
+            "https://api.stripe.com/v1/balance", json={"object": "balance", "livemode": False}
+        )
+        openai = make_key(user, "openai", nickname="Work", test=True)
+        stripe = make_key(user, "stripe", nickname="Shop", environment="test", test=True)
+    make_key(user, "resend", nickname="Newsletter")
+    numbers = random.Random(2024)  # noqa: S311 (not secrets: the same pictures every time)
+    today = timezone.localdate()
+    for day in range(30):
+        date = today - timedelta(days=day)
+        weekday = date.weekday() < 5
+        calls = numbers.randint(60, 140) if weekday else numbers.randint(10, 40)
+        KeyUsage.objects.create(
+            key=openai, date=date, calls=calls, units=calls * 900, cost=Decimal(calls) / 250
+        )
+        stripe_calls = numbers.randint(5, 30)
+        KeyUsage.objects.create(key=stripe, date=date, calls=stripe_calls, cost=Decimal(0))
+        if day >= 12:  # the platform's key served Anthropic until the user brings one
+            platform = numbers.randint(20, 60)
+            PlatformUsage.objects.create(
+                user=user,
+                service="anthropic",
+                environment="production",
+                date=date,
+                calls=platform,
+                units=platform * 700,
+                cost=Decimal(platform) / 200,
+            )
+    for key in (openai, stripe):
+        total = sum(KeyUsage.objects.filter(key=key).values_list("calls", flat=True))
+        UserAPIKey.objects.filter(pk=key.pk).update(usage_count=total)
+    return user
+
+
+def start_server():
+    """Django's live server thread, static files included, sharing an in-memory SQLite."""
+    shared = {
+        connection.alias: connection
+        for connection in connections.all()
+        if connection.vendor == "sqlite" and connection.is_in_memory_db()
+    }
+    for connection in shared.values():
+        connection.inc_thread_sharing()
+    thread = LiveServerThread("localhost", StaticFilesHandler, connections_override=shared, port=0)
+    thread.daemon = True
+    thread.start()
+    thread.is_ready.wait()
+    if thread.error:
+        raise thread.error
+    return thread, f"http://{thread.host}:{thread.port}"
+
+
+def shoot(browser, base_url, session, options):
+    context = browser.new_context(base_url=base_url, **options)
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base_url}]
+    )
+    return context, context.new_page()
+
+
+def take_screenshots(browser, base_url, session):
+    dashboard = reverse("byok:dashboard")
+
+    context, page = shoot(browser, base_url, session, DESKTOP)
+    page.goto(dashboard)
+    # The first visit's banner, dismissed (for the session): the keys show instead.
+    page.get_by_role("button", name="Dismiss").click()
+    page.locator("[data-byok-banner]").wait_for(state="detached")
+    page.screenshot(path=IMAGES / "dashboard.png")
+    page.locator("#byok-service-anthropic [data-byok-open]").click()
+    dialog = page.locator("#byok-dialog-anthropic")
+    dialog.get_by_label("API key").fill(fake_credentials("anthropic"))
+    dialog.get_by_label("Nickname").fill("Side project")
+    page.screenshot(path=IMAGES / "add-key-dialog.png")
+    page.goto(reverse("byok:usage"))
+    page.screenshot(path=IMAGES / "usage.png", full_page=True)
+    page.goto(reverse("settings"))
+    page.locator(".byok-settings-card").screenshot(path=IMAGES / "settings-card.png")
+    context.close()
+
+    context, page = shoot(browser, base_url, session, PHONE)
+    page.goto(dashboard)
+    page.screenshot(path=IMAGES / "dashboard-mobile.png")
+    context.close()
+
+
+def main():
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    setup_test_environment()
+    databases = setup_databases(verbosity=0, interactive=False)
+    server = None
+    try:
+        user = demo_data()
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        server, base_url = start_server()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            take_screenshots(browser, base_url, session)
+            browser.close()
+    finally:
+        if server is not None:
+            server.terminate()
+            for connection in server.connections_override.values():
+                connection.dec_thread_sharing()
+        teardown_databases(databases, verbosity=0)
+        teardown_test_environment()
+    for name in sorted(IMAGES.glob("*.png")):
+        print(name.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()

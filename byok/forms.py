@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from byok.importing import MAX_BYTES
 from byok.models import Environment
 from byok.services.base import MAX_VALUE_LENGTH, Service
 
@@ -87,3 +88,37 @@ class AddKeyForm(forms.Form):
             name: [{"message": " ".join(e.messages), "code": e.code or ""} for e in errors]
             for name, errors in self.errors.as_data().items()
         }
+
+
+class ImportForm(forms.Form):
+    """A ``.env`` file or JSON list of keys to import, and what to do with it."""
+
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "A .env file (OPENAI_API_KEY=…, TWILIO_ACCOUNT_SID=… and so on) or a JSON list, "
+            "at most 1 MB."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".env,.txt,.json,text/plain"}),
+    )
+    environment = forms.ChoiceField(
+        label=_("Environment"), choices=Environment.choices, initial=Environment.PRODUCTION
+    )
+    test = forms.BooleanField(
+        label=_("Test each key with its provider first"), required=False, initial=False
+    )
+    atomic = forms.BooleanField(
+        label=_("Import nothing if any key fails"), required=False, initial=True
+    )
+    dry_run = forms.BooleanField(label=_("Only check, store nothing"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "byok-import-%s")
+        super().__init__(*args, **kwargs)
+
+    def data_bytes(self) -> bytes:
+        """The file's first ``MAX_BYTES + 1`` bytes: enough to refuse a larger file."""
+        upload = self.cleaned_data["file"]
+        upload.seek(0)
+        data: bytes = upload.read(MAX_BYTES + 1)
+        return data

@@ -20,7 +20,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from byok.exceptions import KeyRejected
 from byok.keys import _atomic, is_stored, prepare_key, store_key
@@ -50,6 +50,23 @@ class Outcome(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def label(self) -> str:
+        """The outcome in the user's language (the value is the API's)."""
+        return str(OUTCOME_LABELS[self])
+
+
+OUTCOME_LABELS = {
+    Outcome.IMPORTED: gettext_lazy("imported"),
+    Outcome.WOULD_IMPORT: gettext_lazy("would import"),
+    Outcome.DUPLICATE: gettext_lazy("duplicate"),
+    Outcome.FORMAT_ERROR: gettext_lazy("format error"),
+    Outcome.REJECTED: gettext_lazy("rejected by the provider"),
+    Outcome.MALFORMED: gettext_lazy("malformed"),
+    Outcome.UNKNOWN_VARIABLE: gettext_lazy("unknown variable"),
+    Outcome.IGNORED: gettext_lazy("ignored"),
+    Outcome.NOT_IMPORTED: gettext_lazy("not imported"),
+}
 
 #: Outcomes that make an import fail (and, with ``atomic``, import nothing).
 FAILURES = frozenset({Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED})
@@ -71,8 +88,12 @@ class Entry:
     def settle(self, outcome: Outcome, message: str = "") -> None:
         self.outcome, self.message = outcome, message
 
+    @property
+    def service_name(self) -> str:
+        return registry.get(self.service).name if self.service in registry else ""
+
     def __str__(self) -> str:
-        service = f" {registry.get(self.service).name}" if self.service in registry else ""
+        service = f" {self.service_name}" if self.service_name else ""
         message = f": {self.message}" if self.message else ""
         return f"{self.where}{service}: {self.outcome}{message}"
 
@@ -89,6 +110,19 @@ class ImportReport:
     @property
     def imported(self) -> list[Entry]:
         return [entry for entry in self.entries if entry.outcome is Outcome.IMPORTED]
+
+    @property
+    def refused(self) -> bool:
+        """Entries failed and nothing was stored: the import as a whole failed."""
+        return bool(self.failed) and not self.imported and not self.dry_run
+
+    def failure_message(self) -> str:
+        count = len(self.failed)
+        return ngettext(
+            "%(count)d entry could not be imported; nothing was imported.",
+            "%(count)d entries could not be imported; nothing was imported.",
+            count,
+        ) % {"count": count}
 
     def counts(self) -> dict[str, int]:
         """How many entries ended with each outcome, in the order of :class:`Outcome`."""

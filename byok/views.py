@@ -20,13 +20,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from byok.charts import BarChart, Series
 from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, UnknownService
-from byok.forms import AddKeyForm
+from byok.forms import AddKeyForm, ImportForm
+from byok.importing import ImportReport, import_file
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import UserAPIKey
 from byok.probes import ProbeResult, ProbeStatus
@@ -164,6 +166,46 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
             )
         return page(request, "byok/add_key.html", {"service": spec, "form": form}, status=400)
     return page(request, "byok/add_key.html", {"service": spec, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters()
+@sensitive_variables()
+def import_keys(request: HttpRequest) -> HttpResponse:
+    """Import keys from an uploaded ``.env`` file or JSON list; the result per entry."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report: ImportReport | None = None
+    if request.method == "POST" and form.is_valid():
+        options = {name: form.cleaned_data[name] for name in ("environment", "test", "atomic")}
+        try:
+            report = import_file(
+                request.user,
+                form.data_bytes(),
+                dry_run=form.cleaned_data["dry_run"],
+                actor=request.user,
+                request=request,
+                **options,
+            )
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error("file", message)
+        else:
+            messages.add_message(request, *import_message(report), fail_silently=True)
+    status = 400 if request.method == "POST" and (report is None or report.refused) else 200
+    return page(request, "byok/import.html", {"form": form, "report": report}, status=status)
+
+
+def import_message(report: ImportReport) -> tuple[int, str]:
+    imported = len(report.imported)
+    if report.dry_run:
+        return messages.INFO, _("Dry run: nothing was stored.")
+    if report.refused:
+        return messages.ERROR, report.failure_message()
+    text = ngettext("%(count)d key was imported.", "%(count)d keys were imported.", imported) % {
+        "count": imported
+    }
+    return (messages.WARNING if report.failed else messages.SUCCESS), text
 
 
 def added_message(service: Service, key: UserAPIKey) -> tuple[int, str]:

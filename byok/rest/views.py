@@ -12,7 +12,6 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -428,14 +427,9 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             **options,
         )
         body: dict[str, Any] = dict(s.ImportResultSerializer(report).data)
-        if report.failed and not report.imported and not report.dry_run:
-            count = len(report.failed)
-            error = ngettext(
-                "%(count)d entry could not be imported; nothing was imported.",
-                "%(count)d entries could not be imported; nothing was imported.",
-                count,
-            ) % {"count": count}
-            body = {"file": [{"message": error, "code": "import_failed"}], **body}
+        if report.refused:
+            error = {"message": report.failure_message(), "code": "import_failed"}
+            body = {"file": [error], **body}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return Response(body)
 

@@ -17,8 +17,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError, UnknownService
@@ -88,13 +90,16 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["service"].choices = registry.as_choices()  # type: ignore[attr-defined]
-        if self.instance.pk:
-            self.fields["user"].disabled = True
+        # Not ``instance.pk``: the UUID primary key is set before the first save.
+        if not self.instance._state.adding:
+            if "user" in self.fields:  # absent when the admin shows the key read-only
+                self.fields["user"].disabled = True
             self.fields["service"].disabled = True
             self.fields["service"].choices = [  # type: ignore[attr-defined]
                 (self.instance.service, self.instance.service_name)
             ]
 
+    @sensitive_variables()
     def credentials(self) -> object:
         """What the secret input holds, as the helpers take it."""
         secret = self.cleaned_data.get("secret", "")
@@ -107,10 +112,11 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
                 ) from None
         return secret
 
+    @sensitive_variables()
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         service = cleaned.get("service") or self.instance.service
-        if not self.instance.pk and not cleaned.get("secret"):
+        if self.instance._state.adding and not cleaned.get("secret"):
             self.add_error("secret", _("A new key needs its secret."))
         if cleaned.get("secret") and service in registry:
             checked = validate_credentials(
@@ -120,7 +126,7 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
                 self.add_error("secret", message)
             if checked.ok and cleaned.get("user"):
                 others = UserAPIKey.objects.filter(user=cleaned["user"])
-                if self.instance.pk:
+                if not self.instance._state.adding:
                     others = others.exclude(pk=self.instance.pk)
                 prints = get_keyring().fingerprints(canonical_bytes(checked.credentials))
                 if others.filter(fingerprint__in=prints).exists():
@@ -177,6 +183,17 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "created_at"
     raw_id_fields = ["user"]
 
+    @method_decorator(sensitive_post_parameters("secret"))
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        """The add and change pages: a crash report never shows the posted secret."""
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def has_change_permission(self, request: HttpRequest, obj: UserAPIKey | None = None) -> bool:
         """A deleted key is kept for the trail: it can be viewed, not changed."""
         if obj is not None and obj.is_deleted:
@@ -220,6 +237,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def deleted(self, key: UserAPIKey) -> bool:
         return key.is_deleted
 
+    @sensitive_variables()
     def save_model(self, request: HttpRequest, obj: UserAPIKey, form: Any, change: bool) -> None:
         data = form.cleaned_data
         if not change:
@@ -256,7 +274,9 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for key in queryset:
             self.delete_model(request, key)
 
-    @admin.action(description=_("Test the selected keys with their providers"))
+    @admin.action(
+        description=_("Test the selected keys with their providers"), permissions=["change"]
+    )
     def test_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
         outcomes: dict[str, int] = {}
         for key in queryset.filter(deleted_at__isnull=True):
@@ -268,11 +288,11 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         summary = ", ".join(f"{status}: {count}" for status, count in sorted(outcomes.items()))
         self.message_user(request, _("Tested: %(summary)s.") % {"summary": summary or "0"})
 
-    @admin.action(description=_("Switch the selected keys on"))
+    @admin.action(description=_("Switch the selected keys on"), permissions=["change"])
     def activate_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
         self._switch(request, queryset, True)
 
-    @admin.action(description=_("Switch the selected keys off"))
+    @admin.action(description=_("Switch the selected keys off"), permissions=["change"])
     def deactivate_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
         self._switch(request, queryset, False)
 

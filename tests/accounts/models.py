@@ -29,5 +29,10 @@ class EmailUser(AbstractBaseUser, PermissionsMixin):
 
     objects = EmailUserManager()
 
+    class Meta:
+        # Swapped out, like auth.User, when the other one is AUTH_USER_MODEL: the two
+        # never clash, and permissions work with either.
+        swappable = "AUTH_USER_MODEL"
+
     def __str__(self):
         return self.email

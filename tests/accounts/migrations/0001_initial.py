@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'abstract': False,
+                'swappable': 'AUTH_USER_MODEL',
             },
         ),
     ]

@@ -25,6 +25,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _configured(value: object) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, Mapping):
+        return any(isinstance(v, str) and v.strip() for v in value.values())
+    return True  # not a credential at all: byok.E007 says so
+
+
 class ByokSettings:
     """Typed access to ``settings.BYOK`` with the documented defaults."""
 
@@ -48,8 +56,13 @@ class ByokSettings:
 
     @property
     def PLATFORM_KEYS(self) -> Mapping[str, str | Mapping[str, str]]:
-        """Service id to the platform's own credential, used as the fallback."""
-        return self._get("PLATFORM_KEYS")  # type: ignore[no-any-return]
+        """Service id to the platform's own credential, used as the fallback.
+
+        An empty value (``""``, or a mapping whose values are all empty), as
+        ``os.environ.get("OPENAI_API_KEY", "")`` gives, means no platform key.
+        """
+        keys: Mapping[str, Any] = self._get("PLATFORM_KEYS")
+        return {service: value for service, value in keys.items() if _configured(value)}
 
     @property
     def DEFAULT_ENVIRONMENT(self) -> str:

@@ -3,7 +3,8 @@ from django.conf import settings
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from byok import checks
+from byok import NoAPIKey, checks, get_user_api_key
+from byok.conf import conf
 from byok.crypto import generate_key
 
 KEY = settings.BYOK["ENCRYPTION_KEYS"][0]
@@ -173,3 +174,12 @@ def test_e011_bad_probe_timeout(timeout):
 def test_good_probe_timeouts(timeout):
     with byok(PROBE_TIMEOUT=timeout):
         assert checks.check_settings() == []
+
+
+@pytest.mark.parametrize("value", ["", "  ", {"account_sid": "", "auth_token": ""}])
+def test_an_empty_platform_key_means_none_not_an_error(value, user):
+    with byok(PLATFORM_KEYS={"twilio": value, "openai": ""}):
+        assert checks.check_settings() == []
+        assert conf.PLATFORM_KEYS == {}
+        with pytest.raises(NoAPIKey):
+            get_user_api_key(user, "twilio")

@@ -7,7 +7,7 @@ here, so adding a service never needs a migration.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -80,6 +80,15 @@ class ServiceRegistry:
             with self._lock:
                 services = self._services = self._build()
         return services
+
+    def loaded(self) -> Mapping[str, Service] | None:
+        """The services if they are built already, else ``None``: never builds them.
+
+        For the log filter, which runs inside logging calls: building there could
+        import host code that logs, or wait on the lock of a thread that is logging.
+        The mapping is replaced, never changed, when the registry is rebuilt.
+        """
+        return self._services
 
     def get(self, service_id: str) -> Service:
         """The service with this id; ``UnknownService`` if there is none (or it is disabled)."""

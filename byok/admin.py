@@ -184,6 +184,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     raw_id_fields = ["user"]
 
     @method_decorator(sensitive_post_parameters("secret"))
+    @method_decorator(sensitive_variables())
     def changeform_view(
         self,
         request: HttpRequest,

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
 from byok.exceptions import DecryptionError
@@ -56,6 +57,7 @@ class KeyTooShort(ValueError):
     """A configured key holds fewer than 32 bytes."""
 
 
+@sensitive_variables()
 def parse_key(value: object) -> bytes:
     """The raw bytes of a configured key. The errors say what is wrong, never the key."""
     if not isinstance(value, str):
@@ -79,6 +81,7 @@ def _derive(material: bytes, purpose: bytes, length: int = 32) -> bytes:
 class EncryptionKey:
     """One configured key and the subkeys byok derives from it."""
 
+    @sensitive_variables()
     def __init__(self, material: bytes) -> None:
         # Imported here: django_cryptography reads Django settings at import time.
         from django_cryptography.core.signing import FernetSigner
@@ -94,10 +97,12 @@ class EncryptionKey:
     def __repr__(self) -> str:
         return f"<EncryptionKey {self.key_id}>"
 
+    @sensitive_variables()
     def encrypt(self, plaintext: bytes) -> str:
         payload = base64.urlsafe_b64encode(self._fernet.encrypt(plaintext)).decode("ascii")
         return f"{TOKEN_PREFIX}{self.key_id}:{payload}"
 
+    @sensitive_variables()
     def decrypt(self, token: str) -> bytes:
         from django_cryptography.core.signing import BadSignature
         from django_cryptography.utils.crypto import InvalidToken
@@ -110,6 +115,7 @@ class EncryptionKey:
                 self.key_id, reason="the ciphertext does not authenticate with this key"
             ) from None
 
+    @sensitive_variables()
     def fingerprint(self, material: bytes) -> str:
         return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()
 
@@ -142,9 +148,11 @@ class Keyring:
         """Ids of the configured keys, the primary first."""
         return list(self._by_id)
 
+    @sensitive_variables()
     def encrypt(self, plaintext: bytes) -> str:
         return self.primary.encrypt(plaintext)
 
+    @sensitive_variables()
     def decrypt(self, token: str) -> bytes:
         try:
             key_id = key_id_of(token)
@@ -159,20 +167,24 @@ class Keyring:
             )
         return key.decrypt(token)
 
+    @sensitive_variables()
     def fingerprint(self, material: bytes) -> str:
         """The fingerprint stored with a new secret (made with the primary key)."""
         return self.primary.fingerprint(material)
 
+    @sensitive_variables()
     def fingerprints(self, material: bytes) -> list[str]:
         """The fingerprint under every key, to find duplicates stored before a rotation."""
         return [key.fingerprint(material) for key in self._by_id.values()]
 
 
 @functools.lru_cache(maxsize=8)
+@sensitive_variables()
 def _keyring_for(keys: tuple[str, ...]) -> Keyring:
     return Keyring([EncryptionKey(parse_key(key)) for key in keys])
 
 
+@sensitive_variables()
 def get_keyring() -> Keyring:
     """The keyring for the current settings (cached per distinct key list)."""
     keys = tuple(conf.ENCRYPTION_KEYS)

@@ -17,6 +17,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.functions import Substr
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok.crypto import KEY_ID_LENGTH, KEY_ID_POSITION, Keyring, get_keyring, key_id_of
 
@@ -36,6 +37,7 @@ class SealedCredentials:
         self.token = token
 
     @classmethod
+    @sensitive_variables()
     def seal(
         cls, credentials: Mapping[str, str], keyring: Keyring | None = None
     ) -> SealedCredentials:
@@ -46,6 +48,7 @@ class SealedCredentials:
     def key_id(self) -> str:
         return key_id_of(self.token)
 
+    @sensitive_variables()
     def open(self, keyring: Keyring | None = None) -> dict[str, str]:
         """Decrypt. Raises :class:`byok.exceptions.DecryptionError` if no key fits."""
         credentials: dict[str, str] = json.loads((keyring or get_keyring()).decrypt(self.token))

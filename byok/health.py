@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from byok.exceptions import DecryptionError
 from byok.keys import record_test_result
@@ -122,6 +123,7 @@ def count_by_service(keys: UserAPIKeyQuerySet) -> dict[str, int]:
     return {row["service"]: row["keys"] for row in rows}
 
 
+@sensitive_variables()
 def check_keys(
     keys: UserAPIKeyQuerySet,
     *,
@@ -194,6 +196,7 @@ def _open(key: UserAPIKey, limited: RateLimitedServices) -> dict[str, str] | str
         return UNDECRYPTABLE
 
 
+@sensitive_variables()
 def _probe(
     service: str, credentials: dict[str, str], environment: str, limited: RateLimitedServices
 ) -> ProbeResult | None:

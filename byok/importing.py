@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from byok.exceptions import KeyRejected
 from byok.keys import _atomic, is_stored, prepare_key, store_key
@@ -262,11 +263,13 @@ def _first_line(where: str) -> int:
     return int(digits.group()) if digits else 0
 
 
+@sensitive_variables()
 def import_file(user: Any, data: bytes, **options: Any) -> ImportReport:
     """:func:`import_keys` for the entries of a file's bytes (see :func:`decode`)."""
     return import_keys(user, parse(decode(data)), **options)
 
 
+@sensitive_variables()
 def import_keys(
     user: Any,
     entries: list[Entry],

@@ -18,6 +18,7 @@ from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok import audit
 from byok.conf import conf
@@ -57,6 +58,7 @@ class ResolvedKey:
         return None if self.key_id is None else UserAPIKey.objects.get(pk=self.key_id)
 
 
+@sensitive_variables()
 def resolve_api_key(
     user: Any, service: str, *, environment: str | None = None, fallback: bool = True
 ) -> ResolvedKey:
@@ -119,6 +121,7 @@ def _atomic() -> transaction.Atomic:
     return transaction.atomic(using=router.db_for_write(UserAPIKey))
 
 
+@sensitive_variables()
 def add_user_api_key(
     user: Any,
     service: str,
@@ -150,6 +153,7 @@ def add_user_api_key(
     return store_key(key, is_default=is_default, actor=actor, request=request)
 
 
+@sensitive_variables()
 def prepare_key(
     user: Any,
     service: str,
@@ -272,6 +276,7 @@ def record_test_result(
     key_tested.send(sender=UserAPIKey, key=key, actor=actor, result=result)
 
 
+@sensitive_variables()
 def reveal_user_api_key(
     key: UserAPIKey, *, actor: Any = None, request: HttpRequest | None = None
 ) -> dict[str, str]:
@@ -302,6 +307,7 @@ def _check_environment(environment: object) -> str:
     return str(environment)
 
 
+@sensitive_variables()
 def update_user_api_key(
     key: UserAPIKey,
     *,
@@ -376,6 +382,7 @@ def update_user_api_key(
     return key
 
 
+@sensitive_variables()
 def _replace_secret(
     key: UserAPIKey, credentials: dict[str, str], result: ProbeResult | None
 ) -> None:

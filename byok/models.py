@@ -14,6 +14,7 @@ from django.db.models import F
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
 from byok.crypto import get_keyring
@@ -179,6 +180,7 @@ class UserAPIKey(models.Model):
         except ServicePreference.DoesNotExist:
             return False
 
+    @sensitive_variables()
     def set_credentials(self, credentials: object) -> dict[str, str]:
         """Check and encrypt ``credentials``, with their hint and fingerprint.
 

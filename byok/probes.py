@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok import __version__
 from byok.conf import conf
@@ -173,6 +175,7 @@ class ProbeClient:
     def url(self, path: str, base_url: str | None = None) -> str:
         return f"{(base_url or self.base_url).rstrip('/')}/{path.lstrip('/')}"
 
+    @sensitive_variables()
     def request(
         self,
         method: str,
@@ -228,7 +231,7 @@ class ProbeClient:
             allow_redirects=False,
             stream=True,
         ) as raw:
-            body = raw.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True) or b""
+            body = _read_capped(raw)
             status = raw.status_code
             response_headers = raw.headers
         logger.info(
@@ -248,6 +251,24 @@ class ProbeClient:
         )
 
 
+def _read_capped(raw: requests.Response) -> bytes:
+    """At most one byte more than the cap, decompressed.
+
+    ``raw.raw`` is urllib3's response: its errors (an answer cut off, a body that does
+    not decompress, a read that times out) are not requests' own, so they are turned
+    into the requests errors :meth:`ProbeClient.request` classifies, never a crash.
+    """
+    try:
+        body: bytes = raw.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True) or b""
+    except urllib3.exceptions.ReadTimeoutError as error:
+        raise requests.Timeout(error) from None
+    except urllib3.exceptions.SSLError as error:
+        raise requests.exceptions.SSLError(error) from None
+    except urllib3.exceptions.HTTPError as error:
+        raise requests.ConnectionError(error) from None
+    return body
+
+
 def never_invalid_when_busy(result: ProbeResult) -> ProbeResult:
     """A 429 or a 5xx says nothing about the key: it is never reported as invalid."""
     if result.status is not ProbeStatus.INVALID or result.http_status is None:
@@ -259,6 +280,7 @@ def never_invalid_when_busy(result: ProbeResult) -> ProbeResult:
     return result
 
 
+@sensitive_variables()
 def test_credentials(
     service: str, credentials: object, *, environment: str | None = None
 ) -> ProbeResult:
@@ -277,6 +299,7 @@ def test_credentials(
     return probe(checked)
 
 
+@sensitive_variables()
 def probe(checked: ValidationResult) -> ProbeResult:
     """Test credentials that passed :func:`~byok.validate_credentials`."""
     from byok.services.registry import registry

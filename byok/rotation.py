@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from django.db import connections, router, transaction
 from django.db.models import Count
+from django.views.decorators.debug import sensitive_variables
 
 from byok import audit
 from byok.crypto import Keyring, get_keyring
@@ -64,6 +65,7 @@ def _pending(keyring: Keyring) -> UserAPIKeyQuerySet:
     return UserAPIKey.objects.filter(credentials__key_id__in=others)
 
 
+@sensitive_variables()
 def _reencrypt(key: UserAPIKey, keyring: Keyring) -> None:
     assert key.credentials is not None
     credentials = key.credentials.open(keyring)

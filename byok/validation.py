@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok.services.formats import (
     FieldError,
@@ -59,6 +60,7 @@ class ValidationResult:
         return f"<ValidationResult {self.service} ok={self.ok} warnings={len(self.warnings)}>"
 
 
+@sensitive_variables()
 def validate_credentials(
     service: str, credentials: object, *, environment: str | None = None
 ) -> ValidationResult:

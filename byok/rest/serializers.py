@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -97,6 +98,7 @@ class CredentialsInput(StrictSerializer):
     )
     key = secret_value(required=False, help_text=_("Shorthand for services with a single field."))
 
+    @sensitive_variables()
     def credentials_from(self, attrs: dict[str, Any], *, required: bool) -> object:
         if "credentials" in attrs and "key" in attrs:
             raise serializers.ValidationError(
@@ -203,6 +205,7 @@ class APIKeyCreateSerializer(CredentialsInput):
         default=True, help_text=_("Test the key against the provider before storing it.")
     )
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["credentials"] = self.credentials_from(attrs, required=True)
         attrs.pop("key", None)
@@ -221,6 +224,7 @@ class APIKeyUpdateSerializer(CredentialsInput):
         default=True, help_text=_("Test a new secret against the provider before storing it.")
     )
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         credentials = self.credentials_from(attrs, required=False)
         attrs.pop("key", None)
@@ -234,6 +238,7 @@ class CandidateSerializer(CredentialsInput):
     service = ServiceField()
     environment = serializers.ChoiceField(choices=Environment.choices, required=False)
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["credentials"] = self.credentials_from(attrs, required=True)
         attrs.pop("key", None)
@@ -345,6 +350,7 @@ class ImportUploadSerializer(ImportOptionsSerializer):
 
     file = serializers.FileField(write_only=True, help_text=_("The file."))
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["data"] = attrs.pop("file").read(MAX_BYTES + 1)
         return attrs
@@ -361,6 +367,7 @@ class ImportTextSerializer(ImportOptionsSerializer):
         help_text=_("The file's content."),
     )
 
+    @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["data"] = attrs.pop("text").encode()
         return attrs

@@ -240,6 +240,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             throttles.append(RevealThrottle())
         return throttles
 
+    @sensitive_variables()
     def _sends_a_secret_to_test(self) -> bool:
         """A create, an update with a new secret or an import that asks (or defaults) to test."""
         if self.action not in ("create", "update", "partial_update", "import_keys"):
@@ -254,6 +255,20 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             return bool(BooleanField().to_internal_value(data.get("test", default)))
         except ValidationError:
             return True
+
+    @sensitive_variables()
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """Render ``reveal/``'s answer here, in a frame error reports hide.
+
+        Rendered later, by Django's handler, the revealed secret would sit unprotected
+        in the renderer's local variables if a renderer failed.
+        """
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if getattr(self, "action", None) == "reveal":
+            response.render()
+        return response
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, DecryptionError):

@@ -58,7 +58,8 @@ class ProbeRequest:
 
     method: str
     path: str
-    headers: dict[str, str] = field(default_factory=dict)
+    # Not in the repr: the headers usually carry the credential (Authorization, x-api-key).
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     auth: tuple[str, str] | None = field(default=None, repr=False)
     data: bytes | None = field(default=None, repr=False)
     base_url: str | None = None

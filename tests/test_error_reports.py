@@ -1,0 +1,365 @@
+"""Error reports hold no secret, whatever fails where.
+
+Each case sends a secret to a view that takes one (or has a stored one decrypted, or
+revealed) and makes something fail deep inside, once the secret is in local
+variables: the HTTP client that sends the probe, the audit write that stores the key,
+a host's signal receiver, the renderer of ``reveal/``'s answer. With ``DEBUG = False``
+and ``ADMINS`` set, Django mails its report: neither its text nor its HTML
+alternative, nor the 500 page, may hold any part of a secret.
+
+Every case also runs with Django's filter switched off: then the report must show
+the secret, which proves that the case put it within the report's reach.
+"""
+
+import html
+import io
+import json
+import logging
+from functools import partial
+
+import pytest
+from django.contrib.auth.decorators import login_required
+from django.core import mail
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
+from django.test import Client, override_settings
+from django.urls import include, path, reverse
+from django.utils.log import AdminEmailHandler
+from django.views.debug import SafeExceptionReporterFilter
+from rest_framework.renderers import JSONRenderer
+
+import byok
+from byok import audit
+from byok.probes import ProbeClient
+from byok.services.registry import registry
+from byok.signals import key_revealed, key_used
+
+from factories import make_key
+from fakes import fake_credentials
+from support import windows
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/user/api-keys/"
+FAILURE = "injected failure deep inside"
+RECEIVER = "failing_receiver"
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+@login_required
+def host_view(request):
+    """A host's own view, without any decorator: byok's frames protect themselves."""
+    byok.get_user_api_key(request.user, "openai")
+    return HttpResponse("ok")
+
+
+urlpatterns = [path("host/", host_view), path("", include("urls"))]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def client(user):
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_mails(settings, monkeypatch):
+    """The mails to ADMINS, with the HTML report too (Django's default handler)."""
+    settings.ADMINS = [("Admins", "admins@example.com")]
+    settings.DEBUG = False
+    logger = logging.getLogger("django")
+    handlers = [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]
+    added = [] if handlers else [AdminEmailHandler()]  # logging without Django's defaults
+    for handler in added:
+        logger.addHandler(handler)
+    for handler in handlers + added:
+        monkeypatch.setattr(handler, "include_html", True)
+    yield mail.outbox
+    for handler in added:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture(params=[True, False], ids=["protected", "unprotected-control"])
+def protected(request, monkeypatch):
+    if not request.param:
+        monkeypatch.setattr(SafeExceptionReporterFilter, "is_active", lambda self, req: False)
+    return request.param
+
+
+# Where the failure is injected. Each fake is named, so the report's traceback shows
+# that the failing frame (holding the secret among its variables) was reached.
+
+
+def fail_in_probe(monkeypatch):
+    """The HTTP client's send, whose ``headers`` and ``auth`` carry the credential."""
+
+    def failing_send(self, method, url, headers, auth, data):
+        raise InjectedFailure(FAILURE)
+
+    monkeypatch.setattr(ProbeClient, "_send", failing_send)
+    return failing_send.__name__
+
+
+def fail_in_store(monkeypatch):
+    """The audit write of a change, once the key is checked and encrypted."""
+
+    def failing_audit_record(*args, **kwargs):
+        raise InjectedFailure(FAILURE)
+
+    monkeypatch.setattr(audit, "record", failing_audit_record)
+    return failing_audit_record.__name__
+
+
+def fail_in_receiver(signal):
+    """A host's receiver of a byok signal, called while the secret is decrypted."""
+
+    def failing_receiver(**kwargs):
+        raise InjectedFailure(FAILURE)
+
+    signal.connect(failing_receiver, weak=False, dispatch_uid=RECEIVER)
+    return lambda: signal.disconnect(dispatch_uid=RECEIVER)
+
+
+def fail_in_renderer(monkeypatch):
+    """DRF's JSON renderer, whose ``data`` is the body of the response."""
+
+    def failing_render(self, data, accepted_media_type=None, renderer_context=None):
+        raise InjectedFailure(FAILURE)
+
+    monkeypatch.setattr(JSONRenderer, "render", failing_render)
+    return failing_render.__name__
+
+
+FAILING = {"probe": fail_in_probe, "store": fail_in_store}
+
+
+def secrets_of(service, credentials):
+    """The secret values of a credential (a Twilio SID or an AWS key id may show)."""
+    if isinstance(credentials, str):
+        return [credentials]
+    spec = registry.get(service)
+    return [credentials[f.name] for f in spec.fields if f.secret and f.name in credentials]
+
+
+def as_fields(credentials):
+    return credentials if isinstance(credentials, dict) else {"api_key": credentials}
+
+
+# The cases: each makes its request and returns it with the secrets it involved.
+
+
+def page_add_key(client, user, monkeypatch, service="openai", where="probe"):
+    credentials = fake_credentials(service)
+    failing = FAILING[where](monkeypatch)
+    data = {**as_fields(credentials), "nickname": "mine", "environment": "production"}
+    if where == "probe":
+        data["test"] = "on"
+    response = client.post(reverse("byok:add", args=[service]), data)
+    return response, secrets_of(service, credentials), failing
+
+
+def env_file():
+    openai, twilio = fake_credentials("openai"), fake_credentials("twilio")
+    text = (
+        f"OPENAI_API_KEY={openai}\n"
+        f"TWILIO_ACCOUNT_SID={twilio['account_sid']}\n"
+        f"TWILIO_AUTH_TOKEN={twilio['auth_token']}\n"
+    )
+    return text, [openai, twilio["auth_token"]]
+
+
+def page_import(client, user, monkeypatch, where="store"):
+    text, secrets = env_file()
+    failing = FAILING[where](monkeypatch)
+    data = {
+        "file": SimpleUploadedFile("keys.env", text.encode(), content_type="text/plain"),
+        "environment": "production",
+    }
+    if where == "probe":
+        data["test"] = "on"
+    response = client.post(reverse("byok:import"), data)
+    return response, secrets, failing
+
+
+def page_test_stored_key(client, user, monkeypatch):
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    failing = fail_in_probe(monkeypatch)
+    response = client.post(reverse("byok:test", args=[key.pk]))
+    return response, [secret], failing
+
+
+def api_create(client, user, monkeypatch, service="openai", where="probe"):
+    credentials = fake_credentials(service)
+    failing = FAILING[where](monkeypatch)
+    body = {"service": service, "credentials": as_fields(credentials), "test": where == "probe"}
+    response = client.post(API, body, content_type="application/json")
+    return response, secrets_of(service, credentials), failing
+
+
+def api_update(client, user, monkeypatch, where="probe"):
+    old, new = fake_credentials("twilio"), fake_credentials("twilio")
+    key = make_key(user, service="twilio", credentials=old)
+    failing = FAILING[where](monkeypatch)
+    body = {"credentials": new, "test": where == "probe"}
+    response = client.patch(f"{API}{key.pk}/", body, content_type="application/json")
+    return response, [old["auth_token"], new["auth_token"]], failing
+
+
+def api_test_candidate(client, user, monkeypatch):
+    secret = fake_credentials("anthropic")
+    failing = fail_in_probe(monkeypatch)
+    body = {"service": "anthropic", "key": secret}
+    response = client.post(f"{API}test/", body, content_type="application/json")
+    return response, [secret], failing
+
+
+def api_retest_stored_key(client, user, monkeypatch):
+    credentials = fake_credentials("cloudinary")
+    key = make_key(user, service="cloudinary", credentials=credentials)
+    failing = fail_in_probe(monkeypatch)
+    response = client.post(f"{API}{key.pk}/test/")
+    return response, [credentials["api_secret"]], failing
+
+
+def api_import_text(client, user, monkeypatch, where="store"):
+    text, secrets = env_file()
+    failing = FAILING[where](monkeypatch)
+    body = {"text": text, "test": where == "probe"}
+    response = client.post(f"{API}import/", body, content_type="application/json")
+    return response, secrets, failing
+
+
+def api_import_upload(client, user, monkeypatch):
+    text, secrets = env_file()
+    failing = fail_in_store(monkeypatch)
+    upload = io.BytesIO(text.encode())
+    upload.name = "keys.env"
+    response = client.post(f"{API}import/", {"file": upload, "environment": "production"})
+    return response, secrets, failing
+
+
+def api_reveal_renderer(client, user, monkeypatch):
+    secret = fake_credentials("github")
+    key = make_key(user, service="github", credentials=secret)
+    failing = fail_in_renderer(monkeypatch)
+    response = client.post(f"{API}{key.pk}/reveal/", HTTP_ACCEPT="application/json")
+    return response, [secret], failing
+
+
+def api_reveal_receiver(client, user, monkeypatch, request_cleanup):
+    credentials = fake_credentials("aws_s3")
+    key = make_key(user, service="aws_s3", credentials=credentials)
+    request_cleanup(fail_in_receiver(key_revealed))
+    response = client.post(f"{API}{key.pk}/reveal/")
+    return response, [credentials["secret_access_key"]], RECEIVER
+
+
+def host_view_receiver(client, user, monkeypatch, request_cleanup):
+    secret = fake_credentials("openai")
+    make_key(user, credentials=secret)
+    request_cleanup(fail_in_receiver(key_used))
+    with override_settings(ROOT_URLCONF=__name__):
+        response = client.get("/host/")
+    return response, [secret], RECEIVER
+
+
+CASES = {
+    "page add key, the probe fails": page_add_key,
+    "page add key (Twilio), the probe fails": partial(page_add_key, service="twilio"),
+    "page add key (AWS), the store fails": partial(page_add_key, service="aws_s3", where="store"),
+    "page import, the store fails": page_import,
+    "page import, the probe fails": partial(page_import, where="probe"),
+    "page test of a stored key, the probe fails": page_test_stored_key,
+    "API create, the probe fails": api_create,
+    "API create (Mixpanel), the probe fails": partial(api_create, service="mixpanel"),
+    "API create (GA4), the store fails": partial(
+        api_create, service="google_analytics", where="store"
+    ),
+    "API update with a new secret, the probe fails": api_update,
+    "API update with a new secret, the store fails": partial(api_update, where="store"),
+    "API test of candidate credentials, the probe fails": api_test_candidate,
+    "API test of a stored key, the probe fails": api_retest_stored_key,
+    "API import of text, the store fails": api_import_text,
+    "API import of text, the probe fails": partial(api_import_text, where="probe"),
+    "API import of an upload, the store fails": api_import_upload,
+    "API reveal, the renderer fails": api_reveal_renderer,
+}
+RECEIVER_CASES = {
+    "API reveal, a key_revealed receiver fails": api_reveal_receiver,
+    "a host view's get_user_api_key, a key_used receiver fails": host_view_receiver,
+}
+
+
+def report_of(mails):
+    """The one mailed report: its subject, its text and its HTML (unescaped)."""
+    assert len(mails) == 1, [m.subject for m in mails]
+    message = mails[0]
+    (html_body, mimetype), *_ = message.alternatives
+    assert mimetype == "text/html"
+    return message.subject, message.body, html.unescape(html_body)
+
+
+def check(response, secrets, failing_frame, mails, protected):
+    assert response.status_code == 500
+    subject, text, html_report = report_of(mails)
+    for report in (text, html_report):
+        assert FAILURE in report  # the report is about the injected failure ...
+        assert failing_frame in report  # ... and shows the frame that failed
+    everything = "\n".join([subject, text, html_report, response.content.decode()])
+    pieces = {piece for secret in secrets for piece in windows(secret, 12)}
+    shown = sorted(piece for piece in pieces if piece in everything)
+    if protected:
+        assert not shown, f"{len(shown)} pieces of a secret in the report"
+        assert SafeExceptionReporterFilter.cleansed_substitute in text
+    else:
+        assert shown, "the case never put the secret within the report's reach"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_no_secret_in_the_error_report(case, client, user, admin_mails, protected, monkeypatch):
+    response, secrets, failing_frame = CASES[case](client, user, monkeypatch)
+    check(response, secrets, failing_frame, admin_mails, protected)
+
+
+@pytest.mark.parametrize("case", RECEIVER_CASES)
+def test_no_secret_in_the_error_report_of_a_failing_receiver(
+    case, client, user, admin_mails, protected, monkeypatch, request
+):
+    response, secrets, failing_frame = RECEIVER_CASES[case](
+        client, user, monkeypatch, request.addfinalizer
+    )
+    check(response, secrets, failing_frame, admin_mails, protected)
+
+
+def test_reveal_answers_as_before_though_rendered_early(client, user):
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    response = client.post(f"{API}{key.pk}/reveal/")
+    assert response.status_code == 200
+    assert json.loads(response.content)["key"] == secret
+    assert response["Cache-Control"] == "no-store"
+    assert response["Content-Type"] == "application/json"
+
+
+def test_posted_fields_are_hidden_from_the_report(client, admin_mails, monkeypatch):
+    """The request's POST data, shown in every report, is all stars for the pages."""
+    secret = fake_credentials("openai")
+    fail_in_store(monkeypatch)
+    data = {"api_key": secret, "nickname": "n1ck", "environment": "production"}
+    client.post(reverse("byok:add", args=["openai"]), data)
+    _, text, _ = report_of(admin_mails)
+    assert "api_key = '********************'" in text
+    assert "n1ck" not in text  # every field, not only the secret ones

@@ -1,6 +1,23 @@
 import pytest
+from django.core.cache import cache
+
+from byok import probes
 
 from factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def no_retry_pause(monkeypatch):
+    """Probes retry once without the pause between the two tries."""
+    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Each test starts with no throttle counted (they live in the default cache)."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -5,6 +5,14 @@ from django.db import connection
 # A second test-only key, for rotation tests (tests/settings.py has the first).
 OTHER_ENCRYPTION_KEY = "dGVzdC1rZXktdHdvLWZvci1ieW9rLXRlc3RzLW9ubHkhIQ"
 
+# The admin key form's usage inline (management form): no usage row edited.
+NO_INLINE_ROWS = {
+    "daily_usage-TOTAL_FORMS": "0",
+    "daily_usage-INITIAL_FORMS": "0",
+    "daily_usage-MIN_NUM_FORMS": "0",
+    "daily_usage-MAX_NUM_FORMS": "0",
+}
+
 
 def raw_byok_tables():
     """Every row of every byok table, read with plain SQL, as one string."""

@@ -23,7 +23,6 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from byok import probes
 from byok.fields import SealedCredentials
 from byok.keys import remove_user_api_key, reveal_user_api_key, update_user_api_key
 from byok.models import AuditEvent, KeyUsage, UserAPIKey
@@ -31,6 +30,7 @@ from byok.services.registry import registry
 
 from factories import UserFactory, make_key
 from fakes import FAKES, fake_credentials
+from support import NO_INLINE_ROWS
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +40,6 @@ CHANGELIST = reverse("admin:byok_userapikey_changelist")
 ADD = reverse("admin:byok_userapikey_add")
 AUDIT_CHANGELIST = reverse("admin:byok_auditevent_changelist")
 AUDIT_ADD = reverse("admin:byok_auditevent_add")
-# The usage inline's management form: no usage row is edited through the admin.
-NO_INLINE_ROWS = {
-    "daily_usage-TOTAL_FORMS": "0",
-    "daily_usage-INITIAL_FORMS": "0",
-    "daily_usage-MIN_NUM_FORMS": "0",
-    "daily_usage-MAX_NUM_FORMS": "0",
-}
 
 
 def url(name, key):
@@ -131,11 +124,6 @@ def as_secret_input(credentials):
 
 
 # fixtures -------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
 
-from byok import probes
 from byok.keys import remove_user_api_key, set_key_active
 from byok.models import AuditEvent, UserAPIKey
 from byok.services.registry import registry
@@ -33,11 +32,6 @@ ANTHROPIC_REJECTED = {
     "error": {"type": "authentication_error", "message": "invalid x-api-key"},
 }
 VIA = "command:byok_check_keys"
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from functools import partial
 import pytest
 from django.contrib.auth.decorators import login_required
 from django.core import mail
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client, override_settings
@@ -58,13 +57,6 @@ def host_view(request):
 
 
 urlpatterns = [path("host/", host_view), path("", include("urls"))]
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

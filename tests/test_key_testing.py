@@ -6,7 +6,6 @@ import responses
 from django.core.exceptions import ValidationError
 
 import byok
-from byok import probes
 from byok.models import AuditEvent, UserAPIKey
 from byok.signals import key_tested
 
@@ -17,11 +16,6 @@ pytestmark = pytest.mark.django_db
 
 MODELS = "https://api.openai.com/v1/models"
 REJECTED = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @responses.activate

@@ -13,7 +13,6 @@ from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from byok import probes
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
 
 from factories import UserFactory, make_key
@@ -24,11 +23,6 @@ pytestmark = pytest.mark.django_db
 BASE = "/dashboard/api-keys/"
 MODELS = "https://api.openai.com/v1/models"
 JSON = {"HTTP_ACCEPT": "application/json"}
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.test import override_settings
 
 import byok
-from byok import probes
 from byok.probes import MAX_RESPONSE_BYTES, USER_AGENT, ProbeClient, ProbeStatus
 from byok.services import registry
 
@@ -64,11 +63,6 @@ def provider():
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 def at(server, mode, **extra):

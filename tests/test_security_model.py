@@ -43,7 +43,6 @@ from django.views.debug import ExceptionReporter
 
 import byok
 from byok import keys as byok_keys
-from byok import probes
 from byok.checks import check_encryption_keys
 from byok.crypto import EncryptionKey, Keyring, _keyring_for, get_keyring, parse_key
 from byok.exceptions import DecryptionError
@@ -59,7 +58,7 @@ from byok.validation import validate_credentials
 
 from factories import UserFactory, make_key
 from fakes import FAKES, fake_credentials, rand
-from support import OTHER_ENCRYPTION_KEY, client_for
+from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -83,12 +82,6 @@ PROVIDER_DOMAINS = (
 )
 #: Shortest run of a secret's characters the leak checks look for.
 RUN = 12
-NO_INLINE_ROWS = {
-    "daily_usage-TOTAL_FORMS": "0",
-    "daily_usage-INITIAL_FORMS": "0",
-    "daily_usage-MIN_NUM_FORMS": "0",
-    "daily_usage-MAX_NUM_FORMS": "0",
-}
 
 
 # helpers ---------------------------------------------------------------------------
@@ -242,18 +235,6 @@ def boom(*args, **kwargs):
 
 
 # fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture

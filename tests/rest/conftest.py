@@ -1,24 +1,9 @@
 import pytest
 import responses as responses_lib
-from django.core.cache import cache
-
-from byok import probes
 
 from support import client_for
 
 OPENAI_MODELS = "https://api.openai.com/v1/models"
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture

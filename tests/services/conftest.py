@@ -1,13 +1,6 @@
 import pytest
 import responses as responses_lib
 
-from byok import probes
-
-
-@pytest.fixture(autouse=True)
-def no_retry_pause(monkeypatch):
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
-
 
 @pytest.fixture
 def mocked():

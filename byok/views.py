@@ -7,6 +7,7 @@ work without JavaScript. ``byok.js`` enhances them: it posts the same forms with
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -32,6 +33,7 @@ from byok.importing import ImportReport, import_file
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import UserAPIKey
 from byok.probes import ProbeResult, ProbeStatus
+from byok.rest.throttles import provider_call_wait
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
 from byok.stats import stats_for, usage_for
@@ -45,7 +47,9 @@ def wants_json(request: HttpRequest) -> bool:
     return request.headers.get("Accept", "").startswith("application/json")
 
 
-def done(request: HttpRequest, level: int, text: str, **data: Any) -> HttpResponse:
+def done(
+    request: HttpRequest, level: int, text: str, *, http_status: int = 200, **data: Any
+) -> HttpResponse:
     """Tell the user: a JSON answer for byok.js, else a message and back to the dashboard."""
     if wants_json(request):
         return JsonResponse(
@@ -54,10 +58,25 @@ def done(request: HttpRequest, level: int, text: str, **data: Any) -> HttpRespon
                 "level": messages.DEFAULT_TAGS.get(level, "info"),
                 "message": text,
                 **data,
-            }
+            },
+            status=http_status,
         )
     messages.add_message(request, level, text, fail_silently=True)
     return redirect("byok:dashboard")
+
+
+def provider_call_refused(request: HttpRequest) -> str | None:
+    """Count one provider call against the user's test budget (shared with the REST
+    API's ``byok_test`` throttle); what to tell the user when it is spent."""
+    wait = provider_call_wait(request)
+    if wait is None:
+        return None
+    seconds = max(1, math.ceil(wait))
+    return ngettext(
+        "Too many keys tested in a short time: try again in %(seconds)d second.",
+        "Too many keys tested in a short time: try again in %(seconds)d seconds.",
+        seconds,
+    ) % {"seconds": seconds}
 
 
 def page(
@@ -133,26 +152,32 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
         raise Http404(_("No such service.")) from None
     form = AddKeyForm(spec, request.POST if request.method == "POST" else None)
     result: ProbeResult | None = None
+    status = 400
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            key = add_user_api_key(
-                request.user,
-                spec.id,
-                form.credentials(),
-                nickname=data["nickname"],
-                environment=data["environment"],
-                test=data["test"],
-                actor=request.user,
-                request=request,
-            )
-        except KeyRejected as rejected:
-            result = rejected.probe_result
-            form.add_error(None, rejected.probe_result.message)
-        except ValidationError as error:
-            form.add_validation_error(error)
+        refused = provider_call_refused(request) if data["test"] else None
+        if refused:
+            status = 429
+            form.add_error(None, refused)
         else:
-            return done(request, *added_message(spec, key), key=str(key.pk), saved=True)
+            try:
+                key = add_user_api_key(
+                    request.user,
+                    spec.id,
+                    form.credentials(),
+                    nickname=data["nickname"],
+                    environment=data["environment"],
+                    test=data["test"],
+                    actor=request.user,
+                    request=request,
+                )
+            except KeyRejected as rejected:
+                result = rejected.probe_result
+                form.add_error(None, rejected.probe_result.message)
+            except ValidationError as error:
+                form.add_validation_error(error)
+            else:
+                return done(request, *added_message(spec, key), key=str(key.pk), saved=True)
     if request.method == "POST":
         if wants_json(request):
             return JsonResponse(
@@ -162,9 +187,9 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
                     "errors": form.errors_as_data(),
                     "test": None if result is None else result.as_dict(),
                 },
-                status=400,
+                status=status,
             )
-        return page(request, "byok/add_key.html", {"service": spec, "form": form}, status=400)
+        return page(request, "byok/add_key.html", {"service": spec, "form": form}, status=status)
     return page(request, "byok/add_key.html", {"service": spec, "form": form})
 
 
@@ -176,23 +201,29 @@ def import_keys(request: HttpRequest) -> HttpResponse:
     """Import keys from an uploaded ``.env`` file or JSON list; the result per entry."""
     form = ImportForm(request.POST or None, request.FILES or None)
     report: ImportReport | None = None
+    status = 200
     if request.method == "POST" and form.is_valid():
-        options = {name: form.cleaned_data[name] for name in ("environment", "test", "atomic")}
-        try:
-            report = import_file(
-                request.user,
-                form.data_bytes(),
-                dry_run=form.cleaned_data["dry_run"],
-                actor=request.user,
-                request=request,
-                **options,
-            )
-        except ValidationError as error:
-            for message in error.messages:
-                form.add_error("file", message)
+        data = form.cleaned_data
+        refused = provider_call_refused(request) if data["test"] else None
+        if refused:
+            status = 429
+            form.add_error(None, refused)
         else:
-            messages.add_message(request, *import_message(report), fail_silently=True)
-    status = 400 if request.method == "POST" and (report is None or report.refused) else 200
+            try:
+                report = import_file(
+                    request.user,
+                    form.data_bytes(),
+                    dry_run=data["dry_run"],
+                    actor=request.user,
+                    request=request,
+                    **{name: data[name] for name in ("environment", "test", "atomic")},
+                )
+            except ValidationError as error:
+                form.add_error("file", error.messages)
+            else:
+                messages.add_message(request, *import_message(report), fail_silently=True)
+    if request.method == "POST" and status == 200 and (report is None or report.refused):
+        status = 400
     return page(request, "byok/import.html", {"form": form, "report": report}, status=status)
 
 
@@ -229,6 +260,9 @@ def added_message(service: Service, key: UserAPIKey) -> tuple[int, str]:
 @require_POST
 def test_key(request: HttpRequest, key_id: str) -> HttpResponse:
     key = own_key(request, key_id)
+    refused = provider_call_refused(request)
+    if refused:
+        return done(request, messages.ERROR, refused, http_status=429)
     try:
         result = test_user_api_key(key, actor=request.user, request=request)
     except (DecryptionError, UnknownService):

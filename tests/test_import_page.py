@@ -152,3 +152,19 @@ def test_no_file_and_a_bad_environment_are_form_errors(browser):
     page = response.content.decode()
     assert "This field is required." in page
     assert "Select a valid choice." in page
+
+
+def test_importing_with_test_counts_against_the_users_test_budget(browser, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
+    }
+    with responses_lib.RequestsMock() as provider:
+        provider.get("https://api.openai.com/v1/models", json={"data": []})
+        first = post(browser, f"OPENAI_API_KEY={fake_credentials('openai')}", test="on")
+    second = post(browser, f"OPENAI_API_KEY={fake_credentials('openai')}", test="on")
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert "Too many keys tested in a short time" in second.content.decode()
+    assert UserAPIKey.objects.count() == 1
+    assert post(browser, f"OPENAI_API_KEY={fake_credentials('openai')}").status_code == 200

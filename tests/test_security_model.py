@@ -1246,15 +1246,27 @@ def test_provider_calls_through_the_api_are_throttled_per_user(user, other_user,
     assert theirs.post(f"{API}test/", candidate).status_code == 200
 
 
-def test_the_pages_do_not_throttle_provider_calls(user, provider):
-    """A limit: the pages' test and add forms call the provider as often as posted."""
+def test_provider_calls_from_the_pages_share_the_users_api_budget(user, other_user, provider):
     key = make_key(user)
-    pages = page_client(user)
+    pages, api = page_client(user), client_for(user)
+    candidate = {"service": "openai", "key": fake_credentials("openai")}
 
-    statuses = [pages.post(f"{PAGES}keys/{key.pk}/test/").status_code for _ in range(15)]
+    statuses = [api.post(f"{API}test/", candidate).status_code for _ in range(5)]
+    statuses += [pages.post(f"{PAGES}keys/{key.pk}/test/").status_code for _ in range(5)]
+    refused = pages.post(f"{PAGES}keys/{key.pk}/test/", HTTP_ACCEPT="application/json")
+    adding = pages.post(
+        f"{PAGES}add/openai/",
+        {"api_key": fake_credentials("openai"), "environment": "production", "test": "on"},
+    )
 
-    assert statuses == [302] * 15
-    assert len(provider.calls) == 15
+    assert statuses == [200] * 5 + [302] * 5
+    assert (refused.status_code, adding.status_code) == (429, 429)
+    assert "try again in" in refused.json()["message"]
+    assert len(provider.calls) == 10
+    assert not UserAPIKey.objects.exclude(pk=key.pk).exists()
+    others = page_client(other_user)
+    assert others.post(f"{PAGES}keys/{make_key(other_user).pk}/test/").status_code == 302
+    assert len(provider.calls) == 11
 
 
 def test_one_import_request_can_test_many_keys(api, provider):

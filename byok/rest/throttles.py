@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -40,3 +41,12 @@ class RevealThrottle(ByokThrottle):
 
     scope = "byok_reveal"
     default_rate = "5/minute"
+
+
+def provider_call_wait(request: HttpRequest) -> float | None:
+    """Count one provider call made by a page against the user's ``byok_test`` budget,
+    which the REST API shares: ``None`` if allowed, else the seconds to wait."""
+    throttle = TestThrottle()
+    if throttle.allow_request(request, None):  # type: ignore[arg-type]
+        return None
+    return throttle.wait() or 1.0

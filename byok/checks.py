@@ -101,6 +101,7 @@ def _check_services() -> list[CheckMessage]:
             messages.append(Error(str(error), obj="BYOK['SERVICES']", id="byok.E006"))
     if messages:
         return messages
+    known.update(service.id for service in registry.registered)
     for service_id in conf.DISABLED_SERVICES:
         if service_id not in known:
             messages.append(_unknown_service("DISABLED_SERVICES", service_id))

@@ -277,12 +277,14 @@ def test_an_undecryptable_key_is_counted_and_the_run_goes_on(user, mocked):
         lost = make_key(user)
     readable = make_key(user)
     output, error = run()
-    assert error is None
+    assert error is not None
+    assert error.returncode == 1
+    assert str(error) == "1 key cannot be decrypted."
     assert calls_to(mocked, OPENAI) == 1
     assert (status_of(lost), status_of(readable)) == ("untested", "valid")
     assert f"{lost.pk}  owner {user.pk}  openai: untested -> undecryptable" in output
     assert summary(output) == {"valid": 1, "undecryptable": 1, "total": 2}
-    assert "1 keys cannot be decrypted" in output
+    assert "1 key cannot be decrypted with BYOK['ENCRYPTION_KEYS']" in output
     assert list(audit_of_tests().values_list("key_id", flat=True)) == [readable.pk]
 
 

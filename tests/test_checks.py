@@ -6,6 +6,7 @@ from django.test import override_settings
 from byok import NoAPIKey, checks, get_user_api_key
 from byok.conf import conf
 from byok.crypto import generate_key
+from byok.services import Service, registry
 
 KEY = settings.BYOK["ENCRYPTION_KEYS"][0]
 
@@ -95,6 +96,18 @@ def test_e005_unknown_service_in_settings(setting):
     value = {"nope": "x"} if setting == "PLATFORM_KEYS" else ["nope"]
     with byok(**{setting: value}):
         assert ids(checks.check_settings()) == ["byok.E005"]
+
+
+def test_a_service_registered_in_code_may_be_disabled(monkeypatch):
+    class InHouse(Service):
+        id = "in_house"
+        name = "In-house"
+        category = "ai"
+
+    monkeypatch.setattr(registry, "_registered", [*registry.registered, InHouse])
+    with byok(DISABLED_SERVICES=["in_house"]):
+        assert checks.check_settings() == []
+    registry.reset()
 
 
 def test_e005_platform_key_for_a_disabled_service():

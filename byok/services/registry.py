@@ -63,6 +63,11 @@ class ServiceRegistry:
         self.reset()
         return service_class
 
+    @property
+    def registered(self) -> tuple[type[Service], ...]:
+        """The services added in code with :meth:`register` (not through settings)."""
+        return tuple(self._registered)
+
     def reset(self) -> None:
         self._services = None
 

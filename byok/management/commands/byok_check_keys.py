@@ -28,7 +28,7 @@ NOT_JUDGED = (KeyStatus.RATE_LIMITED, KeyStatus.PROVIDER_ERROR, KeyStatus.UNREAC
 class Command(BaseCommand):
     help = (
         "Re-test stored API keys against their providers and record each result. "
-        "Exits with status 1 when a key is invalid. Prints no secret."
+        "Exits with status 1 when a key is invalid or cannot be decrypted. Prints no secret."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -96,8 +96,12 @@ class Command(BaseCommand):
         with audit.source("command:byok_check_keys"):
             report = check_keys(keys, concurrency=concurrency, on_check=self._line)
         self._summary(report)
-        if report.invalid:
-            raise CommandError(_invalid_message(report.invalid), returncode=1)
+        lost = report.counts[UNDECRYPTABLE]
+        if report.invalid or lost:
+            problems = [_invalid_message(report.invalid)] if report.invalid else []
+            if lost:
+                problems.append(f"{_keys(lost)} cannot be decrypted.")
+            raise CommandError(" ".join(problems), returncode=1)
 
     def _check_options(
         self, services: list[str], stale_days: int | None, concurrency: int
@@ -135,7 +139,7 @@ class Command(BaseCommand):
         if report.counts[UNDECRYPTABLE]:
             # On stderr whatever the verbosity: the operator lost an encryption key.
             self.stderr.write(
-                f"{report.counts[UNDECRYPTABLE]} keys cannot be decrypted with "
+                f"{_keys(report.counts[UNDECRYPTABLE])} cannot be decrypted with "
                 "BYOK['ENCRYPTION_KEYS']: put the missing key back (byok_rotate_keys "
                 "--dry-run shows which key ids are in use)."
             )
@@ -164,10 +168,14 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("No key is invalid."))
 
 
+def _keys(count: int) -> str:
+    return f"{count} {'key' if count == 1 else 'keys'}"
+
+
 def _invalid_message(invalid: list[KeyCheck], shown: int = 20) -> str:
     listed = ", ".join(
         f"{check.key_id} ({check.service}, owner {check.owner_id})" for check in invalid[:shown]
     )
     more = f" and {len(invalid) - shown} more" if len(invalid) > shown else ""
     count = len(invalid)
-    return f"{count} {'key is' if count == 1 else 'keys are'} invalid: {listed}{more}."
+    return f"{_keys(count)} {'is' if count == 1 else 'are'} invalid: {listed}{more}."

@@ -67,6 +67,9 @@ if "mysql" in _engine:
 
 STATIC_URL = "/static/"
 
+# Django 6.1+ reads MAILERS (earlier versions ignore it); tests swap in locmem anyway.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -1,9 +1,14 @@
 """Helpers shared by the tests."""
 
+import django
 from django.db import connection
 
 # A second test-only key, for rotation tests (tests/settings.py has the first).
 OTHER_ENCRYPTION_KEY = "dGVzdC1rZXktdHdvLWZvci1ieW9rLXRlc3RzLW9ubHkhIQ"
+
+# Who gets error mails. Django 6.0 takes plain addresses and deprecates
+# (name, address) pairs, which older versions need.
+ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
 
 # The admin key form's usage inline (management form): no usage row edited.
 NO_INLINE_ROWS = {

@@ -36,7 +36,7 @@ from byok.signals import key_revealed, key_used
 
 from factories import make_key
 from fakes import fake_credentials
-from support import windows
+from support import ADMINS, windows
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def client(user):
 @pytest.fixture
 def admin_mails(settings, monkeypatch):
     """The mails to ADMINS, with the HTML report too (Django's default handler)."""
-    settings.ADMINS = [("Admins", "admins@example.com")]
+    settings.ADMINS = ADMINS
     settings.DEBUG = False
     logger = logging.getLogger("django")
     handlers = [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]

@@ -40,7 +40,7 @@ from byok.services.registry import registry
 
 from factories import UserFactory
 from fakes import fake_credentials
-from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, raw_byok_tables
+from support import ADMINS, NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, raw_byok_tables
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -195,7 +195,7 @@ def ids(response: Any) -> str:
 
 @pytest.fixture
 def scenario(settings):
-    settings.ADMINS = [("Operations", "ops@example.com")]
+    settings.ADMINS = ADMINS
     settings.DEBUG = False
     evidence = Evidence()
     RecordingClient.evidence = RecordingAPIClient.evidence = evidence

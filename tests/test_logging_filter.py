@@ -18,7 +18,7 @@ from byok.services import CredentialField, Service
 from byok.services.registry import registry
 
 from fakes import FAKES, fake_credentials
-from support import windows
+from support import ADMINS, windows
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 DOCS = CHECKOUT / "docs" / "logging.md"
@@ -383,7 +383,7 @@ def test_the_documented_configuration_works_end_to_end(settings):
     namespace = {}
     exec(_documented_snippet(), namespace)  # noqa: S102 - our own documentation
     config = namespace["LOGGING"]
-    settings.ADMINS = [("Admin", "admin@example.com")]
+    settings.ADMINS = ADMINS
     secret, token = fake_credentials("sendgrid"), fake_credentials("twilio")
     with _restored_logging(["", *config["loggers"]]):
         logging.config.dictConfig(config)

@@ -201,6 +201,12 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return False
         return super().has_change_permission(request, obj)
 
+    def has_delete_permission(self, request: HttpRequest, obj: UserAPIKey | None = None) -> bool:
+        """A deleted key is deleted already: nothing more to erase."""
+        if obj is not None and obj.is_deleted:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """Deleting erases the secret and keeps the row and its usage: nothing else goes."""
         return [str(obj) for obj in objs], {}, set(), []

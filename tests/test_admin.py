@@ -478,6 +478,15 @@ def test_a_deleted_key_can_be_viewed_but_not_changed(admin, stored):
     assert key.nickname == "Research bot"
 
 
+def test_a_deleted_key_offers_no_delete_and_refuses_a_second_one(admin, stored):
+    key = stored.keys["openai"]
+    admin.post(url("delete", key), {"post": "yes"})
+    logged = LogEntry.objects.count()
+    assert url("delete", key) not in html(admin.get(url("change", key)))
+    assert admin.post(url("delete", key), {"post": "yes"}).status_code == 403
+    assert LogEntry.objects.count() == logged
+
+
 # actions ---------------------------------------------------------------------------
 
 

@@ -1,7 +1,11 @@
-"""Shared set-up for the benchmarks: a throwaway database with byok migrated."""
+"""Shared parts of the benchmarks: a throwaway database with byok migrated, timing
+against a baseline in the same process, and one process per database."""
 
 import os
+import subprocess
 import sys
+import timeit
+from collections.abc import Callable
 from pathlib import Path
 
 import django
@@ -46,3 +50,43 @@ def teardown() -> None:
     from django.db import connection
 
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+
+
+def best_times(
+    ours: Callable[[], object], baseline: Callable[[], object], *, repeat: int, number: int = 1
+) -> tuple[float, float]:
+    """The best seconds per call of each, over ``repeat`` rounds run interleaved so
+    that noise from the machine hits both alike."""
+    best = [float("inf"), float("inf")]
+    for _ in range(repeat):
+        for side, function in enumerate((ours, baseline)):
+            best[side] = min(best[side], timeit.timeit(function, number=number) / number)
+    return best[0], best[1]
+
+
+def verdict(ratio: float, budget: float) -> bool:
+    """Print whether ``ratio`` is within ``budget``; ``True`` if it is."""
+    print(f"  {'within' if ratio <= budget else 'OVER'} budget {budget}")
+    return ratio <= budget
+
+
+def run_per_database(script: str, databases: list[str], budget: float) -> int:
+    """Run ``script --child DATABASE`` for each database, each in a process of its
+    own; the child's output ends with ``ratio X``. The exit status: 1 if any failed
+    or went over ``budget``."""
+    failed = False
+    for database in databases:
+        print(f"{database}:", flush=True)
+        result = subprocess.run(
+            [sys.executable, script, "--child", database],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        sys.stdout.write(result.stdout)
+        if result.returncode:
+            sys.stdout.write(result.stderr)
+            failed = True
+            continue
+        failed |= not verdict(float(result.stdout.rsplit("ratio", 1)[1]), budget)
+    return 1 if failed else 0

@@ -8,9 +8,9 @@ many repeats is compared so that noise from the machine hits both alike.
     python benchmarks/lookup.py sqlite mariadb  # any of sqlite, postgres, mariadb
 """
 
-import subprocess
 import sys
-import timeit
+
+from _setup import best_times, run_per_database
 
 BUDGET = 1.25
 NUMBER, REPEAT = 500, 15
@@ -56,10 +56,13 @@ def _measure() -> float:
         ours()
     assert len(queries) == 1, queries.captured_queries
 
-    best = {"ours": float("inf"), "baseline": float("inf")}
-    for _ in range(REPEAT):  # interleaved, so both see the same machine
-        for name, function in (("ours", ours), ("baseline", baseline)):
-            best[name] = min(best[name], timeit.timeit(function, number=NUMBER) / NUMBER)
+    best = dict(
+        zip(
+            ("ours", "baseline"),
+            best_times(ours, baseline, repeat=REPEAT, number=NUMBER),
+            strict=True,
+        )
+    )
     print(
         f"  get_user_api_key {best['ours'] * 1e6:7.1f} us   "
         f"ORM get() + decrypt {best['baseline'] * 1e6:7.1f} us   "
@@ -68,30 +71,8 @@ def _measure() -> float:
     return best["ours"] / best["baseline"]
 
 
-def main(databases: list[str]) -> int:
-    failed = False
-    for database in databases:
-        print(f"{database}:", flush=True)
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", database],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        sys.stdout.write(result.stdout)
-        if result.returncode:
-            sys.stdout.write(result.stderr)
-            failed = True
-            continue
-        ratio = float(result.stdout.rsplit("ratio", 1)[1])
-        verdict = "within" if ratio <= BUDGET else "OVER"
-        print(f"  {verdict} budget {BUDGET}")
-        failed |= ratio > BUDGET
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         measure(sys.argv[2])
     else:
-        sys.exit(main(sys.argv[1:] or ["sqlite", "postgres"]))
+        sys.exit(run_per_database(__file__, sys.argv[1:] or ["sqlite", "postgres"], BUDGET))

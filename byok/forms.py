@@ -26,7 +26,7 @@ class AddKeyForm(forms.Form):
         help_text=_("To tell your keys apart, e.g. “Work” or “Side project”."),
     )
     environment = forms.ChoiceField(
-        label=_("Environment"), choices=Environment.choices, initial=Environment.PRODUCTION
+        label=_("Environment"), choices=Environment.choices, initial=Environment.default
     )
     test = forms.BooleanField(
         label=_("Test the key with the provider before saving it"), required=False, initial=True
@@ -102,7 +102,7 @@ class ImportForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".env,.txt,.json,text/plain"}),
     )
     environment = forms.ChoiceField(
-        label=_("Environment"), choices=Environment.choices, initial=Environment.PRODUCTION
+        label=_("Environment"), choices=Environment.choices, initial=Environment.default
     )
     test = forms.BooleanField(
         label=_("Test each key with its provider first"), required=False, initial=False

@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from byok.exceptions import KeyRejected
 from byok.keys import _atomic, is_stored, prepare_key, store_key
-from byok.models import AuditAction, Environment, UserAPIKey
+from byok.models import AuditAction, UserAPIKey
 from byok.services.base import Service
 from byok.services.registry import registry
 
@@ -274,7 +274,7 @@ def import_keys(
     user: Any,
     entries: list[Entry],
     *,
-    environment: str = Environment.PRODUCTION,
+    environment: str | None = None,
     test: bool = False,
     dry_run: bool = False,
     atomic: bool = False,
@@ -313,7 +313,7 @@ def import_keys(
     return report
 
 
-def _check(user: Any, entry: Entry, test: bool, environment: str) -> UserAPIKey | None:
+def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> UserAPIKey | None:
     if entry.outcome is not None:
         return None
     try:

@@ -128,7 +128,7 @@ def add_user_api_key(
     credentials: object,
     *,
     nickname: str = "",
-    environment: str = Environment.PRODUCTION,
+    environment: str | None = None,
     test: bool = False,
     is_default: bool = False,
     actor: Any = None,
@@ -160,7 +160,7 @@ def prepare_key(
     credentials: object,
     *,
     nickname: str = "",
-    environment: str = Environment.PRODUCTION,
+    environment: str | None = None,
     test: bool = False,
 ) -> UserAPIKey:
     """The checked (and, with ``test``, tested) key :func:`add_user_api_key` would store.
@@ -300,6 +300,9 @@ def _check_nickname(nickname: object) -> str:
 
 
 def _check_environment(environment: object) -> str:
+    """``environment``, or ``BYOK["DEFAULT_ENVIRONMENT"]`` when it is ``None``."""
+    if environment is None:
+        environment = Environment.default()
     if environment not in Environment.values:
         raise ValidationError(
             {"environment": ValidationError(_("Unknown environment."), code="invalid_choice")}

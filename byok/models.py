@@ -33,9 +33,14 @@ class Environment(models.TextChoices):
     DEVELOPMENT = "development", _("Development")
 
     @classmethod
+    def default(cls) -> str:
+        """``BYOK['DEFAULT_ENVIRONMENT']``: the environment when none is given."""
+        return conf.DEFAULT_ENVIRONMENT
+
+    @classmethod
     def resolve(cls, value: str | None) -> str:
         """``value``, or ``BYOK['DEFAULT_ENVIRONMENT']`` when it is empty."""
-        value = value or conf.DEFAULT_ENVIRONMENT
+        value = value or cls.default()
         if value not in cls.values:
             raise ValueError(f"Unknown environment {value!r}; use one of {', '.join(cls.values)}.")
         return value

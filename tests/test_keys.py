@@ -1,3 +1,4 @@
+import io
 import threading
 import uuid
 
@@ -5,8 +6,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection, connections
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 import byok
@@ -22,7 +24,7 @@ from byok.signals import key_added, key_removed, key_updated, key_used
 
 from factories import UserFactory, make_key
 from fakes import fake_credentials
-from support import OTHER_ENCRYPTION_KEY, with_row_locks
+from support import OTHER_ENCRYPTION_KEY, client_for, with_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -508,3 +510,29 @@ def test_concurrent_first_adds_leave_exactly_one_default():
     assert (len(results), errors) == (4, [])
     assert UserAPIKey.objects.defaults().count() == 1
     assert ServicePreference.objects.count() == 1
+
+
+def test_keys_added_without_an_environment_take_the_default_one(user, settings, tmp_path):
+    """``BYOK["DEFAULT_ENVIRONMENT"]`` applies wherever a key is added, not only to lookups."""
+    settings.BYOK = {**settings.BYOK, "DEFAULT_ENVIRONMENT": "development"}
+    make_key(user, "openai")
+    api = client_for(user)
+    assert (
+        api.post(
+            "/api/user/api-keys/",
+            {"service": "github", "key": fake_credentials("github"), "test": False},
+        ).status_code
+        == 201
+    )
+    page = Client()
+    page.force_login(user)
+    assert (
+        'value="development" selected'
+        in page.get("/dashboard/api-keys/add/sentry/").content.decode()
+    )
+    env = tmp_path / ".env"
+    env.write_text(f"RESEND_API_KEY={fake_credentials('resend')}\n")
+    call_command("byok_import", str(env), user=str(user.pk), stdout=io.StringIO())
+    environments = set(UserAPIKey.objects.values_list("environment", flat=True))
+    assert environments == {"development"}
+    assert UserAPIKey.objects.count() == 3

@@ -199,7 +199,7 @@ class TestedKeySerializer(APIKeySerializer):
 class APIKeyCreateSerializer(CredentialsInput):
     service = ServiceField()
     nickname = TextField(required=False, allow_blank=True, max_length=100, default="")
-    environment = serializers.ChoiceField(choices=Environment.choices, default="production")
+    environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.default)
     is_default = serializers.BooleanField(default=False)
     test = serializers.BooleanField(
         default=True, help_text=_("Test the key against the provider before storing it.")
@@ -335,7 +335,7 @@ class ErrorSerializer(serializers.Serializer[Any]):
 class ImportOptionsSerializer(StrictSerializer):
     """What to do with the keys of an imported file."""
 
-    environment = serializers.ChoiceField(choices=Environment.choices, default="production")
+    environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.default)
     test = serializers.BooleanField(
         default=False, help_text=_("Test each key first; one the provider rejects is skipped.")
     )

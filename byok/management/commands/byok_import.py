@@ -28,8 +28,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--environment",
             choices=Environment.values,
-            default=Environment.PRODUCTION,
-            help="The environment of the imported keys (default: production).",
+            help="The environment of the imported keys (default: BYOK['DEFAULT_ENVIRONMENT'], "
+            "production unless set).",
         )
         parser.add_argument(
             "--test", action="store_true", help="Test each key first; skip those rejected."

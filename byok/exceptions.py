@@ -14,6 +14,14 @@ class ByokError(Exception):
     """Base class for byok's own errors."""
 
 
+class TooManyTests(ByokError):
+    """The user's budget of provider calls (the ``byok_test`` rate) is spent for now."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        super().__init__(f"Too many keys tested in a short time: try again in {wait:.0f} s.")
+
+
 class UnknownService(ByokError, LookupError):
     """The service id is not in the registry (or is disabled)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -280,13 +280,18 @@ def import_keys(
     atomic: bool = False,
     actor: Any = None,
     request: HttpRequest | None = None,
+    test_budget: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Check every entry, then store the good ones (all or none with ``atomic``).
 
     With ``test`` each credential is tested first and one the provider rejects is
-    not stored. A secret the user already has, or one earlier in the file, is a
+    not stored; ``test_budget`` is first called with how many entries may be tested,
+    and may raise (:class:`~byok.exceptions.TooManyTests`) to stop the import before
+    anything happens. A secret the user already has, or one earlier in the file, is a
     duplicate and skipped. Stored keys get an ``imported`` audit event.
     """
+    if test and test_budget is not None:
+        test_budget(sum(entry.outcome is None for entry in entries))
     report = ImportReport(entries, dry_run=dry_run)
     ready = [(entry, key) for entry in entries if (key := _check(user, entry, test, environment))]
     _skip_repeats(user, ready)

@@ -27,13 +27,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from byok.charts import BarChart, Series
 from byok.conf import conf
-from byok.exceptions import DecryptionError, KeyRejected, UnknownService
+from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
 from byok.forms import AddKeyForm, ImportForm
 from byok.importing import ImportReport, import_file
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import UserAPIKey
 from byok.probes import ProbeResult, ProbeStatus
-from byok.rest.throttles import provider_call_wait
+from byok.rest.throttles import provider_call_wait, spend_test_budget
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
 from byok.stats import stats_for, usage_for
@@ -69,8 +69,10 @@ def provider_call_refused(request: HttpRequest) -> str | None:
     """Count one provider call against the user's test budget (shared with the REST
     API's ``byok_test`` throttle); what to tell the user when it is spent."""
     wait = provider_call_wait(request)
-    if wait is None:
-        return None
+    return None if wait is None else too_many_tests(wait)
+
+
+def too_many_tests(wait: float) -> str:
     seconds = max(1, math.ceil(wait))
     return ngettext(
         "Too many keys tested in a short time: try again in %(seconds)d second.",
@@ -204,24 +206,23 @@ def import_keys(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        refused = provider_call_refused(request) if data["test"] else None
-        if refused:
+        try:
+            report = import_file(
+                request.user,
+                form.data_bytes(),
+                dry_run=data["dry_run"],
+                actor=request.user,
+                request=request,
+                test_budget=lambda count: spend_test_budget(request, count),
+                **{name: data[name] for name in ("environment", "test", "atomic")},
+            )
+        except TooManyTests as refused:
             status = 429
-            form.add_error(None, refused)
+            form.add_error(None, too_many_tests(refused.wait))
+        except ValidationError as error:
+            form.add_error("file", error.messages)
         else:
-            try:
-                report = import_file(
-                    request.user,
-                    form.data_bytes(),
-                    dry_run=data["dry_run"],
-                    actor=request.user,
-                    request=request,
-                    **{name: data[name] for name in ("environment", "test", "atomic")},
-                )
-            except ValidationError as error:
-                form.add_error("file", error.messages)
-            else:
-                messages.add_message(request, *import_message(report), fail_silently=True)
+            messages.add_message(request, *import_message(report), fail_silently=True)
     if request.method == "POST" and status == 200 and (report is None or report.refused):
         status = 400
     return page(request, "byok/import.html", {"form": form, "report": report}, status=status)

@@ -1269,14 +1269,21 @@ def test_provider_calls_from_the_pages_share_the_users_api_budget(user, other_us
     assert len(provider.calls) == 11
 
 
-def test_one_import_request_can_test_many_keys(api, provider):
-    """A limit: the test throttle counts an import request once, however many keys it tests."""
-    entries = [{"service": "openai", "credentials": fake_credentials("openai")} for _ in range(15)]
+def test_an_import_that_tests_counts_every_key_it_may_test(api, provider):
+    def entries(count):
+        keys = [fake_credentials("openai") for _ in range(count)]
+        return json.dumps([{"service": "openai", "credentials": key} for key in keys])
 
-    response = api.post(f"{API}import/", {"text": json.dumps(entries), "test": True})
+    too_many = api.post(f"{API}import/", {"text": entries(11), "test": True})
+    four = api.post(f"{API}import/", {"text": entries(4), "test": True})
+    seven = api.post(f"{API}import/", {"text": entries(7), "test": True})
+    untested = api.post(f"{API}import/", {"text": entries(7)})
 
-    assert response.status_code == 200
-    assert len(provider.calls) == 15
+    assert too_many.status_code == 429
+    assert "Retry-After" in too_many
+    assert (four.status_code, seven.status_code, untested.status_code) == (200, 429, 200)
+    assert len(provider.calls) == 4
+    assert UserAPIKey.objects.count() == 4 + 7
 
 
 def test_no_request_can_choose_where_a_probe_goes(api, anywhere):

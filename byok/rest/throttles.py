@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from byok.exceptions import TooManyTests
+
 
 class ByokThrottle(SimpleRateThrottle):
     """Per-user limit for one scope, with a default rate the host may override."""
@@ -22,6 +24,25 @@ class ByokThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str:
         return str(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope) or self.default_rate)
+
+    def allow_calls(self, request: HttpRequest | Request, count: int) -> bool:
+        """Room for ``count`` more calls now? If so they are counted: all or none.
+
+        DRF's ``allow_request`` counts one; an import that tests many keys counts each.
+        """
+        limit, duration = self.parse_rate(self.rate)
+        if limit is None or duration is None:
+            return True
+        self.key = self.get_cache_key(request, None)  # type: ignore[arg-type]
+        self.now = self.timer()
+        self.history = [
+            when for when in self.cache.get(self.key, []) if when > self.now - duration
+        ]
+        if len(self.history) + count > limit:
+            return False
+        self.history[:0] = [self.now] * count
+        self.cache.set(self.key, self.history, duration)
+        return True
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         user = request.user
@@ -43,10 +64,17 @@ class RevealThrottle(ByokThrottle):
     default_rate = "5/minute"
 
 
-def provider_call_wait(request: HttpRequest) -> float | None:
-    """Count one provider call made by a page against the user's ``byok_test`` budget,
-    which the REST API shares: ``None`` if allowed, else the seconds to wait."""
+def provider_call_wait(request: HttpRequest | Request, count: int = 1) -> float | None:
+    """Count ``count`` provider calls against the user's ``byok_test`` budget, which the
+    REST API and the pages share: ``None`` if allowed, else the seconds to wait."""
     throttle = TestThrottle()
-    if throttle.allow_request(request, None):  # type: ignore[arg-type]
+    if throttle.allow_calls(request, count):
         return None
     return throttle.wait() or 1.0
+
+
+def spend_test_budget(request: HttpRequest | Request, count: int) -> None:
+    """Count ``count`` provider calls, or raise :class:`~byok.exceptions.TooManyTests`."""
+    wait = provider_call_wait(request, count)
+    if wait is not None:
+        raise TooManyTests(wait)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -27,7 +27,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from byok.conf import conf
-from byok.exceptions import DecryptionError, KeyRejected, UnknownService
+from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
 from byok.importing import import_file
 from byok.keys import (
     add_user_api_key,
@@ -48,7 +48,7 @@ from byok.rest.schema import (
     extend_schema_view,
     schema_class,
 )
-from byok.rest.throttles import RevealThrottle, TestThrottle
+from byok.rest.throttles import RevealThrottle, TestThrottle, spend_test_budget
 from byok.services.registry import registry
 from byok.stats import keys_per_service, stats_for, usage_for
 from byok.validation import validate_credentials
@@ -242,8 +242,11 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
 
     @sensitive_variables()
     def _sends_a_secret_to_test(self) -> bool:
-        """A create, an update with a new secret or an import that asks (or defaults) to test."""
-        if self.action not in ("create", "update", "partial_update", "import_keys"):
+        """A create or an update with a new secret that asks (or defaults) to test.
+
+        An import that tests counts each key it may test, in :meth:`import_keys`.
+        """
+        if self.action not in ("create", "update", "partial_update"):
             return False
         data = self.request.data
         if not isinstance(data, dict):
@@ -251,8 +254,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         if self.action.endswith("update") and "credentials" not in data and "key" not in data:
             return False
         try:
-            default = self.action != "import_keys"
-            return bool(BooleanField().to_internal_value(data.get("test", default)))
+            return bool(BooleanField().to_internal_value(data.get("test", True)))
         except ValidationError:
             return True
 
@@ -434,13 +436,17 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = serializer.validated_data
-        report = import_file(
-            request.user,
-            options.pop("data"),
-            actor=request.user,
-            request=request._request,
-            **options,
-        )
+        try:
+            report = import_file(
+                request.user,
+                options.pop("data"),
+                actor=request.user,
+                request=request._request,
+                test_budget=lambda count: spend_test_budget(request, count),
+                **options,
+            )
+        except TooManyTests as refused:
+            raise Throttled(wait=refused.wait) from None
         body: dict[str, Any] = dict(s.ImportResultSerializer(report).data)
         if report.refused:
             error = {"message": report.failure_message(), "code": "import_failed"}

@@ -64,6 +64,37 @@ def best_times(
     return best[0], best[1]
 
 
+def compare(
+    ours: tuple[str, Callable[[], object]],
+    baseline: tuple[str, Callable[[], object]],
+    *,
+    repeat: int,
+    number: int,
+) -> float:
+    """Time both (see :func:`best_times`), print a line ending in ``ratio X``, return X."""
+    ours_time, baseline_time = best_times(ours[1], baseline[1], repeat=repeat, number=number)
+    print(
+        f"  {ours[0]} {ours_time * 1e6:7.1f} us   "
+        f"{baseline[0]} {baseline_time * 1e6:7.1f} us   "
+        f"ratio {ours_time / baseline_time:.2f}"
+    )
+    return ours_time / baseline_time
+
+
+def main(script: str, measure: Callable[[], object], budget: float) -> int:
+    """A benchmark's entry point: ``--child DATABASE`` measures on a throwaway copy of
+    that database, else each database given (default SQLite and PostgreSQL) runs as
+    a child (:func:`run_per_database`)."""
+    if sys.argv[1:2] == ["--child"]:
+        configure(sys.argv[2])
+        try:
+            measure()
+        finally:
+            teardown()
+        return 0
+    return run_per_database(script, sys.argv[1:] or ["sqlite", "postgres"], budget)
+
+
 def verdict(ratio: float, budget: float) -> bool:
     """Print whether ``ratio`` is within ``budget``; ``True`` if it is."""
     print(f"  {'within' if ratio <= budget else 'OVER'} budget {budget}")

@@ -18,7 +18,7 @@ the same process, interleaved, and the best of many repeats is compared.
 import json
 import sys
 
-from _setup import best_times, run_per_database
+from _setup import compare, main
 
 BUDGET = 1.5
 NUMBER, REPEAT = 100, 15
@@ -40,16 +40,6 @@ COLUMNS = [
 ]
 
 
-def measure(database: str) -> float:
-    from _setup import configure, teardown
-
-    configure(database)
-    try:
-        return _measure()
-    finally:
-        teardown()
-
-
 def _add_keys(user: object) -> list[str]:
     """One key per built-in service for ``user``; returns every stored secret value."""
     import byok
@@ -67,7 +57,7 @@ def _add_keys(user: object) -> list[str]:
     return stored_secrets
 
 
-def _measure() -> float:
+def measure() -> float:
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -129,24 +119,14 @@ def _measure() -> float:
     leaked = [secret for secret in stored_secrets if secret in body]
     assert not leaked, f"{len(leaked)} stored secret(s) in the list response"
 
-    best = dict(
-        zip(
-            ("ours", "baseline"),
-            best_times(ours, baseline, repeat=REPEAT, number=NUMBER),
-            strict=True,
-        )
-    )
     print(f"  queries: byok list {ours_queries} (with 3 keys {few_queries}), bare {bare_queries}")
-    print(
-        f"  byok list (12 keys) {best['ours'] * 1e6:7.1f} us   "
-        f"bare ModelViewSet {best['baseline'] * 1e6:7.1f} us   "
-        f"ratio {best['ours'] / best['baseline']:.2f}"
+    return compare(
+        ("byok list (12 keys)", ours),
+        ("bare ModelViewSet", baseline),
+        repeat=REPEAT,
+        number=NUMBER,
     )
-    return best["ours"] / best["baseline"]
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        measure(sys.argv[2])
-    else:
-        sys.exit(run_per_database(__file__, sys.argv[1:] or ["sqlite", "postgres"], BUDGET))
+    sys.exit(main(__file__, measure, BUDGET))

@@ -10,23 +10,13 @@ many repeats is compared so that noise from the machine hits both alike.
 
 import sys
 
-from _setup import best_times, run_per_database
+from _setup import compare, main
 
 BUDGET = 1.25
 NUMBER, REPEAT = 500, 15
 
 
-def measure(database: str) -> float:
-    from _setup import configure, teardown
-
-    configure(database)
-    try:
-        return _measure()
-    finally:
-        teardown()
-
-
-def _measure() -> float:
+def measure() -> float:
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -56,23 +46,10 @@ def _measure() -> float:
         ours()
     assert len(queries) == 1, queries.captured_queries
 
-    best = dict(
-        zip(
-            ("ours", "baseline"),
-            best_times(ours, baseline, repeat=REPEAT, number=NUMBER),
-            strict=True,
-        )
+    return compare(
+        ("get_user_api_key", ours), ("ORM get() + decrypt", baseline), repeat=REPEAT, number=NUMBER
     )
-    print(
-        f"  get_user_api_key {best['ours'] * 1e6:7.1f} us   "
-        f"ORM get() + decrypt {best['baseline'] * 1e6:7.1f} us   "
-        f"ratio {best['ours'] / best['baseline']:.2f}"
-    )
-    return best["ours"] / best["baseline"]
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        measure(sys.argv[2])
-    else:
-        sys.exit(run_per_database(__file__, sys.argv[1:] or ["sqlite", "postgres"], BUDGET))
+    sys.exit(main(__file__, measure, BUDGET))

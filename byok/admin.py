@@ -22,11 +22,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError, UnknownService
-from byok.fields import canonical_bytes
 from byok.keys import (
     add_user_api_key,
+    holds_secret,
     remove_user_api_key,
     test_user_api_key,
     update_user_api_key,
@@ -125,11 +124,8 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
             for message in checked.errors:
                 self.add_error("secret", message)
             if checked.ok and cleaned.get("user"):
-                others = UserAPIKey.objects.filter(user=cleaned["user"])
-                if not self.instance._state.adding:
-                    others = others.exclude(pk=self.instance.pk)
-                prints = get_keyring().fingerprints(canonical_bytes(checked.credentials))
-                if others.filter(fingerprint__in=prints).exists():
+                editing = None if self.instance._state.adding else self.instance
+                if holds_secret(cleaned["user"], checked.credentials, exclude=editing):
                     self.add_error("secret", _("This user has already stored this key."))
         return cleaned
 

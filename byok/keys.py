@@ -8,6 +8,7 @@ queue instead of racing; the unique fingerprint index is the backstop.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -190,8 +191,18 @@ def prepare_key(
 
 def is_stored(user: Any, key: UserAPIKey) -> bool:
     """Whether ``user`` already stored the secret of the unsaved ``key``."""
-    fingerprints = get_keyring().fingerprints(canonical_bytes(key.get_credentials()))
-    return UserAPIKey.objects.filter(user=user, fingerprint__in=fingerprints).exists()
+    return holds_secret(user, key.get_credentials())
+
+
+@sensitive_variables()
+def holds_secret(user: Any, credentials: Mapping[str, str], *, exclude: Any = None) -> bool:
+    """Whether ``user`` (or their id) stored ``credentials`` in a key other than
+    ``exclude``, whichever encryption key made its fingerprint."""
+    fingerprints = get_keyring().fingerprints(canonical_bytes(credentials))
+    keys = UserAPIKey.objects.filter(user=user, fingerprint__in=fingerprints)
+    if exclude is not None:
+        keys = keys.exclude(pk=exclude.pk)
+    return keys.exists()
 
 
 def store_key(
@@ -389,10 +400,7 @@ def update_user_api_key(
 def _replace_secret(
     key: UserAPIKey, credentials: dict[str, str], result: ProbeResult | None
 ) -> None:
-    others = UserAPIKey.objects.filter(user_id=key.user_id).exclude(pk=key.pk)
-    if others.filter(
-        fingerprint__in=get_keyring().fingerprints(canonical_bytes(credentials))
-    ).exists():
+    if holds_secret(key.user_id, credentials, exclude=key):
         raise _duplicate()
     key.set_credentials(credentials)
     if result is None:

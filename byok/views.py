@@ -33,7 +33,7 @@ from byok.importing import ImportReport, import_file
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import UserAPIKey
 from byok.probes import ProbeResult, ProbeStatus
-from byok.rest.throttles import provider_call_wait, spend_test_budget
+from byok.rest.throttles import spend_test_budget
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
 from byok.stats import stats_for, usage_for
@@ -68,8 +68,11 @@ def done(
 def provider_call_refused(request: HttpRequest) -> str | None:
     """Count one provider call against the user's test budget (shared with the REST
     API's ``byok_test`` throttle); what to tell the user when it is spent."""
-    wait = provider_call_wait(request)
-    return None if wait is None else too_many_tests(wait)
+    try:
+        spend_test_budget(request)
+    except TooManyTests as refused:
+        return too_many_tests(refused.wait)
+    return None
 
 
 def too_many_tests(wait: float) -> str:

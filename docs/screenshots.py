@@ -20,15 +20,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
-CHROMIUM = os.environ.get("BYOK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -66,6 +57,7 @@ from byok.models import KeyUsage, PlatformUsage, UserAPIKey  # noqa: E402
 
 from factories import UserFactory, make_key  # noqa: E402
 from fakes import fake_credentials  # noqa: E402
+from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def demo_data():

@@ -1,4 +1,5 @@
 import pytest
+import responses as responses_lib
 from django.core.cache import cache
 
 from byok import probes
@@ -18,6 +19,14 @@ def fresh_throttles():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def provider():
+    """Providers, mocked: OpenAI accepts every key; any other URL is an error."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get("https://api.openai.com/v1/models", json={"object": "list", "data": []})
+        yield mock
 
 
 @pytest.fixture

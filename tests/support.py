@@ -1,10 +1,24 @@
 """Helpers shared by the tests."""
 
+import os
+
 import django
 from django.db import connection
 
 # A second test-only key, for rotation tests (tests/settings.py has the first).
 OTHER_ENCRYPTION_KEY = "dGVzdC1rZXktdHdvLWZvci1ieW9rLXRlc3RzLW9ubHkhIQ"
+
+# The browser for the page tests and docs/screenshots.py: Debian's Chromium unless
+# BYOK_CHROMIUM names another, headless, with nothing reaching out to the network.
+CHROMIUM = os.environ.get("BYOK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 # Who gets error mails. Django 6.0 takes plain addresses and deprecates
 # (name, address) pairs, which older versions need.

@@ -4,7 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-import responses as responses_lib
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -30,13 +29,6 @@ def browser(user):
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def provider():
-    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(MODELS, json={"data": []})
-        yield mock
 
 
 def html(response):

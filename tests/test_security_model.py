@@ -238,14 +238,6 @@ def boom(*args, **kwargs):
 
 
 @pytest.fixture
-def provider():
-    """Providers, mocked: OpenAI accepts every key; any other URL is an error."""
-    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(OPENAI_MODELS, json={"object": "list", "data": []})
-        yield mock
-
-
-@pytest.fixture
 def anywhere():
     """Every URL answers 200 with an empty JSON object, so every probe runs to its end."""
     with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:

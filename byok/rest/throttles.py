@@ -64,17 +64,9 @@ class RevealThrottle(ByokThrottle):
     default_rate = "5/minute"
 
 
-def provider_call_wait(request: HttpRequest | Request, count: int = 1) -> float | None:
+def spend_test_budget(request: HttpRequest | Request, count: int = 1) -> None:
     """Count ``count`` provider calls against the user's ``byok_test`` budget, which the
-    REST API and the pages share: ``None`` if allowed, else the seconds to wait."""
+    REST API and the pages share, or raise :class:`~byok.exceptions.TooManyTests`."""
     throttle = TestThrottle()
-    if throttle.allow_calls(request, count):
-        return None
-    return throttle.wait() or 1.0
-
-
-def spend_test_budget(request: HttpRequest | Request, count: int) -> None:
-    """Count ``count`` provider calls, or raise :class:`~byok.exceptions.TooManyTests`."""
-    wait = provider_call_wait(request, count)
-    if wait is not None:
-        raise TooManyTests(wait)
+    if not throttle.allow_calls(request, count):
+        raise TooManyTests(throttle.wait() or 1.0)

@@ -111,6 +111,15 @@ TEST_STATUS = {
         ),
     ),
 }
+#: What a PUT or PATCH answers.
+UPDATED = {
+    200: s.TestedKeySerializer,
+    **ERRORS,
+    **TEST_STATUS,
+    **NOT_FOUND,
+    **SERVICE_GONE,
+    **THROTTLED,
+}
 
 
 class RevealAllowed(BasePermission):
@@ -160,28 +169,14 @@ class RevealAllowed(BasePermission):
         parameters=KEY_ID,
         summary="Change a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
-        responses={
-            200: s.TestedKeySerializer,
-            **ERRORS,
-            **TEST_STATUS,
-            **NOT_FOUND,
-            **SERVICE_GONE,
-            **THROTTLED,
-        },
+        responses=UPDATED,
     ),
     partial_update=extend_schema(
         operation_id="byok_keys_partial_update",
         parameters=KEY_ID,
         summary="Change some of a key's settings, or replace its secret",
         request=s.APIKeyUpdateSerializer,
-        responses={
-            200: s.TestedKeySerializer,
-            **ERRORS,
-            **TEST_STATUS,
-            **NOT_FOUND,
-            **SERVICE_GONE,
-            **THROTTLED,
-        },
+        responses=UPDATED,
     ),
     destroy=extend_schema(
         operation_id="byok_keys_destroy",

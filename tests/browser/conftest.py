@@ -19,16 +19,8 @@ from django.test import Client
 from django.urls import reverse
 
 from fakes import fake_credentials
+from support import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = os.environ.get("BYOK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 #: Milliseconds an action or an assertion may wait: the pages answer in a few.
 TIMEOUT = 5_000
 OPENAI_PROBE = "https://api.openai.com/v1/models"

@@ -30,12 +30,12 @@ from byok.conf import conf
 from byok.exceptions import DecryptionError
 
 KEY_BYTES = 32
-KEY_ID_LENGTH = 8
+ENCRYPTION_KEY_ID_LENGTH = 8
 TOKEN_PREFIX = "byok:1:"  # noqa: S105 - a format marker, not a password
-_KEY_ID_START = len(TOKEN_PREFIX)
-_KEY_ID_END = _KEY_ID_START + KEY_ID_LENGTH
+_ID_START = len(TOKEN_PREFIX)
+_ID_END = _ID_START + ENCRYPTION_KEY_ID_LENGTH
 # Where the key id sits in a token, 1-based, as SQL's SUBSTR counts.
-KEY_ID_POSITION = _KEY_ID_START + 1
+ENCRYPTION_KEY_ID_POSITION = _ID_START + 1
 
 HOW_TO_CONFIGURE = (
     "Generate one with 'python manage.py byok_generate_key' and set "
@@ -87,7 +87,7 @@ class EncryptionKey:
         from django_cryptography.core.signing import FernetSigner
         from django_cryptography.utils.crypto import FernetBytes
 
-        self.key_id = _derive(material, b"byok key id", KEY_ID_LENGTH // 2).hex()
+        self.id = _derive(material, b"byok key id", ENCRYPTION_KEY_ID_LENGTH // 2).hex()
         self._fernet = FernetBytes(
             key=_derive(material, b"byok aes-256-cbc"),
             signer=FernetSigner(key=_derive(material, b"byok hmac-sha256"), algorithm="sha256"),
@@ -95,12 +95,12 @@ class EncryptionKey:
         self._fingerprint_key = _derive(material, b"byok fingerprint")
 
     def __repr__(self) -> str:
-        return f"<EncryptionKey {self.key_id}>"
+        return f"<EncryptionKey {self.id}>"
 
     @sensitive_variables()
     def encrypt(self, plaintext: bytes) -> str:
         payload = base64.urlsafe_b64encode(self._fernet.encrypt(plaintext)).decode("ascii")
-        return f"{TOKEN_PREFIX}{self.key_id}:{payload}"
+        return f"{TOKEN_PREFIX}{self.id}:{payload}"
 
     @sensitive_variables()
     def decrypt(self, token: str) -> bytes:
@@ -108,11 +108,11 @@ class EncryptionKey:
         from django_cryptography.utils.crypto import InvalidToken
 
         try:
-            data = base64.urlsafe_b64decode(token[_KEY_ID_END + 1 :])
+            data = base64.urlsafe_b64decode(token[_ID_END + 1 :])
             return self._fernet.decrypt(data)
         except (binascii.Error, ValueError, BadSignature, InvalidToken):
             raise DecryptionError(
-                self.key_id, reason="the ciphertext does not authenticate with this key"
+                self.id, reason="the ciphertext does not authenticate with this key"
             ) from None
 
     @sensitive_variables()
@@ -120,11 +120,11 @@ class EncryptionKey:
         return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()
 
 
-def key_id_of(token: str) -> str:
-    """The id of the key that made ``token``; ``ValueError`` if it is not a token."""
-    if not token.startswith(TOKEN_PREFIX) or token[_KEY_ID_END : _KEY_ID_END + 1] != ":":
+def encryption_key_id_of(token: str) -> str:
+    """The id of the encryption key that made ``token``; ``ValueError`` if it is not a token."""
+    if not token.startswith(TOKEN_PREFIX) or token[_ID_END : _ID_END + 1] != ":":
         raise ValueError("not a byok ciphertext")
-    return token[_KEY_ID_START:_KEY_ID_END]
+    return token[_ID_START:_ID_END]
 
 
 class Keyring:
@@ -141,10 +141,10 @@ class Keyring:
         self.primary = keys[0]
         self._by_id: dict[str, EncryptionKey] = {}
         for key in keys:
-            self._by_id.setdefault(key.key_id, key)
+            self._by_id.setdefault(key.id, key)
 
     @property
-    def key_ids(self) -> list[str]:
+    def ids(self) -> list[str]:
         """Ids of the configured keys, the primary first."""
         return list(self._by_id)
 
@@ -155,15 +155,16 @@ class Keyring:
     @sensitive_variables()
     def decrypt(self, token: str) -> bytes:
         try:
-            key_id = key_id_of(token)
+            encryption_key_id = encryption_key_id_of(token)
         except ValueError:
             raise DecryptionError(
                 "?", reason="the stored value is not a byok ciphertext"
             ) from None
-        key = self._by_id.get(key_id)
+        key = self._by_id.get(encryption_key_id)
         if key is None:
             raise DecryptionError(
-                key_id, reason="it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']"
+                encryption_key_id,
+                reason="it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']",
             )
         return key.decrypt(token)
 

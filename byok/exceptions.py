@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -54,16 +55,28 @@ class DecryptionError(ByokError):
     so the operator can put the missing key back into ``BYOK['ENCRYPTION_KEYS']``.
     """
 
-    def __init__(self, key_id: str, *, reason: str, row: object = None) -> None:
-        self.key_id = key_id
+    def __init__(self, encryption_key_id: str, *, reason: str, row: object = None) -> None:
+        self.encryption_key_id = encryption_key_id
         self.reason = reason
         self.row = row
         where = f"Stored API key {row}" if row is not None else "A stored secret"
-        super().__init__(f"{where} cannot be decrypted: {reason} (key id {key_id}).")
+        super().__init__(
+            f"{where} cannot be decrypted: {reason} (encryption key id {encryption_key_id})."
+        )
+
+    @property
+    def key_id(self) -> str:
+        """Deprecated name of :attr:`encryption_key_id` (``key_id`` is a stored key's id)."""
+        warnings.warn(
+            "DecryptionError.key_id is deprecated; use encryption_key_id.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.encryption_key_id
 
     def for_row(self, row: object) -> DecryptionError:
         """The same error, naming the database row it came from."""
-        return DecryptionError(self.key_id, reason=self.reason, row=row)
+        return DecryptionError(self.encryption_key_id, reason=self.reason, row=row)
 
 
 class KeyRejected(ValidationError):

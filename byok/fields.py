@@ -19,7 +19,17 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from byok.crypto import KEY_ID_LENGTH, KEY_ID_POSITION, Keyring, get_keyring, key_id_of
+from byok.crypto import (
+    ENCRYPTION_KEY_ID_LENGTH,
+    ENCRYPTION_KEY_ID_POSITION,
+    Keyring,
+    encryption_key_id_of,
+    get_keyring,
+)
+
+#: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
+#: (deprecated: ``key_id`` names a stored key's id everywhere else).
+ENCRYPTION_KEY_ID_LOOKUPS = ("encryption_key_id", "key_id")
 
 
 def canonical_bytes(credentials: Mapping[str, str]) -> bytes:
@@ -33,7 +43,7 @@ class SealedCredentials:
     __slots__ = ("token",)
 
     def __init__(self, token: str) -> None:
-        key_id_of(token)  # refuses anything that is not a byok ciphertext
+        encryption_key_id_of(token)  # refuses anything that is not a byok ciphertext
         self.token = token
 
     @classmethod
@@ -45,8 +55,8 @@ class SealedCredentials:
         return cls((keyring or get_keyring()).encrypt(canonical_bytes(credentials)))
 
     @property
-    def key_id(self) -> str:
-        return key_id_of(self.token)
+    def encryption_key_id(self) -> str:
+        return encryption_key_id_of(self.token)
 
     @sensitive_variables()
     def open(self, keyring: Keyring | None = None) -> dict[str, str]:
@@ -55,7 +65,7 @@ class SealedCredentials:
         return credentials
 
     def __repr__(self) -> str:
-        return f"<SealedCredentials key_id={self.key_id}>"
+        return f"<SealedCredentials encryption_key_id={self.encryption_key_id}>"
 
     __str__ = __repr__
 
@@ -66,10 +76,11 @@ class SealedCredentials:
         return hash(self.token)
 
 
-class KeyId(models.Transform):
-    """``credentials__key_id``: the id of the key a stored value was encrypted with."""
+class EncryptionKeyId(models.Transform):
+    """``credentials__encryption_key_id``: the id of the encryption key a stored value
+    was encrypted with."""
 
-    lookup_name = "key_id"
+    lookup_name = "encryption_key_id"
     output_field = models.CharField()
 
     def as_sql(
@@ -82,7 +93,10 @@ class KeyId(models.Transform):
         **extra_context: Any,
     ) -> tuple[str, tuple[Any, ...]]:
         substring = Substr(
-            self.lhs, KEY_ID_POSITION, KEY_ID_LENGTH, output_field=models.CharField()
+            self.lhs,
+            ENCRYPTION_KEY_ID_POSITION,
+            ENCRYPTION_KEY_ID_LENGTH,
+            output_field=models.CharField(),
         )
         sql, params = compiler.compile(substring)
         return sql, tuple(params)
@@ -99,7 +113,7 @@ class EncryptedCredentialsField(_TextField):
 
     Assign a :class:`SealedCredentials` (``UserAPIKey.set_credentials`` makes one);
     a plain mapping is refused so that a display hint and fingerprint can never
-    go stale. Only ``isnull``, ``key_id`` and ciphertext equality can be queried.
+    go stale. Only ``isnull``, ``encryption_key_id`` and ciphertext equality can be queried.
     """
 
     description = _("Credentials encrypted with the byok keyring")
@@ -137,4 +151,4 @@ class EncryptedCredentialsField(_TextField):
         return super().get_lookup(lookup_name) if lookup_name in ("isnull", "exact") else None
 
     def get_transform(self, lookup_name: str) -> Any:
-        return KeyId if lookup_name == "key_id" else None
+        return EncryptionKeyId if lookup_name in ENCRYPTION_KEY_ID_LOOKUPS else None

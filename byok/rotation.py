@@ -26,8 +26,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class RotationReport:
-    primary_key_id: str
-    known_key_ids: list[str]
+    primary_encryption_key_id: str
+    known_encryption_key_ids: list[str]
     before: dict[str, int]
     after: dict[str, int] = field(default_factory=dict)
     reencrypted: int = 0
@@ -38,31 +38,32 @@ class RotationReport:
         """Rows on a configured key other than the primary, when the run started."""
         return sum(
             count
-            for key_id, count in self.before.items()
-            if key_id != self.primary_key_id and key_id in self.known_key_ids
+            for encryption_key_id, count in self.before.items()
+            if encryption_key_id != self.primary_encryption_key_id
+            and encryption_key_id in self.known_encryption_key_ids
         )
 
     @property
     def on_unknown_keys(self) -> dict[str, int]:
         """Rows (after the run) whose key is no longer configured: unreadable."""
         counts = self.after or self.before
-        return {k: n for k, n in counts.items() if k not in self.known_key_ids}
+        return {k: n for k, n in counts.items() if k not in self.known_encryption_key_ids}
 
 
 def rows_per_key() -> dict[str, int]:
     """How many stored secrets each encryption key id protects."""
     rows = (
         UserAPIKey.objects.exclude(credentials=None)
-        .values("credentials__key_id")
+        .values("credentials__encryption_key_id")
         .annotate(rows=Count("pk"))
         .order_by()
     )
-    return {row["credentials__key_id"]: row["rows"] for row in rows}
+    return {row["credentials__encryption_key_id"]: row["rows"] for row in rows}
 
 
 def _pending(keyring: Keyring) -> UserAPIKeyQuerySet:
-    others = [key_id for key_id in keyring.key_ids if key_id != keyring.primary.key_id]
-    return UserAPIKey.objects.filter(credentials__key_id__in=others)
+    others = [other for other in keyring.ids if other != keyring.primary.id]
+    return UserAPIKey.objects.filter(credentials__encryption_key_id__in=others)
 
 
 @sensitive_variables()
@@ -102,7 +103,7 @@ def _save_batch(keys: list[UserAPIKey], using: str) -> None:
 def plan() -> RotationReport:
     """Where things stand: how many rows each key protects, and what is to do."""
     keyring = get_keyring()
-    return RotationReport(keyring.primary.key_id, keyring.key_ids, rows_per_key())
+    return RotationReport(keyring.primary.id, keyring.ids, rows_per_key())
 
 
 def rotate(
@@ -143,7 +144,7 @@ def rotate(
     report.after = rows_per_key()
     audit.record(
         AuditAction.ROTATED,
-        primary_key_id=report.primary_key_id,
+        primary_encryption_key_id=report.primary_encryption_key_id,
         reencrypted=report.reencrypted,
         failed=len(report.failed),
         before=report.before,

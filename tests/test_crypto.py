@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from byok.crypto import (
-    KEY_ID_LENGTH,
+    ENCRYPTION_KEY_ID_LENGTH,
     TOKEN_PREFIX,
     EncryptionKey,
     Keyring,
@@ -13,7 +13,7 @@ from byok.crypto import (
     MalformedKey,
     generate_key,
     get_keyring,
-    key_id_of,
+    encryption_key_id_of,
     parse_key,
 )
 from byok.exceptions import DecryptionError
@@ -65,8 +65,8 @@ def test_token_names_its_key_and_round_trips():
     ring = keyring(generate_key())
     token = ring.encrypt(PLAINTEXT)
     assert token.startswith(TOKEN_PREFIX)
-    assert key_id_of(token) == ring.primary.key_id
-    assert len(ring.primary.key_id) == KEY_ID_LENGTH
+    assert encryption_key_id_of(token) == ring.primary.id
+    assert len(ring.primary.id) == ENCRYPTION_KEY_ID_LENGTH
     assert ring.decrypt(token) == PLAINTEXT
 
 
@@ -79,7 +79,7 @@ def test_any_configured_key_decrypts_its_own_tokens():
     old, new = generate_key(), generate_key()
     token = keyring(old).encrypt(PLAINTEXT)
     assert keyring(new, old).decrypt(token) == PLAINTEXT
-    assert key_id_of(keyring(new, old).encrypt(PLAINTEXT)) == keyring(new).primary.key_id
+    assert encryption_key_id_of(keyring(new, old).encrypt(PLAINTEXT)) == keyring(new).primary.id
 
 
 def test_a_token_from_a_missing_key_names_that_key():
@@ -87,8 +87,8 @@ def test_a_token_from_a_missing_key_names_that_key():
     token = old.encrypt(PLAINTEXT)
     with pytest.raises(DecryptionError) as excinfo:
         keyring(generate_key()).decrypt(token)
-    assert excinfo.value.key_id == old.primary.key_id
-    assert old.primary.key_id in str(excinfo.value)
+    assert excinfo.value.encryption_key_id == old.primary.id
+    assert old.primary.id in str(excinfo.value)
     assert "not in BYOK['ENCRYPTION_KEYS']" in str(excinfo.value)
 
 
@@ -103,7 +103,7 @@ def test_tampered_ciphertext_is_refused_not_returned():
 def test_a_token_under_a_forged_key_id_does_not_decrypt():
     real, other = keyring(generate_key()), keyring(generate_key())
     token = other.encrypt(PLAINTEXT)
-    forged = token.replace(other.primary.key_id, real.primary.key_id, 1)
+    forged = token.replace(other.primary.id, real.primary.id, 1)
     with pytest.raises(DecryptionError):
         real.decrypt(forged)
 
@@ -155,8 +155,8 @@ def test_an_unusable_key_is_an_improper_configuration():
 def test_get_keyring_follows_override_settings():
     default = get_keyring()
     with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
-        assert get_keyring().primary.key_id != default.primary.key_id
-    assert get_keyring().primary.key_id == default.primary.key_id
+        assert get_keyring().primary.id != default.primary.id
+    assert get_keyring().primary.id == default.primary.id
 
 
 FIRST_USE_INSIDE_AN_OVERRIDE = """

@@ -4,6 +4,7 @@ import pytest
 from django.core import serializers
 
 from byok.crypto import get_keyring
+from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.models import UserAPIKey
 
@@ -20,7 +21,7 @@ def test_loaded_credentials_stay_sealed_until_opened(user):
     assert isinstance(key.credentials, SealedCredentials)
     assert secret not in repr(key.credentials)
     assert secret not in str(key.credentials)
-    assert key.credentials.key_id == get_keyring().primary.key_id
+    assert key.credentials.encryption_key_id == get_keyring().primary.id
     assert key.credentials.open() == {"api_key": secret}
 
 
@@ -43,10 +44,26 @@ def test_a_plain_string_is_not_mistaken_for_ciphertext():
         SealedCredentials("sk-proj-looks-like-a-key")
 
 
-def test_only_isnull_and_key_id_can_be_queried(user):
+def test_key_id_is_the_deprecated_name_of_the_encryption_key_id_lookup(user):
+    key = make_key(user)
+    primary = get_keyring().primary.id
+    assert UserAPIKey.objects.filter(credentials__key_id=primary).get() == key
+    assert not UserAPIKey.objects.filter(credentials__key_id="00000000").exists()
+
+
+def test_decryption_error_key_id_is_deprecated():
+    error = DecryptionError("a0730809", reason="gone")
+    with pytest.warns(DeprecationWarning, match="encryption_key_id"):
+        assert error.key_id == "a0730809"
+
+
+def test_only_isnull_and_encryption_key_id_can_be_queried(user):
     key = make_key(user)
     assert UserAPIKey.objects.filter(credentials__isnull=False).get() == key
-    assert UserAPIKey.objects.filter(credentials__key_id=get_keyring().primary.key_id).get() == key
+    assert (
+        UserAPIKey.objects.filter(credentials__encryption_key_id=get_keyring().primary.id).get()
+        == key
+    )
     with pytest.raises(Exception, match="Unsupported lookup"):
         list(UserAPIKey.objects.filter(credentials__contains="sk-"))
 

@@ -159,13 +159,13 @@ def test_unknown_service_is_refused(user):
 
 def test_an_undecryptable_row_raises_a_clear_error(user):
     key = make_key(user)
-    stored_with = key.credentials.key_id
+    stored_with = key.credentials.encryption_key_id
     with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
         with pytest.raises(DecryptionError) as excinfo:
             byok.get_user_api_key(user, "openai")
         with pytest.raises(DecryptionError):
             UserAPIKey.objects.get().get_secret()
-    assert excinfo.value.key_id == stored_with
+    assert excinfo.value.encryption_key_id == stored_with
     assert str(key.pk) in str(excinfo.value)
     assert stored_with in str(excinfo.value)
 

@@ -52,9 +52,9 @@ def assert_all_decrypt(secrets):
 
 def test_full_rotation(stored, user):
     with keys(OLD_KEY):
-        old_id = get_keyring().primary.key_id
+        old_id = get_keyring().primary.id
     with keys(NEW_KEY, OLD_KEY):
-        new_id = get_keyring().primary.key_id
+        new_id = get_keyring().primary.id
         assert_all_decrypt(stored)  # old rows still decrypt with the new key first
         output = rotate_keys("--batch-size", "3")
         assert rotation.rows_per_key() == {new_id: 8}
@@ -101,7 +101,7 @@ def test_an_interrupted_run_loses_nothing_and_a_second_run_finishes(stored, monk
         real(key, keyring)
 
     with keys(NEW_KEY, OLD_KEY):
-        new_id = get_keyring().primary.key_id
+        new_id = get_keyring().primary.id
         monkeypatch.setattr(rotation, "_reencrypt", crash_in_the_second_batch)
         with pytest.raises(KeyboardInterrupt):
             rotate_keys("--batch-size", "4")

@@ -318,10 +318,10 @@ def test_a_ciphertext_names_its_key_and_reveals_only_its_time_and_rough_length(u
     same_length = make_key(user, credentials=f"sk-{rand(40)}")
     token, fingerprint = raw_key_row(short, "credentials", "fingerprint")
 
-    key_id = get_keyring().primary.key_id
+    key_id = get_keyring().primary.id
     assert re.fullmatch(rf"byok:1:{key_id}:[A-Za-z0-9_=-]+", token)
     assert re.fullmatch(r"[0-9a-f]{8}", key_id)
-    assert EncryptionKey(parse_key(OTHER_ENCRYPTION_KEY)).key_id != key_id
+    assert EncryptionKey(parse_key(OTHER_ENCRYPTION_KEY)).id != key_id
     payload = base64.urlsafe_b64decode(token.split(":", 3)[3])
     version, encrypted_at = struct.unpack(">cQ", payload[:9])
     assert version == b"\x80"
@@ -557,7 +557,7 @@ def test_an_undecryptable_key_is_logged_by_row_and_key_id_only(api, user, caplog
 
     (record,) = [r for r in caplog.records if r.name == "byok.rest"]
     assert record.getMessage() == (
-        f"API key {key.pk} cannot be decrypted (key id {get_keyring().primary.key_id})"
+        f"API key {key.pk} cannot be decrypted (encryption key id {get_keyring().primary.id})"
     )
     assert_absent([secret], logged_text(caplog), "the logs")
 

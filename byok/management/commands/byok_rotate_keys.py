@@ -51,7 +51,7 @@ class Command(BaseCommand):
             )
         if problems:
             raise CommandError("; ".join(problems) + ".")
-        if len(report.known_key_ids) > 1:
+        if len(report.known_encryption_key_ids) > 1:
             self.stdout.write(
                 "Every secret is on the primary key: the other keys can be removed from "
                 "BYOK['ENCRYPTION_KEYS']."
@@ -62,12 +62,13 @@ class Command(BaseCommand):
 
     def _table(self, when: str, counts: dict[str, int], report: RotationReport) -> None:
         self.stdout.write(f"Rows per encryption key {when}:")
-        key_ids = [*report.known_key_ids, *(k for k in counts if k not in report.known_key_ids)]
-        for key_id in key_ids:
-            if key_id == report.primary_key_id:
+        known = report.known_encryption_key_ids
+        for encryption_key_id in [*known, *(k for k in counts if k not in known)]:
+            if encryption_key_id == report.primary_encryption_key_id:
                 role = "primary"
-            elif key_id in report.known_key_ids:
+            elif encryption_key_id in known:
                 role = "older key"
             else:
                 role = "NOT CONFIGURED"
-            self.stdout.write(f"  {key_id}  {role:<15} {counts.get(key_id, 0):>10}")
+            rows = counts.get(encryption_key_id, 0)
+            self.stdout.write(f"  {encryption_key_id}  {role:<15} {rows:>10}")

@@ -270,7 +270,9 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, DecryptionError):
             logger.error(
-                "API key %s cannot be decrypted (encryption key id %s)", exc.row, exc.encryption_key_id
+                "API key %s cannot be decrypted (encryption key id %s)",
+                exc.row,
+                exc.encryption_key_id,
             )
             return Response(
                 {

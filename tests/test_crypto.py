@@ -11,9 +11,9 @@ from byok.crypto import (
     Keyring,
     KeyTooShort,
     MalformedKey,
+    encryption_key_id_of,
     generate_key,
     get_keyring,
-    encryption_key_id_of,
     parse_key,
 )
 from byok.exceptions import DecryptionError

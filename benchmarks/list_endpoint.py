@@ -27,7 +27,7 @@ COLUMNS = [
     "service",
     "nickname",
     "environment",
-    "display_hint",
+    "masked_key",
     "is_active",
     "status",
     "last_tested_at",

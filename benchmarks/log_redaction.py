@@ -83,7 +83,7 @@ def workload(logger: logging.Logger, secrets: list[str]) -> None:
 
 def main() -> int:
     configure()
-    from byok.logging import RedactSecretsFilter
+    from byok.redaction import RedactSecretsFilter
 
     from fakes import FAKES, fake_credentials, secret_values
 

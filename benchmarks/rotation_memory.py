@@ -44,7 +44,7 @@ def _rows(user: object, count: int) -> None:
                     UserAPIKey(
                         user=user,
                         service="openai",
-                        display_hint="sk-proj-…",
+                        masked_key="sk-proj-…",
                         credentials=SealedCredentials.seal(credentials, keyring),
                         fingerprint=keyring.fingerprint(canonical_bytes(credentials)),
                     )

@@ -234,7 +234,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("masked key"))
     def masked_key(self, key: UserAPIKey) -> str:
-        return key.display_hint
+        return key.masked_key
 
     @admin.display(description=_("deleted"), boolean=True, ordering="deleted_at")
     def deleted(self, key: UserAPIKey) -> bool:

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from byok.models import AuditEvent, UserAPIKey
+
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from byok.models import AuditEvent, UserAPIKey
 
 _source: ContextVar[str] = ContextVar("byok_audit_source", default="")
 
@@ -56,8 +56,6 @@ def record(
     **metadata: Any,
 ) -> AuditEvent:
     """Append one event. Owner and service default to the key's."""
-    from byok.models import AuditEvent
-
     if key is not None:
         owner = owner if owner is not None else key.user_id
         service = service or key.service

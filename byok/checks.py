@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from byok.conf import conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
+from byok.models import Environment
+from byok.services.base import CATEGORIES, DIFFICULTIES, RESERVED_FIELD_NAMES, Service
 from byok.services.registry import BUILTIN_SERVICES, load_service, registry
 
 NO_KEY = "BYOK['ENCRYPTION_KEYS'] is empty: byok cannot store or read any secret."
@@ -79,8 +81,6 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         )
         for name in conf.unknown_names
     ]
-    from byok.models import Environment
-
     if conf.DEFAULT_ENVIRONMENT not in Environment.values:
         messages.append(
             Error(
@@ -91,16 +91,22 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     return messages + _check_probe_timeout() + _check_services()
 
 
-def _check_services() -> list[CheckMessage]:
+def _load_errors() -> list[CheckMessage]:
+    """byok.E006 for each service class that cannot be loaded."""
     messages: list[CheckMessage] = []
-    known: set[str] = set()
     for path in [*BUILTIN_SERVICES, *conf.SERVICES]:
         try:
-            known.add(load_service(path).id)
+            load_service(path)
         except ImproperlyConfigured as error:
             messages.append(Error(str(error), obj="BYOK['SERVICES']", id="byok.E006"))
+    return messages
+
+
+def _check_services() -> list[CheckMessage]:
+    messages = _load_errors()
     if messages:
         return messages
+    known = {load_service(path).id for path in [*BUILTIN_SERVICES, *conf.SERVICES]}
     known.update(service.id for service in registry.registered)
     for service_id in conf.DISABLED_SERVICES:
         if service_id not in known:
@@ -184,3 +190,86 @@ def _unknown_service(setting: str, service_id: object) -> Error:
         hint="Registered services: " + ", ".join(sorted(service.id for service in registry)),
         id="byok.E005",
     )
+
+
+@register()
+def check_service_declarations(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Every registered service's declaration, as django-cors-headers checks its settings:
+    a host's own service that is wrong fails ``manage.py check``, not a request."""
+    if _load_errors():
+        return []  # the services cannot all be loaded: byok.E006 says why
+    messages: list[CheckMessage] = []
+    claimed: dict[str, str] = {}
+    for service in registry:
+        messages += _check_catalog_values(service) + _check_field_names(service)
+        for name in service.env + tuple(v for f in service.fields for v in f.env):
+            other = claimed.setdefault(name, service.id)
+            if other != service.id:
+                messages.append(
+                    Error(
+                        f"Services {other!r} and {service.id!r} both read the environment "
+                        f"variable {name!r}.",
+                        hint="An imported .env file must name one service per variable.",
+                        obj=type(service),
+                        id="byok.E015",
+                    )
+                )
+    return messages
+
+
+def _check_catalog_values(service: Service) -> list[CheckMessage]:
+    wrong = []
+    if service.category not in CATEGORIES:
+        wrong.append(f"category {service.category!r} (one of {', '.join(CATEGORIES)})")
+    if service.difficulty not in DIFFICULTIES:
+        wrong.append(f"difficulty {service.difficulty!r} (one of {', '.join(DIFFICULTIES)})")
+    return [
+        Error(f"Service {service.id!r} has an unknown {what}.", obj=type(service), id="byok.E012")
+        for what in wrong
+    ]
+
+
+def _check_field_names(service: Service) -> list[CheckMessage]:
+    names = service.field_names
+    messages: list[CheckMessage] = []
+    for name in sorted({n for n in names if n in RESERVED_FIELD_NAMES or names.count(n) > 1}):
+        messages.append(
+            Error(
+                f"Service {service.id!r} has a field named {name!r} twice, or a name the "
+                f"add-key form keeps for itself ({', '.join(RESERVED_FIELD_NAMES)}).",
+                obj=type(service),
+                id="byok.E014",
+            )
+        )
+    declared = {
+        "formats": list(service.formats),
+        "refusals": [refusal.field for refusal in service.refusals],
+        "cautions": [caution.field for caution in service.cautions],
+        "swaps": [name for pair in service.swaps for name in pair],
+        "together": [name for group in service.together for name in group],
+        "hint_field": [service.hint_field] if service.hint_field else [],
+    }
+    for attribute, used in declared.items():
+        for name in sorted(set(used) - set(names)):
+            messages.append(
+                Error(
+                    f"Service {service.id!r} names a field it does not have in "
+                    f"{attribute}: {name!r}.",
+                    hint=f"Its fields: {', '.join(names)}.",
+                    obj=type(service),
+                    id="byok.E013",
+                )
+            )
+    for first, second in service.swaps:
+        if first not in service.formats or second not in service.formats:
+            messages.append(
+                Error(
+                    f"Service {service.id!r} declares swaps of {first!r} and {second!r}, "
+                    "which need a format each.",
+                    obj=type(service),
+                    id="byok.E013",
+                )
+            )
+    return messages

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from byok.probes import ProbeResult
+    from byok.results import ProbeResult
 
 
 class ByokError(Exception):

@@ -12,9 +12,6 @@ from byok.importing import MAX_BYTES
 from byok.models import Environment
 from byok.services.base import MAX_VALUE_LENGTH, Service
 
-#: Names of the form's own fields; credential fields never take these names.
-OWN_FIELDS = ("nickname", "environment", "test")
-
 
 class AddKeyForm(forms.Form):
     """Built from a service: password inputs for secrets, never rendered back."""
@@ -37,18 +34,18 @@ class AddKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.service = service
         credential_fields = {}
-        for spec in service.fields:
+        for credential_field in service.fields:
             widget: forms.Widget
-            if spec.secret:
+            if credential_field.secret:
                 widget = forms.PasswordInput(
                     render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
                 )
             else:
                 widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
-            credential_fields[spec.name] = forms.CharField(
-                label=str(spec.label),
-                help_text=str(spec.help_text),
-                required=spec.required,
+            credential_fields[credential_field.name] = forms.CharField(
+                label=str(credential_field.label),
+                help_text=str(credential_field.help_text),
+                required=credential_field.required,
                 max_length=MAX_VALUE_LENGTH,
                 strip=False,
                 widget=widget,

@@ -14,10 +14,10 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -37,37 +37,19 @@ MAX_ENTRIES = 200
 _ASSIGNMENT = re.compile(r"(?:export\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.*)")
 
 
-class Outcome(str, Enum):
-    IMPORTED = "imported"
-    WOULD_IMPORT = "would import"
-    DUPLICATE = "duplicate"
-    FORMAT_ERROR = "format error"
-    REJECTED = "rejected by the provider"
-    MALFORMED = "malformed"
-    UNKNOWN_VARIABLE = "unknown variable"
-    IGNORED = "ignored"
-    NOT_IMPORTED = "not imported"
+class Outcome(models.TextChoices):
+    """What became of an entry: the value is the API's, the label the user's language."""
 
-    def __str__(self) -> str:
-        return self.value
+    IMPORTED = "imported", gettext_lazy("imported")
+    WOULD_IMPORT = "would import", gettext_lazy("would import")
+    DUPLICATE = "duplicate", gettext_lazy("duplicate")
+    FORMAT_ERROR = "format error", gettext_lazy("format error")
+    REJECTED = "rejected by the provider", gettext_lazy("rejected by the provider")
+    MALFORMED = "malformed", gettext_lazy("malformed")
+    UNKNOWN_VARIABLE = "unknown variable", gettext_lazy("unknown variable")
+    IGNORED = "ignored", gettext_lazy("ignored")
+    NOT_IMPORTED = "not imported", gettext_lazy("not imported")
 
-    @property
-    def label(self) -> str:
-        """The outcome in the user's language (the value is the API's)."""
-        return str(OUTCOME_LABELS[self])
-
-
-OUTCOME_LABELS = {
-    Outcome.IMPORTED: gettext_lazy("imported"),
-    Outcome.WOULD_IMPORT: gettext_lazy("would import"),
-    Outcome.DUPLICATE: gettext_lazy("duplicate"),
-    Outcome.FORMAT_ERROR: gettext_lazy("format error"),
-    Outcome.REJECTED: gettext_lazy("rejected by the provider"),
-    Outcome.MALFORMED: gettext_lazy("malformed"),
-    Outcome.UNKNOWN_VARIABLE: gettext_lazy("unknown variable"),
-    Outcome.IGNORED: gettext_lazy("ignored"),
-    Outcome.NOT_IMPORTED: gettext_lazy("not imported"),
-}
 
 #: Outcomes that make an import fail (and, with ``atomic``, import nothing).
 FAILURES = frozenset({Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED})
@@ -86,7 +68,7 @@ class Entry:
     message: str = ""
     key: UserAPIKey | None = field(default=None, repr=False)
 
-    def settle(self, outcome: Outcome, message: str = "") -> None:
+    def conclude(self, outcome: Outcome, message: str = "") -> None:
         self.outcome, self.message = outcome, message
 
     @property
@@ -177,7 +159,7 @@ def parse_json(text: str) -> list[Entry]:
         entry = Entry(_("item %(number)d") % {"number": number})
         entries.append(entry)
         if not isinstance(item, dict) or not isinstance(item.get("service"), str):
-            entry.settle(
+            entry.conclude(
                 Outcome.MALFORMED, _('Expected an object with "service" and "credentials".')
             )
             continue
@@ -205,7 +187,7 @@ def read_variables(text: str) -> tuple[dict[str, tuple[int, str]], list[Entry]]:
         match = _ASSIGNMENT.fullmatch(line.strip())
         if match is None:
             entry = Entry(_("line %(number)d") % {"number": number})
-            entry.settle(Outcome.MALFORMED, _("Expected NAME=value."))
+            entry.conclude(Outcome.MALFORMED, _("Expected NAME=value."))
             malformed.append(entry)
             continue
         variables[match["name"]] = (number, _unquote(match["value"]))
@@ -224,18 +206,18 @@ def _service_entries(service: Service, variables: dict[str, tuple[int, str]]) ->
     """The service's credential from its field variables, and one per whole-credential one."""
     used: list[str] = []
     credentials: dict[str, str] = {}
-    for spec in service.fields:
-        name = next((name for name in spec.env if name in variables), None)
+    for credential_field in service.fields:
+        name = next((name for name in credential_field.env if name in variables), None)
         if name is not None:
             used.append(name)
-            credentials[spec.name] = variables[name][1]
+            credentials[credential_field.name] = variables[name][1]
     if used:
-        present = {spec.name for spec in service.fields if spec.name in credentials}
-        complete = all(spec.name in present for spec in service.fields if spec.required)
-        has_secret = any(spec.secret and spec.name in present for spec in service.fields)
+        given = [f for f in service.fields if f.name in credentials]
+        complete = all(f in given for f in service.fields if f.required)
+        has_secret = any(f.secret for f in given)
         entry = Entry(_lines(variables, used), service=service.id, credentials=credentials)
         if not (complete or has_secret):
-            entry.settle(Outcome.IGNORED, _("No secret for this service."))
+            entry.conclude(Outcome.IGNORED, _("No secret for this service."))
         yield entry
     for name in service.env:
         if name in variables:
@@ -249,11 +231,11 @@ def parse_env(text: str) -> list[Entry]:
     variables, entries = read_variables(text)
     known: set[str] = set()
     for service in registry:
-        known.update(service.env, *(spec.env for spec in service.fields))
+        known.update(service.env, *(credential_field.env for credential_field in service.fields))
         entries.extend(_service_entries(service, variables))
     for name in variables.keys() - known:
         entry = Entry(_lines(variables, [name]))
-        entry.settle(Outcome.UNKNOWN_VARIABLE)
+        entry.conclude(Outcome.UNKNOWN_VARIABLE)
         entries.append(entry)
     return sorted(entries, key=lambda entry: _first_line(entry.where))
 
@@ -303,7 +285,7 @@ def import_keys(
             else (Outcome.NOT_IMPORTED, _("The import failed."))
         )
         for entry, _key in ready:
-            entry.settle(outcome, message)
+            entry.conclude(outcome, message)
         return report
     with _atomic() if atomic else contextlib.nullcontext():
         for entry, key in ready:
@@ -312,9 +294,9 @@ def import_keys(
                     key, actor=actor, request=request, action=AuditAction.IMPORTED
                 )
             except ValidationError:
-                entry.settle(Outcome.DUPLICATE)
+                entry.conclude(Outcome.DUPLICATE)
             else:
-                entry.settle(Outcome.IMPORTED)
+                entry.conclude(Outcome.IMPORTED)
     return report
 
 
@@ -331,9 +313,9 @@ def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> User
             test=test,
         )
     except KeyRejected as error:
-        entry.settle(Outcome.REJECTED, error.probe_result.message)
+        entry.conclude(Outcome.REJECTED, error.probe_result.message)
     except ValidationError as error:
-        entry.settle(Outcome.FORMAT_ERROR, " ".join(error.messages))
+        entry.conclude(Outcome.FORMAT_ERROR, " ".join(error.messages))
     return None
 
 
@@ -341,5 +323,5 @@ def _skip_repeats(user: Any, ready: list[tuple[Entry, UserAPIKey]]) -> None:
     seen: set[str | None] = set()
     for entry, key in ready:
         if key.fingerprint in seen or is_stored(user, key):
-            entry.settle(Outcome.DUPLICATE)
+            entry.conclude(Outcome.DUPLICATE)
         seen.add(key.fingerprint)

@@ -28,7 +28,8 @@ from byok.exceptions import DecryptionError, KeyRejected, NoAPIKey, UnknownServi
 from byok.fields import canonical_bytes
 from byok.lookup import find_slot
 from byok.models import AuditAction, Environment, KeyStatus, ServicePreference, UserAPIKey
-from byok.probes import ProbeResult, ProbeStatus, probe, test_credentials
+from byok.probes import probe, test_credentials
+from byok.results import ProbeResult, ProbeStatus
 from byok.services.registry import registry
 from byok.signals import (
     key_added,
@@ -38,7 +39,7 @@ from byok.signals import (
     key_updated,
     key_used,
 )
-from byok.validation import validate_credentials
+from byok.validation import ValidationResult, validate_credentials
 
 Source = Literal["user", "platform"]
 
@@ -69,7 +70,7 @@ def resolve_api_key(
     :class:`~byok.exceptions.NoAPIKey` when neither exists, or when the user
     chose "always use my key" for the service and has none.
     """
-    spec = registry.get(service)
+    definition = registry.get(service)
     environment = Environment.resolve(environment)
     slot = None
     if user is not None and user.is_authenticated:
@@ -80,7 +81,7 @@ def resolve_api_key(
         except DecryptionError as error:
             raise error.for_row(slot.key_id) from None
         resolved = ResolvedKey(
-            spec.present(credentials), "user", service, environment, slot.key_id
+            definition.present(credentials), "user", service, environment, slot.key_id
         )
     else:
         refused = slot is not None and not slot.allow_platform_fallback
@@ -88,7 +89,7 @@ def resolve_api_key(
         if not fallback or refused or not platform:
             raise NoAPIKey(service, fallback_refused=refused)
         resolved = ResolvedKey(
-            spec.present(spec.normalize(platform)), "platform", service, environment
+            definition.present(definition.normalize(platform)), "platform", service, environment
         )
     key_used.send(
         sender=UserAPIKey,
@@ -175,18 +176,31 @@ def prepare_key(
         )
     environment = _check_environment(environment)
     nickname = _check_nickname(nickname)
-    checked = validate_credentials(service, credentials, environment=environment)
-    checked.raise_if_invalid()
-    result = probe(checked) if test else None
-    if result is not None and result.status is ProbeStatus.INVALID:
-        raise KeyRejected(result)
+    checked, result = check_new_secret(service, credentials, environment, test=test)
     key = UserAPIKey(user=user, service=service, nickname=nickname, environment=environment)
-    key.set_credentials(checked.credentials)
+    key.set_credentials(checked)
     if result is not None:
         key.record_test(result)
     key.warnings = list(result.warnings if result is not None else checked.warnings)
     key.probe_result = result
     return key
+
+
+@sensitive_variables()
+def check_new_secret(
+    service: str, credentials: object, environment: str, *, test: bool
+) -> tuple[ValidationResult, ProbeResult | None]:
+    """Validate a secret about to be stored (once) and, with ``test``, test it.
+
+    Raises ``ValidationError`` for a malformed one and :class:`KeyRejected` for one
+    the provider rejects.
+    """
+    checked = validate_credentials(service, credentials, environment=environment)
+    checked.raise_if_invalid()
+    result = probe(checked) if test else None
+    if result is not None and result.status is ProbeStatus.INVALID:
+        raise KeyRejected(result)
+    return checked, result
 
 
 def is_stored(user: Any, key: UserAPIKey) -> bool:
@@ -347,42 +361,23 @@ def update_user_api_key(
     environment = None if environment is None else _check_environment(environment)
     checked = result = None
     if credentials is not None:
-        checked = validate_credentials(
-            key.service, credentials, environment=environment or key.environment
+        checked, result = check_new_secret(
+            key.service, credentials, environment or key.environment, test=test
         )
-        checked.raise_if_invalid()
-        result = probe(checked) if test else None
-        if result is not None and result.status is ProbeStatus.INVALID:
-            raise KeyRejected(result)
-    changed: list[str] = []
     with _atomic():
-        old_slot = _lock_slot_of(key)
+        preference = _lock_preference_of(key)
         key.refresh_from_db()
         if key.is_deleted:
             raise ValidationError(_("A deleted key cannot be changed."), code="deleted")
-        if nickname is not None and nickname != key.nickname:
-            key.nickname = nickname
-            changed.append("nickname")
-        if checked is not None:
-            _replace_secret(key, checked.credentials, result)
-            changed.append("credentials")
-        if environment is not None and environment != key.environment:
-            key.environment = environment
-            changed.append("environment")
-        if is_active is not None and is_active != key.is_active:
-            key.is_active = is_active
-            changed.append("is_active")
-        try:
-            with _atomic():
-                key.save()
-        except IntegrityError:
-            raise _duplicate() from None
-        slot = old_slot if "environment" not in changed else _lock_slot_of(key)
-        if "environment" in changed:
-            old_slot.settle()
-        changed += _apply_default(key, slot, is_default)
-        slot.settle()
-        key.__dict__.pop("default_preference_id", None)  # a with_default_flag() snapshot
+        changed = _apply_changes(
+            key,
+            nickname=nickname,
+            secret=None if checked is None else (checked, result),
+            environment=environment,
+            is_active=is_active,
+        )
+        _save(key)
+        changed += _settle_after_update(key, preference, is_default)
         if changed:
             audit.record(
                 AuditAction.UPDATED, key=key, actor=actor, request=request, fields=changed
@@ -397,19 +392,71 @@ def update_user_api_key(
 
 
 @sensitive_variables()
+def _apply_changes(
+    key: UserAPIKey,
+    *,
+    nickname: str | None,
+    secret: tuple[ValidationResult, ProbeResult | None] | None,
+    environment: str | None,
+    is_active: bool | None,
+) -> list[str]:
+    """Set what changes on ``key`` (not saved); the names of the fields that did."""
+    changed = []
+    if nickname is not None and nickname != key.nickname:
+        key.nickname = nickname
+        changed.append("nickname")
+    if secret is not None:
+        _replace_secret(key, *secret)
+        changed.append("credentials")
+    if environment is not None and environment != key.environment:
+        key.environment = environment
+        changed.append("environment")
+    if is_active is not None and is_active != key.is_active:
+        key.is_active = is_active
+        changed.append("is_active")
+    return changed
+
+
+def _save(key: UserAPIKey) -> None:
+    """Save ``key``; the same secret stored twice (a race) is a duplicate."""
+    try:
+        with _atomic():
+            key.save()
+    except IntegrityError:
+        raise _duplicate() from None
+
+
+def _settle_after_update(
+    key: UserAPIKey, old: ServicePreference, is_default: bool | None
+) -> list[str]:
+    """Give the key's slot (and the one it left) their defaults; ``["is_default"]`` if an
+    explicit ``is_default`` changed anything."""
+    moved = key.environment != old.environment
+    preference = _lock_preference_of(key) if moved else old
+    if moved:
+        old.settle()
+    changed = _apply_default(key, preference, is_default)
+    preference.settle()
+    key.__dict__.pop("default_preference_id", None)  # a with_default_flag() snapshot
+    return changed
+
+
+@sensitive_variables()
 def _replace_secret(
-    key: UserAPIKey, credentials: dict[str, str], result: ProbeResult | None
+    key: UserAPIKey, checked: ValidationResult, result: ProbeResult | None
 ) -> None:
-    if holds_secret(key.user_id, credentials, exclude=key):
+    if holds_secret(key.user_id, checked.credentials, exclude=key):
         raise _duplicate()
-    key.set_credentials(credentials)
+    key.set_credentials(checked)
     if result is None:
         key.status, key.last_tested_at, key.last_test_message = KeyStatus.UNTESTED, None, ""
     else:
         key.record_test(result)
 
 
-def _apply_default(key: UserAPIKey, slot: ServicePreference, is_default: bool | None) -> list[str]:
+def _apply_default(
+    key: UserAPIKey, preference: ServicePreference, is_default: bool | None
+) -> list[str]:
     """Apply an explicit ``is_default``. A key switched off is never the default."""
     if is_default and not key.is_active:
         raise ValidationError(
@@ -419,12 +466,12 @@ def _apply_default(key: UserAPIKey, slot: ServicePreference, is_default: bool | 
                 )
             }
         )
-    currently = slot.default_key_id == key.pk
+    currently = preference.default_key_id == key.pk
     if is_default is None or is_default == currently or not key.is_active:
         return []  # a key switched off hands over when the slot settles
     if is_default:
-        slot.default_key = key
-        slot.save(update_fields=["default_key"])
+        preference.default_key = key
+        preference.save(update_fields=["default_key"])
         return ["is_default"]
     successor = (
         UserAPIKey.objects.active()
@@ -445,12 +492,12 @@ def _apply_default(key: UserAPIKey, slot: ServicePreference, is_default: bool | 
                 )
             }
         )
-    slot.default_key = successor
-    slot.save(update_fields=["default_key"])
+    preference.default_key = successor
+    preference.save(update_fields=["default_key"])
     return ["is_default"]
 
 
-def _lock_slot_of(key: UserAPIKey) -> ServicePreference:
+def _lock_preference_of(key: UserAPIKey) -> ServicePreference:
     return ServicePreference.lock(key.user_id, key.service, key.environment)
 
 
@@ -459,7 +506,7 @@ def remove_user_api_key(
 ) -> None:
     """Soft-delete: erase the ciphertext and fingerprint, keep the row for the trail."""
     with _atomic():
-        preference = _lock_slot_of(key)
+        preference = _lock_preference_of(key)
         key.credentials = None
         key.fingerprint = None
         key.is_active = False

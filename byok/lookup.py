@@ -22,8 +22,8 @@ from byok.models import ServicePreference, UserAPIKey
 
 
 @dataclass(frozen=True)
-class Slot:
-    """What the lookup found. ``credentials`` is still encrypted."""
+class SlotRow:
+    """The row the lookup reads for a slot: its preference and default key, still encrypted."""
 
     allow_platform_fallback: bool
     key_id: uuid.UUID | None
@@ -58,7 +58,7 @@ def _build_statement(quote_name: Any) -> str:
     )
 
 
-def find_slot(user_pk: Any, service: str, environment: str) -> Slot | None:
+def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
     """The slot's preference and default key, or ``None`` if the user never had one."""
     connection: BaseDatabaseWrapper = connections[router.db_for_read(ServicePreference)]
     user_field = ServicePreference._meta.get_field("user")
@@ -69,7 +69,7 @@ def find_slot(user_pk: Any, service: str, environment: str) -> Slot | None:
     if row is None:
         return None
     allow, key_id, token = row
-    return Slot(
+    return SlotRow(
         allow_platform_fallback=bool(allow),
         key_id=None if key_id is None else UserAPIKey._meta.pk.to_python(key_id),
         credentials=None if token is None else SealedCredentials(token),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,11 +20,10 @@ from byok.conf import conf
 from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
+from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import Service
+from byok.services.formats import ValidationResult
 from byok.services.registry import registry
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResult
 
 
 class Environment(models.TextChoices):
@@ -46,18 +45,15 @@ class Environment(models.TextChoices):
         return value
 
 
-class KeyStatus(models.TextChoices):
-    """``untested``, or the outcome of the last connection test."""
-
-    UNTESTED = "untested", _("Untested")
-    VALID = "valid", _("Valid")
-    RESTRICTED = "restricted", _("Valid, restricted")
-    INVALID = "invalid", _("Invalid")
-    RATE_LIMITED = "rate_limited", _("Rate limited")
-    PROVIDER_ERROR = "provider_error", _("Provider error")
-    UNREACHABLE = "unreachable", _("Unreachable")
-    UNVERIFIABLE = "unverifiable", _("Cannot be verified")
-    FORMAT_INVALID = "format_invalid", _("Malformed")
+#: A key's status: ``untested``, or the outcome of its last test, one of
+#: :class:`~byok.results.ProbeStatus` (Django's functional API, which mypy cannot follow).
+KeyStatus = models.TextChoices(  # type: ignore[call-overload]
+    "KeyStatus",
+    [
+        ("UNTESTED", ("untested", _("Untested"))),
+        *((status.name, (status.value, status.label)) for status in ProbeStatus),
+    ],
+)
 
 
 class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
@@ -94,7 +90,7 @@ class UserAPIKey(models.Model):
     """One credential a user stored for a service.
 
     The secret is encrypted (``credentials``); what the pages and the API show is
-    ``display_hint``, made at write time so listing never decrypts. Deleting a key
+    ``masked_key``, made at write time so listing never decrypts. Deleting a key
     erases the ciphertext and keeps the row for the audit trail.
     """
 
@@ -120,7 +116,7 @@ class UserAPIKey(models.Model):
     )
     last_tested_at = models.DateTimeField(_("last tested"), null=True, blank=True)
     last_test_message = models.CharField(_("last test message"), max_length=255, blank=True)
-    display_hint = models.CharField(_("masked key"), max_length=64, editable=False)
+    masked_key = models.CharField(_("masked key"), max_length=64, editable=False)
     # HMAC of the credential under a key derived from the encryption key: finds
     # duplicates without decrypting, and cannot be brute-forced without the key.
     # NULL once deleted, so the unique index lets the same secret be stored again.
@@ -156,20 +152,16 @@ class UserAPIKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        label = self.nickname or self.display_hint
+        label = self.nickname or self.masked_key
         return f"{self.service_name}: {label}"
 
-    @property
-    def service_spec(self) -> Service:
+    def get_service(self) -> Service:
+        """The key's service; :class:`~byok.exceptions.UnknownService` if it is gone."""
         return registry.get(self.service)
 
     @property
     def service_name(self) -> str:
-        return self.service_spec.name if self.service in registry else self.service
-
-    @property
-    def masked_key(self) -> str:
-        return self.display_hint
+        return self.get_service().name if self.service in registry else self.service
 
     @property
     def is_deleted(self) -> bool:
@@ -186,20 +178,18 @@ class UserAPIKey(models.Model):
             return False
 
     @sensitive_variables()
-    def set_credentials(self, credentials: object) -> dict[str, str]:
-        """Check and encrypt ``credentials``, with their hint and fingerprint.
+    def set_credentials(self, checked: ValidationResult) -> None:
+        """Encrypt a credential :func:`~byok.validate_credentials` found valid, with its
+        masked key and fingerprint. The caller saves.
 
-        Returns the normalised mapping. Raises ``ValidationError`` for a malformed
-        value (see :func:`byok.validate_credentials`) and for the masked hint
-        echoed back instead of a real secret. The caller saves.
+        Raises ``ValidationError`` for a credential that is not valid, or for this
+        key's masked value echoed back instead of a real secret.
         """
-        from byok.validation import validate_credentials
-
-        spec = self.service_spec
-        checked = validate_credentials(self.service, credentials, environment=self.environment)
+        if checked.service != self.service:
+            raise ValueError(f"A credential for {checked.service!r}, not {self.service!r}.")
         checked.raise_if_invalid()
         clean = checked.credentials
-        if self.display_hint and self.display_hint in clean.values():
+        if self.masked_key and self.masked_key in clean.values():
             raise ValidationError(
                 _("That is the masked value shown to you; paste the full key instead."),
                 code="masked_value",
@@ -207,8 +197,7 @@ class UserAPIKey(models.Model):
         keyring = get_keyring()
         self.credentials = SealedCredentials.seal(clean, keyring)
         self.fingerprint = keyring.fingerprint(canonical_bytes(clean))
-        self.display_hint = spec.mask(clean)
-        return clean
+        self.masked_key = self.get_service().mask(clean)
 
     def record_test(self, result: ProbeResult) -> None:
         """Keep a test's outcome on the key (the caller saves)."""
@@ -227,7 +216,7 @@ class UserAPIKey(models.Model):
 
     def get_secret(self) -> str | dict[str, str]:
         """The value host code uses: a string for one-field services."""
-        return self.service_spec.present(self.get_credentials())
+        return self.get_service().present(self.get_credentials())
 
 
 class ServicePreference(models.Model):
@@ -379,7 +368,6 @@ class AuditAction(models.TextChoices):
     DELETED = "deleted", _("Deleted")
     ROTATED = "rotated", _("Re-encrypted")
     IMPORTED = "imported", _("Imported")
-    USED_WITH_FALLBACK = "used_with_fallback", _("Used the platform's key")
     PREFERENCE_CHANGED = "preference_changed", _("Preference changed")
 
 

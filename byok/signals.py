@@ -14,7 +14,7 @@ key_removed = Signal()
 #: A stored key's plaintext was shown to its owner. ``key``, ``actor``.
 key_revealed = Signal()
 #: A stored key was tested against its provider. ``key``, ``actor``, ``result``
-#: (a :class:`byok.probes.ProbeResult`).
+#: (a :class:`byok.results.ProbeResult`).
 key_tested = Signal()
 #: Host code was handed a credential. ``user``, ``service``, ``environment``,
 #: ``source`` ("user" or "platform"), ``key_id`` (None for the platform's key).

@@ -1,14 +1,13 @@
-"""What a user's keys add up to: the figures the dashboard, the usage page and the
-REST API's ``stats/``, ``usage/`` and ``services/`` all show."""
+"""What a user's keys add up to: the figures the dashboard and the REST API's
+``stats/`` and ``services/`` show."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
@@ -61,33 +60,3 @@ def keys_per_service(user: Any) -> dict[str, dict[str, int]]:
         .order_by()
     )
     return {row["service"]: {"keys": row["keys"], "active": row["active"]} for row in rows}
-
-
-@dataclass(frozen=True)
-class UsageWindow:
-    start: date
-    end: date
-    days: int
-    service: str | None
-    #: One per (date, service, source): ``calls``, ``units``, ``cost``, sorted.
-    rows: list[dict[str, Any]]
-
-
-def usage_for(user: Any, *, days: int = 30, service: str | None = None) -> UsageWindow:
-    """Daily usage over the last ``days`` days (today included), by whose key served it."""
-    end = timezone.localdate()
-    start = end - timedelta(days=days - 1)
-    own = KeyUsage.objects.filter(key__user=user, date__gte=start)
-    platform = PlatformUsage.objects.filter(user=user, date__gte=start)
-    if service:
-        own, platform = own.filter(key__service=service), platform.filter(service=service)
-    totals = {"calls": Sum("calls"), "units": Sum("units"), "cost": Sum("cost")}
-    rows = [
-        {**row, "source": "user"}
-        for row in own.values("date", service=F("key__service")).annotate(**totals).order_by()
-    ] + [
-        {**row, "source": "platform"}
-        for row in platform.values("date", "service").annotate(**totals).order_by()
-    ]
-    rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
-    return UsageWindow(start, end, days, service or None, rows)

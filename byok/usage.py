@@ -1,4 +1,5 @@
-"""Metering: count calls, units and estimated cost, per key or on the platform's key.
+"""Metering: count calls, units and estimated cost, per key or on the platform's key;
+and read it back, day by day.
 
 Each call is at most two writes: one upsert of the day's row, and, when the
 user's key served, one update of the key's running totals. Both add to the
@@ -8,12 +9,14 @@ stored values in SQL, so concurrent requests never lose a count.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, OperationalError, connections, models, router, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from byok.keys import ResolvedKey
@@ -43,10 +46,10 @@ def track_api_usage(
     ``cost=None`` estimates it from the service's cost per call. Anonymous
     users are not metered.
     """
-    spec = registry.get(service)
+    definition = registry.get(service)
     if not (isinstance(calls, int) and isinstance(units, int)) or calls < 0 or units < 0:
         raise ValueError("calls and units must be non-negative integers.")
-    amount = spec.default_cost_per_call * calls if cost is None else Decimal(str(cost))
+    amount = definition.default_cost_per_call * calls if cost is None else Decimal(str(cost))
     if amount < 0:
         raise ValueError("cost must not be negative.")
     environment = Environment.resolve(environment if key is None else key.environment)
@@ -167,3 +170,33 @@ def _upsert_portably(
             manager.create(**lookup, **counters)
     except IntegrityError:  # created concurrently since the update
         manager.filter(**lookup).update(**increments)
+
+
+@dataclass(frozen=True)
+class UsageWindow:
+    start: date
+    end: date
+    days: int
+    service: str | None
+    #: One per (date, service, source): ``calls``, ``units``, ``cost``, sorted.
+    rows: list[dict[str, Any]]
+
+
+def usage_for(user: Any, *, days: int = 30, service: str | None = None) -> UsageWindow:
+    """Daily usage over the last ``days`` days (today included), by whose key served it."""
+    end = timezone.localdate()
+    start = end - timedelta(days=days - 1)
+    own = KeyUsage.objects.filter(key__user=user, date__gte=start)
+    platform = PlatformUsage.objects.filter(user=user, date__gte=start)
+    if service:
+        own, platform = own.filter(key__service=service), platform.filter(service=service)
+    totals = {"calls": Sum("calls"), "units": Sum("units"), "cost": Sum("cost")}
+    rows = [
+        {**row, "source": "user"}
+        for row in own.values("date", service=F("key__service")).annotate(**totals).order_by()
+    ] + [
+        {**row, "source": "platform"}
+        for row in platform.values("date", "service").annotate(**totals).order_by()
+    ]
+    rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
+    return UsageWindow(start, end, days, service or None, rows)

@@ -1,63 +1,30 @@
-"""``validate_credentials``: what a credential looks like, checked without storing it."""
+"""``validate_credentials``: what a credential looks like, checked without storing it.
+
+The checks run in one order for every service, each on the fields the previous ones
+left without an error: the shape of the input (:meth:`Service.normalize`),
+placeholders and masked values, the service's :attr:`~Service.refusals`, fields
+pasted the wrong way round (:attr:`~Service.swaps`), fields that go together, the
+:attr:`~Service.formats`, :attr:`~Service.cautions`, and last the service's own
+:meth:`~Service.check`.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from byok.services.base import Credentials, Service
 from byok.services.formats import (
     FieldError,
     FormatReport,
+    ValidationResult,
     placeholder_kind,
     placeholder_message,
 )
 from byok.services.registry import registry
 
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """Errors refuse the credential; warnings accept it but are shown to the user.
-
-    ``credentials`` is the normalised mapping (trimmed, a pasted URL split into
-    its fields); ``details`` holds facts read from the credential itself.
-    """
-
-    service: str
-    credentials: dict[str, str]
-    problems: dict[str, list[FieldError]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    details: dict[str, str] = field(default_factory=dict)
-    environment: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def field_errors(self) -> dict[str, list[str]]:
-        """Error messages by field name."""
-        return {name: [p.message for p in problems] for name, problems in self.problems.items()}
-
-    @property
-    def errors(self) -> list[str]:
-        """Every error message."""
-        return [p.message for problems in self.problems.values() for p in problems]
-
-    def raise_if_invalid(self) -> None:
-        """Raise a ``ValidationError`` keyed by field (with stable codes) if any error."""
-        if self.problems:
-            raise ValidationError(
-                {
-                    name: [ValidationError(p.message, code=p.code) for p in problems]
-                    for name, problems in self.problems.items()
-                }
-            )
-
-    def __repr__(self) -> str:  # the credentials stay out of logs and tracebacks
-        return f"<ValidationResult {self.service} ok={self.ok} warnings={len(self.warnings)}>"
+__all__ = ["ValidationResult", "validate_credentials"]
 
 
 @sensitive_variables()
@@ -70,36 +37,117 @@ def validate_credentials(
     ``environment`` ("production", "test", …) lets a service warn about, say, a
     Stripe test key stored as production.
     """
-    spec = registry.get(service)
-    report = FormatReport()
+    return check_credentials(registry.get(service), credentials, environment)
+
+
+@sensitive_variables()
+def check_credentials(
+    service: Service, credentials: object, environment: str | None
+) -> ValidationResult:
+    """:func:`validate_credentials` for a service already looked up."""
     try:
-        clean = spec.normalize(spec.prepare(credentials))
+        clean = service.normalize(service.prepare(credentials))
     except ValidationError as error:
-        by_field = (
-            error.error_dict if hasattr(error, "error_dict") else {"credentials": error.error_list}
-        )
-        problems = {
-            name: [FieldError(" ".join(e.messages), e.code or "invalid") for e in errors]
-            for name, errors in by_field.items()
-        }
-        return ValidationResult(service, {}, problems, environment=environment)
-    labels = {f.name: f.label for f in spec.fields}
-    for name, value in clean.items():
+        return ValidationResult(service.id, {}, _problems(error), environment=environment)
+    report = FormatReport()
+    for check in (_placeholders, _refusals, _swaps, _together, _formats, _cautions):
+        check(service, clean, report)
+    service.check(_unrefused(clean, report), report, environment)
+    return ValidationResult(
+        service.id, clean, report.errors, report.warnings, report.details, environment
+    )
+
+
+def _problems(error: ValidationError) -> dict[str, list[FieldError]]:
+    by_field = (
+        error.error_dict if hasattr(error, "error_dict") else {"credentials": error.error_list}
+    )
+    return {
+        name: [FieldError(" ".join(e.messages), e.code or "invalid") for e in errors]
+        for name, errors in by_field.items()
+    }
+
+
+def _unrefused(credentials: Credentials, report: FormatReport) -> Credentials:
+    """The fields no check has refused yet."""
+    return {name: value for name, value in credentials.items() if name not in report.errors}
+
+
+@sensitive_variables()
+def _placeholders(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    for name, value in credentials.items():
         kind = placeholder_kind(value)
         if kind:
-            report.error(name, placeholder_message(kind, labels[name]), code=kind)
-    spec.check(clean, report, environment)
-    for name, value in clean.items():
-        fmt = spec.formats.get(name)
-        if fmt is None or name in report.errors:
+            report.error(name, placeholder_message(kind, service.labels[name]), code=kind)
+
+
+@sensitive_variables()
+def _refusals(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    for refusal in service.refusals:
+        value = _unrefused(credentials, report).get(refusal.field)
+        if value is not None and refusal.matches(value):
+            message = str(refusal.message) % {"label": service.labels[refusal.field]}
+            report.error(refusal.field, message, code=refusal.code)
+
+
+@sensitive_variables()
+def _swaps(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    for first, second in service.swaps:
+        values = _unrefused(credentials, report)
+        if first not in values or second not in values:
+            continue
+        one, other = service.formats[first], service.formats[second]
+        if (
+            not one.fits(values[first])
+            and not other.fits(values[second])
+            and one.fits(values[second])
+            and other.fits(values[first])
+        ):
+            labels = service.labels
+            report.error(
+                first,
+                _("The %(first)s and the %(second)s look swapped.")
+                % {"first": labels[first], "second": labels[second]},
+                code="swapped",
+            )
+
+
+def _together(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    for group in service.together:
+        given = [name for name in group if name in credentials]
+        if not given or len(given) == len(group):
+            continue
+        labels = service.labels
+        for name in group:
+            if name not in credentials:
+                report.error(
+                    name,
+                    _("Give the %(label)s too, or leave %(fields)s empty.")
+                    % {"label": labels[name], "fields": ", ".join(labels[n] for n in group)},
+                    code="required",
+                )
+
+
+@sensitive_variables()
+def _formats(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    for name, value in _unrefused(credentials, report).items():
+        fmt = service.formats.get(name)
+        if fmt is None:
             continue
         if not fmt.fits(value):
             report.error(
                 name,
-                _("%(label)s must be %(shape)s.") % {"label": labels[name], "shape": fmt.shape},
+                _("%(label)s must be %(shape)s.")
+                % {"label": service.labels[name], "shape": fmt.shape},
             )
         elif not fmt.fits_strictly(value):
             report.warn(fmt.strict_note)
-    return ValidationResult(
-        service, clean, report.errors, report.warnings, report.details, environment
-    )
+
+
+@sensitive_variables()
+def _cautions(service: Service, credentials: Credentials, report: FormatReport) -> None:
+    values = _unrefused(credentials, report)
+    for caution in service.cautions:
+        value = values.get(caution.field)
+        if value is not None and caution.matches(value):
+            report.warn(caution.message)

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -32,11 +33,12 @@ from byok.forms import AddKeyForm, ImportForm
 from byok.importing import ImportReport, import_file
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import UserAPIKey
-from byok.probes import ProbeResult, ProbeStatus
-from byok.rest.throttles import spend_test_budget
+from byok.rate_limits import spend_test_budget
+from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
-from byok.stats import stats_for, usage_for
+from byok.stats import stats_for
+from byok.usage import usage_for
 
 USAGE_WINDOWS = (7, 30, 90)
 BANNER_DISMISSED = "byok_banner_dismissed"
@@ -69,7 +71,7 @@ def provider_call_refused(request: HttpRequest) -> str | None:
     """Count one provider call against the user's test budget (shared with the REST
     API's ``byok_test`` throttle); what to tell the user when it is spent."""
     try:
-        spend_test_budget(request)
+        spend_test_budget(request.user)
     except TooManyTests as refused:
         return too_many_tests(refused.wait)
     return None
@@ -152,10 +154,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def add_key(request: HttpRequest, service: str) -> HttpResponse:
     """The add-key form: its own page without JavaScript, the dialog's target with it."""
     try:
-        spec = registry.get(service)
+        definition = registry.get(service)
     except UnknownService:
         raise Http404(_("No such service.")) from None
-    form = AddKeyForm(spec, request.POST if request.method == "POST" else None)
+    form = AddKeyForm(definition, request.POST if request.method == "POST" else None)
     result: ProbeResult | None = None
     status = 400
     if request.method == "POST" and form.is_valid():
@@ -168,7 +170,7 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
             try:
                 key = add_user_api_key(
                     request.user,
-                    spec.id,
+                    definition.id,
                     form.credentials(),
                     nickname=data["nickname"],
                     environment=data["environment"],
@@ -182,7 +184,7 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
             except ValidationError as error:
                 form.add_validation_error(error)
             else:
-                return done(request, *added_message(spec, key), key=str(key.pk), saved=True)
+                return done(request, *added_message(definition, key), key=str(key.pk), saved=True)
     if request.method == "POST":
         if wants_json(request):
             return JsonResponse(
@@ -194,8 +196,10 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
                 },
                 status=status,
             )
-        return page(request, "byok/add_key.html", {"service": spec, "form": form}, status=status)
-    return page(request, "byok/add_key.html", {"service": spec, "form": form})
+        return page(
+            request, "byok/add_key.html", {"service": definition, "form": form}, status=status
+        )
+    return page(request, "byok/add_key.html", {"service": definition, "form": form})
 
 
 @login_required
@@ -216,7 +220,7 @@ def import_keys(request: HttpRequest) -> HttpResponse:
                 dry_run=data["dry_run"],
                 actor=request.user,
                 request=request,
-                test_budget=lambda count: spend_test_budget(request, count),
+                test_budget=partial(spend_test_budget, request.user),
                 **{name: data[name] for name in ("environment", "test", "atomic")},
             )
         except TooManyTests as refused:

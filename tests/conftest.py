@@ -2,7 +2,7 @@ import pytest
 import responses as responses_lib
 from django.core.cache import cache
 
-from byok import probes
+from byok import http
 
 from factories import UserFactory
 
@@ -10,7 +10,7 @@ from factories import UserFactory
 @pytest.fixture(autouse=True)
 def no_retry_pause(monkeypatch):
     """Probes retry once without the pause between the two tries."""
-    monkeypatch.setattr(probes, "RETRY_PAUSE", 0)
+    monkeypatch.setattr(http, "RETRY_PAUSE", 0)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import requests
 
 import byok
-from byok.probes import USER_AGENT
+from byok.http import USER_AGENT
 
 from fakes import fake_credentials, secret_values
 

@@ -250,7 +250,7 @@ def test_the_bulk_delete_confirmation_renders_without_a_secret(admin, stored):
 def test_the_changelist_shows_every_key_masked(admin, stored):
     page = html(admin.get(CHANGELIST))
     for key in stored.keys.values():
-        assert key.display_hint in page
+        assert key.masked_key in page
         assert key.nickname in page
     assert_no_secret(page, stored.secrets)
 
@@ -356,7 +356,7 @@ def test_a_new_secret_replaces_the_stored_one_and_the_change_log_never_holds_it(
 
 def test_the_masked_hint_is_refused_as_a_new_secret(admin, stored):
     key = stored.keys["openai"]
-    response = admin.post(url("change", key), change_data(key, secret=key.display_hint))
+    response = admin.post(url("change", key), change_data(key, secret=key.masked_key))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["secret"]
     key.refresh_from_db()
@@ -626,7 +626,7 @@ def test_a_view_only_user_sees_keys_masked_but_cannot_change_them(viewer, stored
     key = stored.keys["openai"]
     listing = viewer.get(CHANGELIST)
     assert listing.status_code == 200
-    assert key.display_hint in html(listing)
+    assert key.masked_key in html(listing)
     detail = viewer.get(url("change", key))
     assert detail.status_code == 200
     assert 'name="secret"' not in html(detail)

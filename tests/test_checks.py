@@ -6,7 +6,9 @@ from django.test import override_settings
 from byok import NoAPIKey, checks, get_user_api_key
 from byok.conf import conf
 from byok.crypto import generate_key
-from byok.services import Service, registry
+from byok.forms import AddKeyForm
+from byok.services import Caution, CredentialField, Format, Refusal, Service, registry
+from byok.services.base import RESERVED_FIELD_NAMES
 
 KEY = settings.BYOK["ENCRYPTION_KEYS"][0]
 
@@ -196,3 +198,96 @@ def test_an_empty_platform_key_means_none_not_an_error(value, user):
         assert conf.PLATFORM_KEYS == {}
         with pytest.raises(NoAPIKey):
             get_user_api_key(user, "twilio")
+
+
+# Each registered service's declaration (byok.E012 to byok.E015) ---------------------
+
+
+@pytest.fixture
+def declared(monkeypatch):
+    """Register service classes for one test."""
+
+    def register(*classes):
+        monkeypatch.setattr(registry, "_registered", [*registry.registered, *classes])
+        registry.reset()
+
+    yield register
+    registry.reset()
+
+
+def declaration(**attributes):
+    attributes = {"id": "inhouse", "name": "In-house", "category": "ai", **attributes}
+    return type("InHouse", (Service,), attributes)
+
+
+def test_the_built_in_services_pass_their_declaration_checks():
+    assert checks.check_service_declarations() == []
+
+
+@pytest.mark.parametrize(
+    ("attributes", "wrong"),
+    [({"category": "crypto"}, "category 'crypto'"), ({"difficulty": "hard"}, "'hard'")],
+)
+def test_e012_unknown_category_or_difficulty(declared, attributes, wrong):
+    declared(declaration(**attributes))
+    messages = checks.check_service_declarations()
+    assert ids(messages) == ["byok.E012"]
+    assert wrong in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("attributes", "where"),
+    [
+        ({"formats": {"token": Format(loose=r".+")}}, "formats: 'token'"),
+        ({"refusals": (Refusal("token", r"x.*", "no"),)}, "refusals: 'token'"),
+        ({"cautions": (Caution("token", r"x.*", "hm"),)}, "cautions: 'token'"),
+        ({"together": (("api_key", "token"),)}, "together: 'token'"),
+        ({"hint_field": "token"}, "hint_field: 'token'"),
+    ],
+)
+def test_e013_a_declaration_names_a_field_the_service_lacks(declared, attributes, where):
+    declared(declaration(**attributes))
+    messages = checks.check_service_declarations()
+    assert ids(messages) == ["byok.E013"]
+    assert where in messages[0].msg
+
+
+def test_e013_swapped_fields_need_a_format_each(declared):
+    fields = (CredentialField("key_id", "Key id"), CredentialField("secret", "Secret"))
+    declared(declaration(fields=fields, swaps=(("key_id", "secret"),)))
+    assert ids(checks.check_service_declarations()) == ["byok.E013"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (CredentialField("api_key", "Key"), CredentialField("nickname", "Nickname")),
+        (CredentialField("environment", "Environment"),),
+        (CredentialField("api_key", "Key"), CredentialField("api_key", "Key again")),
+    ],
+)
+def test_e014_reserved_or_repeated_field_names(declared, fields):
+    declared(declaration(fields=fields))
+    assert ids(checks.check_service_declarations()) == ["byok.E014"]
+
+
+def test_the_reserved_names_are_the_add_key_forms_own_inputs():
+    assert set(AddKeyForm.base_fields) == set(RESERVED_FIELD_NAMES)
+
+
+def test_e015_two_services_read_one_environment_variable(declared):
+    declared(declaration(fields=(CredentialField("api_key", "Key", env=("OPENAI_API_KEY",)),)))
+    messages = checks.check_service_declarations()
+    assert ids(messages) == ["byok.E015"]
+    assert "'openai' and 'inhouse'" in messages[0].msg
+
+
+def test_a_service_that_cannot_be_loaded_is_only_reported_once():
+    with byok(SERVICES=["nowhere.Service"]):
+        assert checks.check_service_declarations() == []
+        assert ids(checks.check_settings()) == ["byok.E006"]
+
+
+def test_a_wrong_host_service_fails_manage_py_check(declared):
+    declared(declaration(category="crypto"))
+    assert "byok.E012" in ids(run_checks(include_deployment_checks=False))

@@ -30,7 +30,7 @@ from rest_framework.renderers import JSONRenderer
 
 import byok
 from byok import audit
-from byok.probes import ProbeClient
+from byok.http import ProbeClient
 from byok.services.registry import registry
 from byok.signals import key_revealed, key_used
 
@@ -97,7 +97,7 @@ def protected(request, monkeypatch):
 def fail_in_probe(monkeypatch):
     """The HTTP client's send, whose ``headers`` and ``auth`` carry the credential."""
 
-    def failing_send(self, method, url, headers, auth, data):
+    def failing_send(self, url, request):
         raise InjectedFailure(FAILURE)
 
     monkeypatch.setattr(ProbeClient, "_send", failing_send)

@@ -20,7 +20,7 @@ page = client.get("/").content.decode()
 keys = list(UserAPIKey.objects.all())
 assert len(keys) == 2, keys
 for key in keys:
-    assert key.display_hint in page
+    assert key.masked_key in page
     for value in key.get_credentials().values():
         if len(value) > 20:
             assert value not in page

@@ -49,7 +49,7 @@ def test_replacing_the_secret(user):
     update_user_api_key(key, credentials=secret)
     stored = UserAPIKey.objects.get(pk=key.pk)
     assert stored.get_secret() == secret
-    assert stored.display_hint.endswith(secret[-4:])
+    assert stored.masked_key.endswith(secret[-4:])
     assert (stored.status, stored.last_tested_at) == ("untested", None)
     assert byok.get_user_api_key(user, "openai") == secret
 
@@ -64,7 +64,7 @@ def test_an_update_without_credentials_keeps_the_secret(user):
 @pytest.mark.parametrize("echo", ["hint", "ascii"])
 def test_the_masked_value_echoed_back_is_refused(user, echo):
     key = make_key(user)
-    value = key.display_hint if echo == "hint" else key.display_hint.replace("…", "...")
+    value = key.masked_key if echo == "hint" else key.masked_key.replace("…", "...")
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(key, credentials=value)
     assert codes(excinfo, "api_key")[0] in ("invalid", "masked")

@@ -207,7 +207,7 @@ def test_add_stores_a_masked_encrypted_key(user):
     secret = fake_credentials("openai")
     key = byok.add_user_api_key(user, "openai", secret, nickname="  laptop ")
     assert key.nickname == "laptop"
-    assert key.display_hint == f"sk-proj-…{secret[-4:]}"
+    assert key.masked_key == f"sk-proj-…{secret[-4:]}"
     assert key.status == "untested"
     assert key.environment == "production"
     assert key.get_credentials() == {"api_key": secret}
@@ -393,7 +393,7 @@ def test_soft_delete_erases_the_secret_and_keeps_the_row(user):
     row = UserAPIKey.objects.get(pk=key.pk)
     assert (row.credentials, row.fingerprint, row.is_active) == (None, None, False)
     assert row.deleted_at is not None
-    assert row.display_hint == key.display_hint
+    assert row.masked_key == key.masked_key
     with pytest.raises(ValueError, match="deleted"):
         row.get_credentials()
     assert not UserAPIKey.objects.for_user(user).exists()

@@ -321,7 +321,7 @@ def test_no_secret_leaks_from_any_entry_point(scenario, monkeypatch, tmp_path, s
         # -- update: a new secret through the API and the admin, then test again
         openai_2 = evidence.use("openai", fake_credentials("openai"))
         api.patch(f"{API}{openai_id}/", {"key": openai_2, "nickname": "Rotated"})
-        api.patch(f"{API}{openai_id}/", {"key": UserAPIKey.objects.get(pk=openai_id).display_hint})
+        api.patch(f"{API}{openai_id}/", {"key": UserAPIKey.objects.get(pk=openai_id).masked_key})
         github_2 = evidence.use("github", fake_credentials("github"))
         changed = admin.post(
             f"{ADMIN}{github_key.pk}/change/",

@@ -29,7 +29,7 @@ def test_the_raw_tables_hold_no_plaintext_and_no_prefix_of_it(user):
             assert not leaked, f"{service}: a run of the secret is stored in clear"
 
 
-def test_display_hints_keep_only_the_public_prefix_and_last_four(user):
+def test_masked_keys_keep_only_the_public_prefix_and_last_four(user):
     for service in FAKES:
         credentials = fake_credentials(service)
         key = make_key(user, service, credentials)
@@ -39,8 +39,8 @@ def test_display_hints_keep_only_the_public_prefix_and_last_four(user):
             if isinstance(credentials, str)
             else credentials[spec.hint_field or next(f.name for f in spec.fields if f.secret)]
         )
-        assert key.display_hint.endswith(source[-4:])
-        assert len(key.display_hint) <= len(max(spec.key_prefixes, key=len, default="")) + 5
+        assert key.masked_key.endswith(source[-4:])
+        assert len(key.masked_key) <= len(max(spec.key_prefixes, key=len, default="")) + 5
 
 
 def test_every_service_round_trips(user):
@@ -54,4 +54,4 @@ def test_str_shows_the_nickname_or_the_hint(user):
     key = make_key(user, nickname="Work laptop")
     assert str(key) == "OpenAI: Work laptop"
     unnamed = make_key(user, "anthropic")
-    assert str(unnamed) == f"Anthropic: {unnamed.display_hint}"
+    assert str(unnamed) == f"Anthropic: {unnamed.masked_key}"

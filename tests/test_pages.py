@@ -53,7 +53,7 @@ def test_the_dashboard_shows_every_service_and_the_users_keys_masked(browser, us
     key = make_key(user, credentials=secret, nickname="Work")
     page = html(browser.get(BASE))
     assert page.count("data-byok-card ") == len(FAKES)
-    assert key.display_hint in page
+    assert key.masked_key in page
     assert "Work" in page
     assert secret not in page
     assert "1 / 12" in page

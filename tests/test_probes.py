@@ -11,7 +11,9 @@ from django.conf import settings
 from django.test import override_settings
 
 import byok
-from byok.probes import MAX_RESPONSE_BYTES, USER_AGENT, ProbeClient, ProbeStatus
+from byok.http import MAX_RESPONSE_BYTES, USER_AGENT, ProbeRequest
+from byok.probes import probe_client
+from byok.results import ProbeStatus
 from byok.services import registry
 
 from fakes import fake_credentials
@@ -114,7 +116,7 @@ def test_redirects_are_never_followed(provider):
 
 def test_the_response_is_read_up_to_the_cap(provider):
     with at(provider, "huge"):
-        response = ProbeClient(registry.get("openai")).request("GET", "/models")
+        response = probe_client(registry.get("openai")).send(ProbeRequest("GET", "/models"))
     assert response.truncated
     assert len(response.body) == MAX_RESPONSE_BYTES
     assert response.json() is None
@@ -165,7 +167,7 @@ def test_a_malformed_key_is_never_sent(provider):
 
 
 def test_probe_timeout_setting():
-    client = ProbeClient(registry.get("openai"))
+    client = probe_client(registry.get("openai"))
     with override_settings(BYOK={**settings.BYOK, "PROBE_TIMEOUT": 20}):
         assert client.timeout == (5.0, 20.0)
     with override_settings(BYOK={**settings.BYOK, "PROBE_TIMEOUT": (2, 3)}):

@@ -47,10 +47,12 @@ from byok.checks import check_encryption_keys
 from byok.crypto import EncryptionKey, Keyring, _keyring_for, get_keyring, parse_key
 from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
+from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
 from byok.importing import MAX_BYTES, MAX_ENTRIES, Entry
 from byok.keys import resolve_api_key
 from byok.models import AuditEvent, KeyUsage, UserAPIKey
-from byok.probes import MAX_RESPONSE_BYTES, ProbeClient, ProbeStatus
+from byok.probes import probe_client
+from byok.results import ProbeStatus
 from byok.rotation import rotate
 from byok.services.base import MAX_VALUE_LENGTH, mask_value
 from byok.services.registry import registry
@@ -367,7 +369,7 @@ def test_the_same_secret_has_the_same_fingerprint_for_every_user(user, other_use
 
 
 @pytest.mark.parametrize("service", list(FAKES))
-def test_a_display_hint_shows_a_known_prefix_and_the_last_four_at_most(user, service):
+def test_a_masked_key_shows_a_known_prefix_and_the_last_four_at_most(user, service):
     spec = registry.get(service)
     credentials = as_mapping(service, fake_credentials(service))
     key = make_key(user, service, credentials)
@@ -375,7 +377,7 @@ def test_a_display_hint_shows_a_known_prefix_and_the_last_four_at_most(user, ser
     value = credentials[source]
     prefix = max((p for p in spec.key_prefixes if value.startswith(p)), key=len, default="")
 
-    assert raw_key_row(key, "display_hint")[0] == f"{prefix}…{value[-4:]}"
+    assert raw_key_row(key, "masked_key")[0] == f"{prefix}…{value[-4:]}"
     if service == "aws_s3":  # made from the access key ID, not the secret access key
         assert source == "access_key_id"
     assert mask_value("sk-" + "x" * 15, ("sk-",)) == "sk-••••"
@@ -564,7 +566,7 @@ def test_an_undecryptable_key_is_logged_by_row_and_key_id_only(api, user, caplog
 
 def through_the_filter(log):
     """What a host's handler with RedactSecretsFilter writes for the records ``log`` makes."""
-    from byok.logging import RedactSecretsFilter
+    from byok.redaction import RedactSecretsFilter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -812,7 +814,7 @@ def test_staff_see_only_masked_keys_in_the_admin(superuser, user):
     assert {page.status_code for page in pages} == {200}
     text = "\n".join(page.content.decode() for page in pages)
     assert_absent([v for values in stored.values() for v in values], text, "the admin")
-    assert all(key.display_hint in pages[0].content.decode() for key in stored)
+    assert all(key.masked_key in pages[0].content.decode() for key in stored)
 
 
 def test_staff_can_replace_but_never_read_a_secret(user):
@@ -1060,16 +1062,16 @@ def test_the_address_check_is_not_pinned_to_the_connection(monkeypatch):
 def test_a_large_or_compressed_answer_is_cut_at_256_kb():
     huge = b'{"data": [' + b'"x",' * (MAX_RESPONSE_BYTES // 2) + b'"x"]}'
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
-    client = ProbeClient(registry.get("openai"))
+    client = probe_client(registry.get("openai"))
     with responses_lib.RequestsMock() as mock:
         mock.get(OPENAI_MODELS, body=huge)
-        plain = client.request("GET", "/models")
+        plain = client.send(ProbeRequest("GET", "/models"))
         mock.replace(
             responses_lib.GET, OPENAI_MODELS, body=bomb, headers={"Content-Encoding": "gzip"}
         )
         tracemalloc.start()
         try:
-            inflated = client.request("GET", "/models")
+            inflated = client.send(ProbeRequest("GET", "/models"))
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -92,7 +92,7 @@ def test_at_most_two_writes(user, platform):
 
 def test_cost_defaults_to_the_services_estimate(user, monkeypatch):
     key = make_key(user)
-    monkeypatch.setattr(type(key.service_spec), "default_cost_per_call", Decimal("0.002"))
+    monkeypatch.setattr(type(key.get_service()), "default_cost_per_call", Decimal("0.002"))
     byok.track_api_usage(user, "openai", calls=5)
     assert KeyUsage.objects.get().cost == Decimal("0.01")
 

@@ -14,8 +14,8 @@ from rest_framework.exceptions import ErrorDetail
 
 from byok.importing import MAX_BYTES, Outcome
 from byok.models import Environment, UserAPIKey
-from byok.probes import ProbeStatus
 from byok.rest.schema import OpenApiTypes, extend_schema_field
+from byok.results import ProbeStatus
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
 from byok.services.registry import registry
 
@@ -120,7 +120,7 @@ class APIKeySerializer(serializers.ModelSerializer[UserAPIKey]):
 
     service_name = serializers.SerializerMethodField()
     category = serializers.SerializerMethodField()
-    masked_key = serializers.CharField(source="display_hint", read_only=True)
+    masked_key = serializers.CharField(read_only=True)
     is_default = serializers.BooleanField(read_only=True)
     estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -38,6 +39,7 @@ from byok.keys import (
 )
 from byok.models import UserAPIKey
 from byok.probes import test_credentials
+from byok.rate_limits import spend_test_budget
 from byok.rest import serializers as s
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
 from byok.rest.schema import (
@@ -48,9 +50,10 @@ from byok.rest.schema import (
     extend_schema_view,
     schema_class,
 )
-from byok.rest.throttles import RevealThrottle, TestThrottle, spend_test_budget
+from byok.rest.throttles import RevealThrottle, TestThrottle
 from byok.services.registry import registry
-from byok.stats import keys_per_service, stats_for, usage_for
+from byok.stats import keys_per_service, stats_for
+from byok.usage import usage_for
 from byok.validation import validate_credentials
 
 logger = logging.getLogger("byok.rest")
@@ -441,7 +444,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
                 options.pop("data"),
                 actor=request.user,
                 request=request._request,
-                test_budget=lambda count: spend_test_budget(request, count),
+                test_budget=partial(spend_test_budget, request.user),
                 **options,
             )
         except TooManyTests as refused:

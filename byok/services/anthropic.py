@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.results import ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.services.formats import Format, Refusal, ValidationResult
 
 #: The API version byok speaks; the API answers 400 without one.
 API_VERSION = "2023-06-01"
@@ -44,7 +38,6 @@ class Anthropic(Service):
         _("Sign in at console.anthropic.com."),
         _("Open “API keys” and choose “Create key”."),
         _("Pick the workspace, name the key and copy it: it is shown once."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -71,18 +64,45 @@ class Anthropic(Service):
     default_cost_per_call = Decimal("0.003")
     base_url = "https://api.anthropic.com"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        if credentials["api_key"].startswith("sk-ant-admin"):
-            report.error(
-                "api_key",
-                _(
-                    "This is an Anthropic Admin API key, which manages the organization and "
-                    "cannot call the models; create a regular API key instead."
-                ),
-                code="wrong_kind",
-            )
+    refusals = (
+        Refusal(
+            "api_key",
+            r"sk-ant-admin.*",
+            _(
+                "This is an Anthropic Admin API key, which manages the organization and "
+                "cannot call the models; create a regular API key instead."
+            ),
+        ),
+    )
+    error_code_at = "error.type"
+    answers = (
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _("Anthropic accepted the key, but it has no permission to list the models."),
+            code="permission_error",
+        ),
+        # Any other 403 says nothing sure about the key.
+        Answer(403, ProbeStatus.PROVIDER_ERROR),
+        Answer(
+            404,
+            ProbeStatus.INVALID,
+            _("Anthropic does not know this key, or it has been disabled (HTTP 404)."),
+        ),
+        Answer(
+            400,
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "Anthropic refused byok's test request (HTTP 400): a problem with the "
+                "request, not with the key, which was not judged."
+            ),
+        ),
+        Answer(
+            529,
+            ProbeStatus.PROVIDER_ERROR,
+            _("Anthropic is overloaded (HTTP 529); the key was not judged. Try later."),
+        ),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         return ProbeRequest(
@@ -93,40 +113,3 @@ class Anthropic(Service):
                 "anthropic-version": API_VERSION,
             },
         )
-
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        if response.is_html or response.status in (401, 429) or response.status < 400:
-            return self.classify(response)
-        error = response.json_dict().get("error")
-        kind = error.get("type") if isinstance(error, dict) else None
-        if response.status == 403 and kind == "permission_error":
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "Anthropic accepted the key, but it has no permission to list the models."
-                ),
-            )
-        if response.status == 404:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext("Anthropic does not know this key, or it has been disabled (HTTP 404)."),
-            )
-        if response.status == 400:
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "Anthropic refused byok's test request (HTTP 400): a problem with the "
-                    "request, not with the key, which was not judged."
-                ),
-            )
-        if response.status == 529:
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext("Anthropic is overloaded (HTTP 529); the key was not judged. Try later."),
-            )
-        # Any other 403 (not a permission error) or status says nothing sure about the key.
-        return self.result(ProbeStatus.PROVIDER_ERROR, response)

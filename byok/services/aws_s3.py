@@ -13,21 +13,18 @@ import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
-from byok import probes
-from byok.probes import ProbeStatus, Unreachable
+from byok import http
+from byok.http import ProbeClient, ProbeRequest, ProbeResponse, Unreachable
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import ACCEPTED, Answer
 from byok.services.base import CredentialField, Service
-from byok.services.formats import Format
+from byok.services.formats import Format, FormatReport, ValidationResult
 from byok.services.sigv4 import EMPTY_SHA256, sign
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeClient, ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
 
 #: An AWS region name, such as ``eu-west-1`` or ``us-gov-west-1``. It becomes part of a
 #: host name, so nothing else gets through.
@@ -42,9 +39,9 @@ GLOBAL_STS_REGION = "us-east-1"
 # AWS error codes (AWS "Common Errors"; STS API reference) the probe reads.
 UNKNOWN_KEY = "InvalidClientTokenId"
 WRONG_SIGNATURE = "SignatureDoesNotMatch"
-EXPIRED_TOKEN = {"ExpiredToken", "ExpiredTokenException"}
-CLOCK_OFF = {"RequestExpired", "RequestTimeTooSkewed"}
-THROTTLED = {"Throttling", "ThrottlingException"}
+EXPIRED_TOKEN = ("ExpiredToken", "ExpiredTokenException")
+CLOCK_OFF = ("RequestExpired", "RequestTimeTooSkewed")
+THROTTLED = ("Throttling", "ThrottlingException")
 
 #: How far AWS's clock (its answer's ``Date``) may be from ours: beyond this AWS refuses
 #: every signature, so a refusal says nothing about the key.
@@ -56,15 +53,6 @@ _XML_CODE = re.compile(rb"<Code>\s*([A-Za-z0-9.]{1,100})\s*</Code>")
 def domain_for(region: str) -> str:
     """AWS's domain in ``region``'s partition: China regions live under amazonaws.com.cn."""
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-
-
-def error_code(response: ProbeResponse) -> str:
-    """The AWS error code of an answer, from its XML (or, with ``Accept: json``, JSON)."""
-    error = response.json_dict().get("Error")
-    if isinstance(error, dict) and isinstance(error.get("Code"), str):
-        return str(error["Code"])
-    match = _XML_CODE.search(response.body)
-    return match.group(1).decode() if match else ""
 
 
 def clock_is_off(response: ProbeResponse) -> bool:
@@ -199,6 +187,59 @@ class AWSS3(Service):
     # The access key id is what the AWS console shows to tell keys apart.
     hint_field = "access_key_id"
 
+    answers = (
+        Answer(
+            ACCEPTED,
+            ProbeStatus.VALID,
+            _(
+                "AWS accepted the key pair; access to S3 was not checked (give a bucket "
+                "and its region to check it)."
+            ),
+            html=True,
+        ),
+        Answer(
+            (400, 403),
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "AWS refused the request because this server's clock is off by more than "
+                "a few minutes; the key was not judged. The site's administrators need "
+                "to fix the clock (NTP)."
+            ),
+            code=CLOCK_OFF,
+            html=True,
+        ),
+        Answer(
+            403,
+            ProbeStatus.INVALID,
+            _(
+                "AWS does not know this access key ID, or it was deactivated or deleted "
+                "(for a temporary key: the session token does not match)."
+            ),
+            code=UNKNOWN_KEY,
+            html=True,
+        ),
+        Answer(
+            403,
+            ProbeStatus.INVALID,
+            _("AWS rejected the secret access key: it does not belong to this access key ID."),
+            code=WRONG_SIGNATURE,
+            html=True,
+        ),
+        Answer(
+            403,
+            ProbeStatus.INVALID,
+            _(
+                "These temporary credentials have expired: get a new access key, secret "
+                "and session token."
+            ),
+            code=EXPIRED_TOKEN,
+            html=True,
+        ),
+        Answer(400, ProbeStatus.RATE_LIMITED, code=THROTTLED, html=True),
+        # Not an answer about the key that byok knows how to read: don't judge it.
+        Answer((400, 403), ProbeStatus.PROVIDER_ERROR, html=True),
+    )
+
     def check(
         self, credentials: dict[str, str], report: FormatReport, environment: str | None
     ) -> None:
@@ -225,46 +266,34 @@ class AWSS3(Service):
                 _("Give the bucket's region too, so that byok can check the key can reach it.")
             )
 
-    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
+    def error_code(self, response: ProbeResponse) -> str:
+        """The AWS error code, from the XML (or JSON) answer; a clock that is off reads as
+        ``RequestTimeTooSkewed`` whatever the code: AWS then refuses every signature."""
+        if response.status in (400, 403) and clock_is_off(response):
+            return "RequestTimeTooSkewed"
+        error = response.json_dict().get("Error")
+        if isinstance(error, dict) and isinstance(error.get("Code"), str):
+            return str(error["Code"])
+        match = _XML_CODE.search(response.body)
+        return match.group(1).decode() if match else ""
+
+    @sensitive_variables()
+    def probe(self, checked: ValidationResult, http_client: ProbeClient) -> ProbeResult:
+        """STS ``GetCallerIdentity`` (twice if the signature looks wrong), then, for a
+        bucket and its region, S3 ``HeadBucket``."""
         credentials = checked.credentials
         region = credentials.get("region")
-        if http.overridden:
-            base_url, host_url, signing_region = None, http.base_url, region or GLOBAL_STS_REGION
-        elif region:
-            base_url = host_url = f"https://sts.{region}.{domain_for(region)}"
-            signing_region = region
-        else:
-            base_url = host_url = GLOBAL_STS
-            signing_region = GLOBAL_STS_REGION
-
-        def call_sts() -> ProbeResponse:
-            headers = {"Content-Type": STS_CONTENT_TYPE}
-            headers |= self._signature(
-                "POST",
-                f"{host_url.rstrip('/')}/",
-                headers,
-                STS_BODY,
-                credentials,
-                region=signing_region,
-                service="sts",
-            )
-            return http.request("POST", "/", base_url=base_url, headers=headers, data=STS_BODY)
-
-        response = call_sts()
-        if (
-            response.status == 403
-            and error_code(response) == WRONG_SIGNATURE
-            and not clock_is_off(response)
-        ):
+        response = self.call_sts(credentials, region, http_client)
+        if response.status == 403 and self.error_code(response) == WRONG_SIGNATURE:
             # STS refuses a signature for ~5 s after one made with another secret for the
             # same key ID (a user fixing a typo, say): a second try tells the cases apart.
-            time.sleep(probes.RETRY_PAUSE)
-            response = call_sts()
-        result = self.read_identity(response)
+            time.sleep(http.RETRY_PAUSE)
+            response = self.call_sts(credentials, region, http_client)
+        result = self.read_answer(response, checked)
         bucket = credentials.get("bucket")
         if result.status is not ProbeStatus.VALID or not (bucket and region):
             return result
-        if http.overridden:
+        if http_client.overridden:
             # The bucket's host is AWS's own; a configured endpoint may stand in for it.
             return self.result(
                 ProbeStatus.VALID,
@@ -274,65 +303,30 @@ class AWSS3(Service):
                     "site uses its own AWS endpoint."
                 ),
             )
-        return self.head_bucket(bucket, region, credentials, http)
+        return self.head_bucket(bucket, region, credentials, http_client)
 
-    def read_identity(self, response: ProbeResponse) -> ProbeResult:
-        """Read STS's answer to ``GetCallerIdentity``."""
-        code, status = error_code(response), response.status
-        if 200 <= status < 300:
-            return self.result(
-                ProbeStatus.VALID,
-                response,
-                gettext(
-                    "AWS accepted the key pair; access to S3 was not checked (give a bucket "
-                    "and its region to check it)."
-                ),
-            )
-        if status in (400, 403) and (code in CLOCK_OFF or clock_is_off(response)):
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "AWS refused the request because this server's clock is off by more than "
-                    "a few minutes; the key was not judged. The site's administrators need "
-                    "to fix the clock (NTP)."
-                ),
-            )
-        if status == 403 and code == UNKNOWN_KEY:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext(
-                    "AWS does not know this access key ID, or it was deactivated or deleted "
-                    "(for a temporary key: the session token does not match)."
-                ),
-            )
-        if status == 403 and code == WRONG_SIGNATURE:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext(
-                    "AWS rejected the secret access key: it does not belong to this access key ID."
-                ),
-            )
-        if status == 403 and code in EXPIRED_TOKEN:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext(
-                    "These temporary credentials have expired: get a new access key, secret "
-                    "and session token."
-                ),
-            )
-        if status == 400 and code in THROTTLED:
-            return self.result(ProbeStatus.RATE_LIMITED, response)
-        if status in (400, 403):
-            # Not an answer about the key that byok knows how to read: don't judge it.
-            return self.result(ProbeStatus.PROVIDER_ERROR, response)
-        return self.classify(response)
+    @sensitive_variables()
+    def call_sts(
+        self, credentials: dict[str, str], region: str | None, http_client: ProbeClient
+    ) -> ProbeResponse:
+        """``GetCallerIdentity``, at the region's STS host when a region is given."""
+        base_url = f"https://sts.{region}.{domain_for(region)}" if region else GLOBAL_STS
+        headers = {"Content-Type": STS_CONTENT_TYPE}
+        headers |= signature(
+            "POST",
+            http_client.url("/", base_url),
+            headers,
+            STS_BODY,
+            credentials,
+            region=region or GLOBAL_STS_REGION,
+            service="sts",
+        )
+        request = ProbeRequest("POST", "/", headers=headers, data=STS_BODY, base_url=base_url)
+        return http_client.send(request)
 
+    @sensitive_variables()
     def head_bucket(
-        self, bucket: str, region: str, credentials: dict[str, str], http: ProbeClient
+        self, bucket: str, region: str, credentials: dict[str, str], http_client: ProbeClient
     ) -> ProbeResult:
         """Whether the key, which STS just accepted, can reach the bucket."""
         if "." in bucket:
@@ -341,9 +335,9 @@ class AWSS3(Service):
         else:
             base_url, path = f"https://{bucket}.s3.{region}.{domain_for(region)}", "/"
         headers = {"x-amz-content-sha256": EMPTY_SHA256}
-        headers |= self._signature(
+        headers |= signature(
             "HEAD",
-            http.url(path, base_url),
+            http_client.url(path, base_url),
             headers,
             b"",
             credentials,
@@ -351,7 +345,9 @@ class AWSS3(Service):
             service="s3",
         )
         try:
-            response = http.request("HEAD", path, base_url=base_url, headers=headers)
+            response = http_client.send(
+                ProbeRequest("HEAD", path, headers=headers, base_url=base_url)
+            )
         except Unreachable:
             return self.result(
                 ProbeStatus.VALID,
@@ -359,8 +355,12 @@ class AWSS3(Service):
                 gettext("AWS accepted the key pair."),
                 warnings=[gettext("S3 could not be reached, so access to the bucket is unknown.")],
             )
+        return self.read_bucket_answer(response)
+
+    def read_bucket_answer(self, response: ProbeResponse) -> ProbeResult:
+        """Read S3's answer to ``HeadBucket``: the key pair itself is already known good."""
         status = response.status
-        if 200 <= status < 300:
+        if response.accepted:
             return self.result(
                 ProbeStatus.VALID,
                 response,
@@ -384,18 +384,7 @@ class AWSS3(Service):
                 ),
             )
         if status == 301:
-            actual = response.headers.get("x-amz-bucket-region", "")
-            if _REGION.fullmatch(actual):
-                message = gettext(
-                    "AWS accepted the key pair, but the bucket is in another region "
-                    "(%(region)s): set that region."
-                ) % {"region": actual}
-            else:
-                message = gettext(
-                    "AWS accepted the key pair, but the bucket is in another region: check "
-                    "the region."
-                )
-            return self.result(ProbeStatus.RESTRICTED, response, message)
+            return self.result(ProbeStatus.RESTRICTED, response, moved_message(response))
         return self.result(
             ProbeStatus.VALID,
             response,
@@ -409,25 +398,40 @@ class AWSS3(Service):
             ],
         )
 
-    @staticmethod
-    def _signature(
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        body: bytes,
-        credentials: dict[str, str],
-        *,
-        region: str,
-        service: str,
-    ) -> dict[str, str]:
-        return sign(
-            method,
-            url,
-            headers,
-            body,
-            access_key_id=credentials["access_key_id"],
-            secret_access_key=credentials["secret_access_key"],
-            region=region,
-            service=service,
-            session_token=credentials.get("session_token"),
-        )
+
+def moved_message(response: ProbeResponse) -> str:
+    """A bucket in another region: which one, when S3 says so."""
+    actual = response.headers.get("x-amz-bucket-region", "")
+    if _REGION.fullmatch(actual):
+        return gettext(
+            "AWS accepted the key pair, but the bucket is in another region "
+            "(%(region)s): set that region."
+        ) % {"region": actual}
+    return gettext(
+        "AWS accepted the key pair, but the bucket is in another region: check the region."
+    )
+
+
+@sensitive_variables()
+def signature(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    credentials: dict[str, str],
+    *,
+    region: str,
+    service: str,
+) -> dict[str, str]:
+    """The SigV4 headers for a request with ``credentials``."""
+    return sign(
+        method,
+        url,
+        headers,
+        body,
+        access_key_id=credentials["access_key_id"],
+        secret_access_key=credentials["secret_access_key"],
+        region=region,
+        service=service,
+        session_token=credentials.get("session_token"),
+    )

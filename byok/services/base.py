@@ -1,23 +1,41 @@
-"""What a service is: catalog data, credential fields, formats, and its probe."""
+"""What a service is: catalog data, credential fields and formats, and how to test a key.
+
+A service is a declaration. Its class attributes say what the catalog shows, which
+fields a credential has and what their values look like (:mod:`byok.services.formats`),
+the one read-only request that tests a key (:meth:`Service.probe_request`) and what
+each answer means (:mod:`byok.services.answers`). The methods here read those
+declarations; a service overrides one only for what is truly its own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeResponse, ProbeResult, ProbeStatus
-from byok.services.formats import Format, FormatReport
+from byok.conf import conf
+from byok.http import ProbeClient, ProbeRequest, ProbeResponse, Unreachable
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer, Region
+from byok.services.formats import Caution, Format, FormatReport, Refusal, ValidationResult
 
-if TYPE_CHECKING:
-    from byok.probes import ProbeClient
-    from byok.validation import ValidationResult
+__all__ = [
+    "CATEGORIES",
+    "DIFFICULTIES",
+    "MAX_VALUE_LENGTH",
+    "RESERVED_FIELD_NAMES",
+    "CredentialField",
+    "ProbeRequest",
+    "Service",
+    "bearer",
+    "mask_value",
+]
 
 #: Longest credential value byok accepts; real ones stay far below it.
 MAX_VALUE_LENGTH = 4096
@@ -33,10 +51,18 @@ CATEGORIES: dict[str, str] = {
     "developer": "Developer",
 }
 
+#: How hard getting a key is, as the pages show it.
+DIFFICULTIES = ("easy", "medium", "advanced")
+
+#: Inputs the add-key form has besides the credential's: no credential field takes
+#: one of these names (system check byok.E014).
+RESERVED_FIELD_NAMES = ("nickname", "environment", "test")
+
+#: The last setup step of every service, added to the ones it declares.
+FINAL_SETUP_STEP = _("Paste it here and choose “Add & test key”.")
+
 Credentials = dict[str, str]
 Text = str | Promise
-
-DIFFICULTIES = ("easy", "medium", "advanced")
 
 
 @dataclass(frozen=True)
@@ -52,19 +78,6 @@ class CredentialField:
     env: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ProbeRequest:
-    """The one request that tests a credential, relative to the service's base URL."""
-
-    method: str
-    path: str
-    # Not in the repr: the headers usually carry the credential (Authorization, x-api-key).
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    auth: tuple[str, str] | None = field(default=None, repr=False)
-    data: bytes | None = field(default=None, repr=False)
-    base_url: str | None = None
-
-
 def bearer(token: str) -> dict[str, str]:
     """The ``Authorization`` header most APIs take a key in."""
     return {"Authorization": f"Bearer {token}"}
@@ -73,11 +86,13 @@ def bearer(token: str) -> dict[str, str]:
 class Service:
     """A third-party service whose credentials users can store.
 
-    Subclasses declare the catalog data as class attributes and, usually, one
-    method: :meth:`probe_request` plus :meth:`read_answer` when the answer needs
-    reading beyond the status code. The registry holds one instance of each.
+    Subclasses declare the catalog data and the credential's fields as class
+    attributes, :meth:`probe_request` for the request that tests a key, and
+    :attr:`answers` for what the provider's answers mean. The registry holds one
+    instance of each.
     """
 
+    # -- The catalog ---------------------------------------------------------------
     id: ClassVar[str]
     name: ClassVar[str]
     category: ClassVar[str]
@@ -89,28 +104,62 @@ class Service:
     pricing: ClassVar[Text] = ""
     free_tier: ClassVar[Text] = ""
     setup_minutes: ClassVar[int] = 5
+    #: One of :data:`DIFFICULTIES`.
     difficulty: ClassVar[str] = "easy"
     benefits: ClassVar[tuple[Text, ...]] = ()
     popular: ClassVar[bool] = False
     required: ClassVar[bool] = False
-    #: Four short steps from "open the provider's site" to "paste the key here".
+    #: The steps on the provider's side, from "sign in" to "copy the key";
+    #: :data:`FINAL_SETUP_STEP` ("paste it here") follows them.
     setup_steps: ClassVar[tuple[Text, ...]] = ()
+    #: Estimated cost of one call, used when the host tracks usage without a cost.
+    default_cost_per_call: ClassVar[Decimal] = Decimal("0")
+
+    # -- The credential --------------------------------------------------------------
     fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("api_key", _("API key")),)
     #: Names of environment variables that hold the whole credential as one value
     #: (what :meth:`prepare` splits, such as ``CLOUDINARY_URL``).
     env: ClassVar[tuple[str, ...]] = ()
     #: Field name to the shape its values must (and should) have.
     formats: ClassVar[dict[str, Format]] = {}
-    #: API base URL the probe's path is relative to; ``BYOK["BASE_URLS"]`` overrides it.
-    base_url: ClassVar[str] = ""
+    #: Values of a known wrong kind, refused with their own message before the format.
+    refusals: ClassVar[tuple[Refusal, ...]] = ()
+    #: Accepted values worth a warning, checked after the format.
+    cautions: ClassVar[tuple[Caution, ...]] = ()
+    #: Pairs of fields users paste the wrong way round: when each value fits the
+    #: other's format and not its own, the error says they look swapped.
+    swaps: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: Optional fields that go together: give all of a group, or none.
+    together: ClassVar[tuple[tuple[str, ...], ...]] = ()
     #: Well-known public prefixes, kept visible in the masked value.
     key_prefixes: ClassVar[tuple[str, ...]] = ()
-    #: The field whose value the masked display hint is made from.
+    #: The field whose value the masked key is made from (default: the first secret one).
     hint_field: ClassVar[str | None] = None
     #: Whether values must be printable ASCII (true of every built-in service).
     ascii_only: ClassVar[bool] = True
-    #: Estimated cost of one call, used when the host tracks usage without a cost.
-    default_cost_per_call: ClassVar[Decimal] = Decimal("0")
+
+    # -- Testing a key -----------------------------------------------------------------
+    #: API base URL the probe's path is relative to; ``BYOK["BASE_URLS"]`` overrides it.
+    base_url: ClassVar[str] = ""
+    #: What the provider's answers mean: the first row that matches wins.
+    answers: ClassVar[tuple[Answer, ...]] = ()
+    #: Where an error answer's JSON holds the provider's error code and message, as
+    #: dotted paths (``"error.type"``), read by :meth:`error_code` and :meth:`error_message`.
+    error_code_at: ClassVar[str] = ""
+    error_message_at: ClassVar[str] = ""
+    #: Other data regions' hosts, tried in turn when the main host answers 401.
+    regions: ClassVar[tuple[Region, ...]] = ()
+    #: The warning when a key is accepted in another region (``%(region)s``, ``%(url)s``).
+    regional_note: ClassVar[Text] = _(
+        "The key belongs to %(service)s's %(region)s region: set "
+        'BYOK["BASE_URLS"]["%(id)s"] = "%(url)s" so that byok tests it there directly.'
+    )
+    #: The message when every region rejected the key (default: the main host's answer).
+    rejected_everywhere: ClassVar[Text] = ""
+    #: Why a credential cannot be tested, when :meth:`probe_request` has no request.
+    unverifiable_reason: ClassVar[Text] = _(
+        "%(service)s offers no read-only way to check this credential; its format was checked."
+    )
 
     def __repr__(self) -> str:
         return f"<Service {self.id}>"
@@ -120,9 +169,25 @@ class Service:
         return [field.name for field in self.fields]
 
     @property
+    def labels(self) -> dict[str, str]:
+        """Field name to its label, in the user's language."""
+        return {field.name: str(field.label) for field in self.fields}
+
+    @property
     def single_field(self) -> bool:
         """Whether the credential is one value (returned as a string, not a dict)."""
         return len(self.fields) == 1
+
+    @property
+    def overridden(self) -> bool:
+        """Whether the host set this service's base URL in ``BYOK["BASE_URLS"]``."""
+        return self.id in conf.BASE_URLS
+
+    # -- Reading what users paste -------------------------------------------------------
+
+    def prepare(self, credentials: object) -> object:
+        """Turn what a user pasted into the field mapping (e.g. split a URL). Override."""
+        return credentials
 
     def normalize(self, credentials: object) -> Credentials:
         """Check the shape of ``credentials`` and return a clean mapping.
@@ -154,19 +219,19 @@ class Service:
                     )
                 )
         clean: Credentials = {}
-        for spec in self.fields:
-            value = credentials.get(spec.name)
+        for field in self.fields:
+            value = credentials.get(field.name)
             if value is None or (isinstance(value, str) and not value.strip()):
-                if spec.required:
-                    errors.setdefault(spec.name, []).append(
+                if field.required:
+                    errors.setdefault(field.name, []).append(
                         ValidationError(_("This field is required."), code="required")
                     )
                 continue
             problem = self._value_problem(value)
             if problem is not None:
-                errors.setdefault(spec.name, []).append(problem)
+                errors.setdefault(field.name, []).append(problem)
                 continue
-            clean[spec.name] = value.strip()
+            clean[field.name] = value.strip()
         if errors:
             raise ValidationError(errors)
         return clean
@@ -195,44 +260,95 @@ class Service:
             )
         return None
 
-    def prepare(self, credentials: object) -> object:
-        """Turn what a user pasted into the field mapping (e.g. split a URL). Override."""
-        return credentials
-
     def check(
         self, credentials: Credentials, report: FormatReport, environment: str | None
     ) -> None:
-        """Service rules beyond the field formats: wrong kinds of key, checksums. Override."""
+        """Rules of the service's own beyond what it declares: checksums, fields that
+        depend on each other, the environment. Runs after the declared checks, with
+        the fields that passed them. Override."""
+
+    # -- Testing a key ------------------------------------------------------------------
+
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest | None:
+        """The read-only request that tests the credential; ``None`` when none exists
+        (the result is then ``unverifiable``, for :attr:`unverifiable_reason`)."""
+        return None
 
     def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
-        """Test the credential: send :meth:`probe_request`, read it with :meth:`read_answer`."""
+        """Send :meth:`probe_request` and read the answer with :meth:`read_answer`."""
         request = self.probe_request(checked)
         if request is None:
             return self.unverifiable()
-        response = http.request(
-            request.method,
-            request.path,
-            base_url=request.base_url,
-            headers=request.headers,
-            auth=request.auth,
-            data=request.data,
-        )
+        response = http.send(request)
+        if self.regions and self.rejected(response) and not http.overridden:
+            return self._probe_regions(request, response, checked, http)
         return self.read_answer(response, checked)
 
-    def probe_request(self, checked: ValidationResult) -> ProbeRequest | None:
-        """The read-only request that tests the credential; ``None`` when none exists."""
-        return None
+    def _probe_regions(
+        self,
+        request: ProbeRequest,
+        rejected: ProbeResponse,
+        checked: ValidationResult,
+        http: ProbeClient,
+    ) -> ProbeResult:
+        """Ask each other region's host once: a key may live in only one region."""
+        everywhere = True
+        for region in self.regions:
+            try:
+                response = http.send(replace(request, base_url=region.base_url))
+            except Unreachable:
+                everywhere = False
+                continue
+            if response.accepted:
+                result = self.read_answer(response, checked)
+                note = str(self.regional_note) % {
+                    "service": self.name,
+                    "id": self.id,
+                    "region": region.name,
+                    "url": region.base_url,
+                }
+                return replace(result, warnings=[*result.warnings, note])
+            if response.status == 429:
+                return self.read_answer(response, checked)
+            everywhere = everywhere and self.rejected(response)
+        if everywhere and self.rejected_everywhere:
+            return self.result(ProbeStatus.INVALID, rejected, str(self.rejected_everywhere))
+        return self.read_answer(rejected, checked)
+
+    @staticmethod
+    def rejected(response: ProbeResponse) -> bool:
+        """A 401 from the API itself (not a proxy's page)."""
+        return response.status == 401 and not response.is_html
 
     def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        """Classify the answer by status code. Override to read the body too."""
+        """The first of :attr:`answers` that matches; else :meth:`read_accepted` for a
+        2xx answer and the usual reading (:meth:`classify`) for any other."""
+        code, message = self.error_code(response), self.error_message(response)
+        for answer in self.answers:
+            if answer.matches(response, code, message):
+                return self.result(answer.status, response, str(answer.message) or None)
+        if response.accepted:
+            return self.read_accepted(response, checked)
         return self.classify(response)
+
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        """A 2xx answer no row matched: valid. Override to read what it says."""
+        return self.result(ProbeStatus.VALID, response)
+
+    def error_code(self, response: ProbeResponse) -> str:
+        """The provider's error code, from :attr:`error_code_at`; ``""`` when there is none."""
+        return _json_text(response, self.error_code_at)
+
+    def error_message(self, response: ProbeResponse) -> str:
+        """The provider's error message, from :attr:`error_message_at`."""
+        return _json_text(response, self.error_message_at)
 
     def classify(
         self, response: ProbeResponse, *, warnings: list[str] | None = None
     ) -> ProbeResult:
         """The usual reading: 2xx valid, 401 and 403 invalid, 429 busy, anything else odd."""
         code = response.status
-        if 200 <= code < 300:
+        if response.accepted:
             return self.result(ProbeStatus.VALID, response, warnings=warnings)
         if code in (401, 403):
             if response.is_html:
@@ -287,18 +403,21 @@ class Service:
             ProbeStatus.PROVIDER_ERROR: gettext(
                 "%(service)s answered with an error%(code)s; the key was not judged."
             ),
-            ProbeStatus.UNVERIFIABLE: gettext(
-                "%(service)s offers no read-only way to check this credential; "
-                "its format was checked."
-            ),
+            ProbeStatus.UNVERIFIABLE: str(self.unverifiable_reason),
         }
         return messages.get(status, str(status)) % {"service": self.name, "code": code}
 
-    def unverifiable(self, message: str | None = None) -> ProbeResult:
-        return self.result(ProbeStatus.UNVERIFIABLE, None, message)
+    def unverifiable(self) -> ProbeResult:
+        """The credential cannot be tested: :attr:`unverifiable_reason` says why."""
+        return self.result(ProbeStatus.UNVERIFIABLE)
+
+    # -- Showing it ------------------------------------------------------------------
 
     def catalog(self) -> dict[str, Any]:
         """The public description of the service, for pages and the API. No secrets."""
+        steps = [str(step) for step in self.setup_steps]
+        if not steps or steps[-1] != str(FINAL_SETUP_STEP):
+            steps.append(str(FINAL_SETUP_STEP))
         return {
             "id": self.id,
             "name": self.name,
@@ -315,7 +434,7 @@ class Service:
             "benefits": [str(benefit) for benefit in self.benefits],
             "popular": self.popular,
             "required": self.required,
-            "setup_steps": [str(step) for step in self.setup_steps],
+            "setup_steps": steps,
             "fields": [
                 {
                     "name": f.name,
@@ -336,7 +455,7 @@ class Service:
         return dict(credentials)
 
     def mask(self, credentials: Mapping[str, str]) -> str:
-        """A short display hint such as ``sk-proj-…AbCd``, stored at write time."""
+        """A short masked value such as ``sk-proj-…AbCd``, stored at write time."""
         name = self.hint_field or next(
             (field.name for field in self.fields if field.secret and field.name in credentials),
             self.fields[0].name,
@@ -354,3 +473,13 @@ def mask_value(value: str, prefixes: tuple[str, ...] = ()) -> str:
     if len(rest) < 16:
         return f"{prefix}••••"
     return f"{prefix}…{rest[-4:]}"
+
+
+def _json_text(response: ProbeResponse, path: str) -> str:
+    """The text at a dotted ``path`` of the answer's JSON; ``""`` when there is none."""
+    if not path:
+        return ""
+    value: object = response.json_dict()
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, dict) else None
+    return "" if value is None or isinstance(value, dict | list) else str(value)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.services.formats import Format, Refusal, ValidationResult
 
 FIELDS = ("cloud_name", "api_key", "api_secret")
 
@@ -78,7 +75,6 @@ class Cloudinary(Service):
         _("Sign in at console.cloudinary.com."),
         _("Open Settings, then “API Keys”."),
         _("Copy the cloud name, the API key and its secret, or the whole CLOUDINARY_URL."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -165,28 +161,66 @@ class Cloudinary(Service):
             return {**credentials, **parsed}
         return credentials
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        labels = {f.name: f.label for f in self.fields}
-        for name, value in credentials.items():
-            if "://" in value and name not in report.errors:
-                report.error(
-                    name,
-                    gettext("%(label)s holds a URL byok cannot read. %(shape)s")
-                    % {"label": labels[name], "shape": URL_SHAPE},
-                )
-        key, secret = credentials["api_key"], credentials["api_secret"]
-        if (
-            not key.isdigit()
-            and re.fullmatch(r"\d{10,20}", secret)
-            and not report.errors.keys() & {"api_key", "api_secret"}
-        ):
-            report.error(
-                "api_key",
-                _("The API key and the API secret look swapped: the API key is the number."),
-                code="swapped",
-            )
+    refusals = tuple(
+        Refusal(
+            name,
+            r".*://.*",
+            format_lazy("{} {}", _("%(label)s holds a URL byok cannot read."), URL_SHAPE),
+            code="format",
+        )
+        for name in FIELDS
+    )
+    swaps = (("api_key", "api_secret"),)
+    error_message_at = "error.message"
+    answers = (
+        # Cloudinary's 401 says which part it blames; its message echoes values, so only
+        # the part is named. Cloudinary documents HTML answers as an authentication issue too.
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _("Cloudinary does not know this cloud name (HTTP 401)."),
+            says=("cloud_name", "cloud name"),
+            html=True,
+        ),
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _(
+                "Cloudinary does not know this API key (HTTP 401): check that it belongs to "
+                "this cloud."
+            ),
+            says=("api_key", "api key"),
+            html=True,
+        ),
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _("Cloudinary rejected the API secret (HTTP 401)."),
+            says=("api_secret", "signature"),
+            html=True,
+        ),
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _("Cloudinary rejected the cloud name, API key and secret (HTTP 401)."),
+            html=True,
+        ),
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _(
+                "Cloudinary accepted the credentials, but they are not allowed to use the "
+                "Admin API (HTTP 403)."
+            ),
+        ),
+        Answer(
+            404,
+            ProbeStatus.INVALID,
+            _("Cloudinary knows no cloud by this name (HTTP 404): check the cloud name."),
+            html=True,
+        ),
+        Answer((420, 429), ProbeStatus.RATE_LIMITED, html=True),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         credentials = checked.credentials
@@ -196,54 +230,13 @@ class Cloudinary(Service):
             auth=(credentials["api_key"], credentials["api_secret"]),
         )
 
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        status = response.status
-        if 200 <= status < 300:
-            if response.json_dict().get("status") == "ok":
-                return self.result(ProbeStatus.VALID, response)
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "Cloudinary answered the test without its usual “ok”; the key was not judged."
-                ),
-            )
-        if status == 401:
-            # Cloudinary documents HTML answers as an authentication issue too.
-            return self.result(ProbeStatus.INVALID, response, rejection(response))
-        if status == 403 and not response.is_html:
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "Cloudinary accepted the credentials, but they are not allowed to use the "
-                    "Admin API (HTTP 403)."
-                ),
-            )
-        if status == 404:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext(
-                    "Cloudinary knows no cloud by this name (HTTP 404): check the cloud name."
-                ),
-            )
-        if status in (420, 429):
-            return self.result(ProbeStatus.RATE_LIMITED, response)
-        return self.classify(response)
-
-
-def rejection(response: ProbeResponse) -> str:
-    """Which part Cloudinary's 401 blames, without repeating its message (it echoes values)."""
-    error = response.json_dict().get("error")
-    text = str(error.get("message", "")).lower() if isinstance(error, dict) else ""
-    if "cloud_name" in text or "cloud name" in text:
-        return gettext("Cloudinary does not know this cloud name (HTTP 401).")
-    if "api_key" in text or "api key" in text:
-        return gettext(
-            "Cloudinary does not know this API key (HTTP 401): check that it belongs to "
-            "this cloud."
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        if response.json_dict().get("status") == "ok":
+            return self.result(ProbeStatus.VALID, response)
+        return self.result(
+            ProbeStatus.PROVIDER_ERROR,
+            response,
+            gettext(
+                "Cloudinary answered the test without its usual “ok”; the key was not judged."
+            ),
         )
-    if "api_secret" in text or "signature" in text:
-        return gettext("Cloudinary rejected the API secret (HTTP 401).")
-    return gettext("Cloudinary rejected the cloud name, API key and secret (HTTP 401).")

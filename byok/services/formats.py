@@ -2,8 +2,11 @@
 
 Each field may declare a :class:`Format`: a *loose* pattern a value must match (a
 wrong prefix, alphabet or length is refused) and a *strict* one it should match
-(a miss is only a warning: providers lengthen their keys now and then). Messages
-describe the expected shape; none of them ever repeats the value.
+(a miss is only a warning: providers lengthen their keys now and then). A service
+may also name values of a known wrong kind (:class:`Refusal`: a publishable key
+where a secret one belongs) and values worth a word (:class:`Caution`: an
+old-format token). Messages describe the expected shape; none of them ever repeats
+the value.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
@@ -61,6 +65,45 @@ class Format:
         return strict is None or bool(strict.fullmatch(value))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A value of a known wrong kind for ``field``, refused with its own message.
+
+    Checked before the field's format, so the user reads "this is a publishable key",
+    not "must start with sk_". ``pattern`` must match the whole value; the message may
+    use ``%(label)s``, the field's label.
+    """
+
+    field: str
+    pattern: str
+    message: Message
+    code: str = "wrong_kind"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pattern", re.compile(self.pattern))
+
+    def matches(self, value: str) -> bool:
+        return bool(self._pattern.fullmatch(value))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Caution:
+    """A value of ``field`` that is accepted but worth a warning (an old-format token).
+
+    Checked after the field's format, on values that passed it.
+    """
+
+    field: str
+    pattern: str
+    message: Message
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pattern", re.compile(self.pattern))
+
+    def matches(self, value: str) -> bool:
+        return bool(self._pattern.fullmatch(value))  # type: ignore[attr-defined]
+
+
 @dataclass
 class FormatReport:
     """What the checks found: errors by field (refuse) and warnings (tell the user)."""
@@ -76,6 +119,49 @@ class FormatReport:
     def warn(self, message: Message) -> None:
         if str(message) not in self.warnings:
             self.warnings.append(str(message))
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Errors refuse the credential; warnings accept it but are shown to the user.
+
+    ``credentials`` is the normalised mapping (trimmed, a pasted URL split into
+    its fields); ``details`` holds facts read from the credential itself.
+    """
+
+    service: str
+    credentials: dict[str, str]
+    problems: dict[str, list[FieldError]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+    environment: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def field_errors(self) -> dict[str, list[str]]:
+        """Error messages by field name."""
+        return {name: [p.message for p in problems] for name, problems in self.problems.items()}
+
+    @property
+    def errors(self) -> list[str]:
+        """Every error message."""
+        return [p.message for problems in self.problems.values() for p in problems]
+
+    def raise_if_invalid(self) -> None:
+        """Raise a ``ValidationError`` keyed by field (with stable codes) if any error."""
+        if self.problems:
+            raise ValidationError(
+                {
+                    name: [ValidationError(p.message, code=p.code) for p in problems]
+                    for name, problems in self.problems.items()
+                }
+            )
+
+    def __repr__(self) -> str:  # the credentials stay out of logs and tracebacks
+        return f"<ValidationResult {self.service} ok={self.ok} warnings={len(self.warnings)}>"
 
 
 def placeholder_kind(value: str) -> str | None:

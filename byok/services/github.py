@@ -5,25 +5,22 @@ from __future__ import annotations
 import re
 import zlib
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.services.formats import Caution, Format, FormatReport, ValidationResult
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 #: A 40-character prefixed token: its last 6 characters are a checksum of the 30 before.
 _CHECKSUMMED = re.compile(r"gh[pousr]_[A-Za-z0-9]{36}")
-_LEGACY = re.compile(r"[0-9a-f]{40}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The error code :meth:`GitHub.error_code` reads from a rate-limited answer's headers.
+RATE_LIMITED = "rate_limited"
 
 #: Prefixes of GitHub tokens that are not personal access tokens, and what they are.
 NOT_PERSONAL = {
@@ -68,7 +65,6 @@ class GitHub(Service):
             "Choose the repositories, permissions and expiry, then copy the token: it is "
             "shown once."
         ),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -104,12 +100,44 @@ class GitHub(Service):
     #: GitHub Enterprise Server: set ``BYOK["BASE_URLS"]["github"]`` to ``https://HOST/api/v3``.
     base_url = "https://api.github.com"
 
+    cautions = (
+        Caution(
+            "api_key",
+            r"[0-9a-f]{40}",
+            _(
+                "This is an old-format GitHub token (40 hex characters, from before 2021). "
+                "It may still work, but GitHub can no longer spot it if it leaks: create a "
+                "new token."
+            ),
+        ),
+    )
+    error_message_at = "message"
+    answers = (
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _("GitHub rejected the token: it is wrong, expired or revoked (HTTP 401)."),
+            html=True,
+        ),
+        Answer((403, 429), ProbeStatus.RATE_LIMITED, code=RATE_LIMITED, html=True),
+        Answer((403, 429), ProbeStatus.RATE_LIMITED, says="rate limit"),
+        # After repeated bad tokens GitHub refuses every attempt for a while, valid
+        # tokens included: a 403 here says nothing about this token.
+        Answer(
+            403,
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "GitHub refused the request without judging the token (it does so for a "
+                "while after repeated failed attempts); try again later."
+            ),
+            html=True,
+        ),
+    )
+
     def check(
         self, credentials: dict[str, str], report: FormatReport, environment: str | None
     ) -> None:
-        token = credentials["api_key"]
-        if "api_key" in report.errors or not self.formats["api_key"].fits(token):
-            return
+        token = credentials.get("api_key", "")
         kind = NOT_PERSONAL.get(token[:4])
         if kind is not None:
             report.warn(
@@ -126,14 +154,6 @@ class GitHub(Service):
                     "probably mistyped or lost when it was copied."
                 )
             )
-        if _LEGACY.fullmatch(token):
-            report.warn(
-                _(
-                    "This is an old-format GitHub token (40 hex characters, from before 2021). "
-                    "It may still work, but GitHub can no longer spot it if it leaks: create a "
-                    "new token."
-                )
-            )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         return ProbeRequest(
@@ -146,40 +166,14 @@ class GitHub(Service):
             },
         )
 
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        status = response.status
-        if 200 <= status < 300:
-            return self.classify(response, warnings=expiry_warnings(response))
-        if status == 401:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext("GitHub rejected the token: it is wrong, expired or revoked (HTTP 401)."),
-            )
-        if status in (403, 429) and is_rate_limited(response):
-            return self.result(ProbeStatus.RATE_LIMITED, response)
-        if status == 403:
-            # After repeated bad tokens GitHub refuses every attempt for a while, valid
-            # tokens included: a 403 here says nothing about this token.
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "GitHub refused the request without judging the token (it does so for a "
-                    "while after repeated failed attempts); try again later."
-                ),
-            )
-        return self.classify(response)
+    def error_code(self, response: ProbeResponse) -> str:
+        """GitHub says "rate limited" in headers: no requests left, or "retry after"."""
+        if response.headers.get("x-ratelimit-remaining", "").strip() == "0":
+            return RATE_LIMITED
+        return RATE_LIMITED if "retry-after" in response.headers else ""
 
-
-def is_rate_limited(response: ProbeResponse) -> bool:
-    """GitHub's primary (no requests left) or secondary (too fast) rate limit."""
-    if response.headers.get("x-ratelimit-remaining", "").strip() == "0":
-        return True
-    if "retry-after" in response.headers:
-        return True
-    message = response.json_dict().get("message")
-    return isinstance(message, str) and "rate limit" in message.lower()
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        return self.result(ProbeStatus.VALID, response, warnings=expiry_warnings(response))
 
 
 def expiry_warnings(response: ProbeResponse) -> list[str]:

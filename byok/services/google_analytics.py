@@ -7,23 +7,10 @@ api_secret". So the probe checks nothing remotely and says so.
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from byok.services.base import CredentialField, Service
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeClient, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
-
-# Google's documentation placeholders (G-XXXXXXX, G-XXXXXXXXXX); runs of eight or
-# more X are already refused by the generic placeholder check.
-_PLACEHOLDER_ID = re.compile(r"G-X+", re.IGNORECASE)
+from byok.services.formats import Format, Refusal
 
 
 class GoogleAnalytics(Service):
@@ -48,7 +35,6 @@ class GoogleAnalytics(Service):
         _("In Google Analytics, open Admin, then “Data streams”, and choose your stream."),
         _("Copy the stream's Measurement ID (it starts with G-)."),
         _("Open “Measurement Protocol API secrets”, choose “Create” and copy the secret."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -84,33 +70,26 @@ class GoogleAnalytics(Service):
     }
     base_url = "https://www.google-analytics.com"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        measurement_id = credentials["measurement_id"]
-        if "measurement_id" in report.errors:
-            return
-        if measurement_id[:3].upper() == "UA-":
-            report.error(
-                "measurement_id",
-                _(
-                    "This is a Universal Analytics ID (UA-…). Google has retired Universal "
-                    "Analytics; GA4 Measurement IDs start with G-."
-                ),
-                code="wrong_kind",
-            )
-        elif _PLACEHOLDER_ID.fullmatch(measurement_id):
-            report.error(
-                "measurement_id",
-                _("The Measurement ID is Google's placeholder; copy the one of your stream."),
-                code="placeholder",
-            )
-
-    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
-        return self.unverifiable(
-            gettext(
-                "Google offers no way to check a Measurement Protocol API secret without "
-                "sending an event, so byok checked its format only. To be sure, send a test "
-                "event and look for it in GA4's DebugView."
-            )
-        )
+    refusals = (
+        Refusal(
+            "measurement_id",
+            r"(?i:UA-).*",
+            _(
+                "This is a Universal Analytics ID (UA-…). Google has retired Universal "
+                "Analytics; GA4 Measurement IDs start with G-."
+            ),
+        ),
+        # Google's documentation placeholders (G-XXXXXXX, G-XXXXXXXXXX); runs of eight or
+        # more X are already refused by the generic placeholder check.
+        Refusal(
+            "measurement_id",
+            r"(?i:G-X+)",
+            _("The Measurement ID is Google's placeholder; copy the one of your stream."),
+            code="placeholder",
+        ),
+    )
+    unverifiable_reason = _(
+        "Google offers no way to check a Measurement Protocol API secret without "
+        "sending an event, so byok checked its format only. To be sure, send a test "
+        "event and look for it in GA4's DebugView."
+    )

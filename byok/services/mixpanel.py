@@ -7,29 +7,14 @@ account can: ``GET /api/app/me`` on the host of the organization's region.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
-from byok.services.base import CredentialField, Service
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from django.utils.functional import Promise
-
-    from byok.probes import ProbeClient, ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.results import ProbeStatus
+from byok.services.answers import ACCEPTED, Answer, Region
+from byok.services.base import CredentialField, ProbeRequest, Service
+from byok.services.formats import Format, Refusal, ValidationResult
 
 ME_PATH = "/api/app/me"
-
-#: Data-residency hosts tried, in order, when the US host answers 401.
-REGIONAL_HOSTS: tuple[tuple[str, Promise], ...] = (
-    ("https://eu.mixpanel.com", _("EU")),
-    ("https://in.mixpanel.com", _("India")),
-)
 
 
 class Mixpanel(Service):
@@ -57,7 +42,6 @@ class Mixpanel(Service):
             "To let byok test the credentials, also create a service account in the "
             "organization settings and copy its username and secret."
         ),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -110,92 +94,44 @@ class Mixpanel(Service):
     }
     base_url = "https://mixpanel.com"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        if credentials["project_token"].isdigit() and "project_token" not in report.errors:
-            report.error(
-                "project_token",
-                _(
-                    "This looks like the project ID; byok needs the project token, shown "
-                    "under “Access keys” in the project settings."
-                ),
-                code="wrong_kind",
-            )
-        if (
-            "service_account_username" in credentials
-            and "service_account_secret" not in credentials
-        ):
-            report.error(
-                "service_account_secret",
-                _(
-                    "Add the service account's secret too, or leave both service account "
-                    "fields empty."
-                ),
-                code="required",
-            )
-        if (
-            "service_account_secret" in credentials
-            and "service_account_username" not in credentials
-        ):
-            report.error(
-                "service_account_username",
-                _(
-                    "Add the service account's username too, or leave both service account "
-                    "fields empty."
-                ),
-                code="required",
-            )
+    refusals = (
+        Refusal(
+            "project_token",
+            r"\d+",
+            _(
+                "This looks like the project ID; byok needs the project token, shown "
+                "under “Access keys” in the project settings."
+            ),
+        ),
+    )
+    together = (("service_account_username", "service_account_secret"),)
+    # A service account of an EU or India organization may be unknown to the US host.
+    regions = (
+        Region("https://eu.mixpanel.com", _("EU")),
+        Region("https://in.mixpanel.com", _("India")),
+    )
+    rejected_everywhere = _(
+        "Mixpanel rejected the service account on its US, EU and India hosts (HTTP 401)."
+    )
+    answers = (
+        Answer(
+            ACCEPTED,
+            ProbeStatus.VALID,
+            _(
+                "Mixpanel accepted the service account. The project token cannot be "
+                "tested; its format was checked."
+            ),
+        ),
+    )
+    unverifiable_reason = _(
+        "A Mixpanel project token is public and only the ingestion endpoints, "
+        "which record data, accept it; byok checked its format only. Add a "
+        "service account to let byok test the credentials."
+    )
 
-    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest | None:
         username = checked.credentials.get("service_account_username")
         secret = checked.credentials.get("service_account_secret")
         if not (username and secret):
-            return self.unverifiable(
-                gettext(
-                    "A Mixpanel project token is public and only the ingestion endpoints, "
-                    "which record data, accept it; byok checked its format only. Add a "
-                    "service account to let byok test the credentials."
-                )
-            )
-        auth = (username, secret)
-        response = http.request("GET", ME_PATH, auth=auth)
-        if not self._rejected(response) or http.overridden:
-            return self._read(response)
-        # A service account of an EU or India organization may be unknown to the US host.
-        for base_url, region in REGIONAL_HOSTS:
-            regional = http.request("GET", ME_PATH, base_url=base_url, auth=auth)
-            if 200 <= regional.status < 300:
-                warning = gettext(
-                    "The service account belongs to Mixpanel's %(region)s region: set "
-                    'BYOK["BASE_URLS"]["mixpanel"] to "%(url)s" so that byok tests it '
-                    "there directly."
-                ) % {"region": region, "url": base_url}
-                return self._read(regional, warnings=[warning])
-            if not self._rejected(regional):
-                return self._read(regional)
-        return self.result(
-            ProbeStatus.INVALID,
-            response,
-            gettext(
-                "Mixpanel rejected the service account on its US, EU and India hosts (HTTP 401)."
-            ),
-        )
-
-    @staticmethod
-    def _rejected(response: ProbeResponse) -> bool:
-        """A 401 from Mixpanel's API itself (not a proxy's page)."""
-        return response.status == 401 and not response.is_html
-
-    def _read(self, response: ProbeResponse, warnings: list[str] | None = None) -> ProbeResult:
-        if 200 <= response.status < 300:
-            return self.result(
-                ProbeStatus.VALID,
-                response,
-                gettext(
-                    "Mixpanel accepted the service account. The project token cannot be "
-                    "tested; its format was checked."
-                ),
-                warnings=warnings,
-            )
-        return self.classify(response, warnings=warnings)
+            return None
+        return ProbeRequest("GET", ME_PATH, auth=(username, secret))

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.results import ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.services.formats import Format, Refusal, ValidationResult
 
 
 class OpenAI(Service):
@@ -40,7 +34,6 @@ class OpenAI(Service):
         _("Sign in at platform.openai.com."),
         _("Open “API keys” and choose “Create new secret key”."),
         _("Pick the project, give the key a name and copy it: it is shown once."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -65,56 +58,48 @@ class OpenAI(Service):
     default_cost_per_call = Decimal("0.002")
     base_url = "https://api.openai.com/v1"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        if credentials["api_key"].startswith("sk-admin-"):
-            report.error(
-                "api_key",
-                _(
-                    "This is an OpenAI admin key, which manages the organization; "
-                    "create a project API key instead."
-                ),
-            )
+    refusals = (
+        Refusal(
+            "api_key",
+            r"sk-admin-.*",
+            _(
+                "This is an OpenAI admin key, which manages the organization; "
+                "create a project API key instead."
+            ),
+            code="format",
+        ),
+    )
+    error_code_at = "error.code"
+    error_message_at = "error.message"
+    answers = (
+        Answer(
+            401,
+            ProbeStatus.RESTRICTED,
+            _(
+                "OpenAI accepted the key, but it is restricted and cannot read the model list "
+                "(give it the “Models: Read” permission to let byok check it)."
+            ),
+            says=("Missing scopes", "insufficient permissions"),
+        ),
+        Answer(
+            401,
+            ProbeStatus.RESTRICTED,
+            _("OpenAI accepted the key, but the project's IP allowlist blocks this server."),
+            says="IP not authorized",
+        ),
+        Answer(
+            429,
+            ProbeStatus.RESTRICTED,
+            _("OpenAI accepted the key, but the account has no credit left."),
+            code="insufficient_quota",
+        ),
+        Answer(
+            403,
+            ProbeStatus.PROVIDER_ERROR,
+            _("OpenAI does not serve the country this server is in; the key was not judged."),
+            says="not supported",
+        ),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         return ProbeRequest("GET", "/models", headers=bearer(checked.credentials["api_key"]))
-
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        error = response.json_dict().get("error")
-        error = error if isinstance(error, dict) else {}
-        message, code = str(error.get("message", "")), error.get("code")
-        if response.status == 401 and (
-            "Missing scopes" in message or "insufficient permissions" in message
-        ):
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "OpenAI accepted the key, but it is restricted and cannot read the model list "
-                    "(give it the “Models: Read” permission to let byok check it)."
-                ),
-            )
-        if response.status == 401 and "IP not authorized" in message:
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "OpenAI accepted the key, but the project's IP allowlist blocks this server."
-                ),
-            )
-        if response.status == 429 and code == "insufficient_quota":
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext("OpenAI accepted the key, but the account has no credit left."),
-            )
-        if response.status == 403 and "not supported" in message:
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "OpenAI does not serve the country this server is in; the key was not judged."
-                ),
-            )
-        return self.classify(response)

@@ -6,24 +6,14 @@ Resend inverts the usual status codes: a bad key is a 403 and a sending-only key
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.results import ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
-
-#: ``re_123``, ``re_123456789``: the example keys of Resend's documentation.
-DOCS_EXAMPLE = re.compile(r"re_123\d*")
+from byok.services.formats import Format, Refusal, ValidationResult
 
 
 class Resend(Service):
@@ -49,7 +39,6 @@ class Resend(Service):
         _("Sign in at resend.com and verify your sending domain."),
         _("Open “API Keys” and choose “Create API Key”."),
         _("Choose full or sending access, then copy the key: it is shown once."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -71,54 +60,48 @@ class Resend(Service):
     default_cost_per_call = Decimal("0.0004")
     base_url = "https://api.resend.com"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        if DOCS_EXAMPLE.fullmatch(credentials["api_key"]):
-            report.error(
-                "api_key",
-                _("This is the example key from Resend's documentation, not a real key."),
-                code="placeholder",
-            )
+    refusals = (
+        # re_123, re_123456789: the example keys of Resend's documentation.
+        Refusal(
+            "api_key",
+            r"re_123\d*",
+            _("This is the example key from Resend's documentation, not a real key."),
+            code="placeholder",
+        ),
+    )
+    error_code_at = "name"
+    answers = (
+        Answer(
+            401,
+            ProbeStatus.RESTRICTED,
+            _(
+                "Resend accepted the key: it is a sending-only key, which can send e-mail "
+                "but not read the domains."
+            ),
+            code="restricted_api_key",
+        ),
+        Answer(
+            401,
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "Resend received byok's request without the key (a proxy dropping the "
+                "header?); the key was not judged."
+            ),
+            code="missing_api_key",
+        ),
+        Answer(403, ProbeStatus.INVALID, code="invalid_api_key"),
+        Answer(
+            403,
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "Resend's firewall refused byok's request (not an answer from its API); "
+                "the key was not judged."
+            ),
+            code="",
+            html=True,
+        ),
+        Answer((401, 403), ProbeStatus.PROVIDER_ERROR, html=True),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest(
-            "GET",
-            "/domains",
-            headers=bearer(checked.credentials["api_key"]),
-        )
-
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        if response.status not in (401, 403):
-            return self.classify(response)
-        name = response.json_dict().get("name")
-        if response.status == 401 and name == "restricted_api_key":
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "Resend accepted the key: it is a sending-only key, which can send e-mail "
-                    "but not read the domains."
-                ),
-            )
-        if response.status == 401 and name == "missing_api_key":
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "Resend received byok's request without the key (a proxy dropping the "
-                    "header?); the key was not judged."
-                ),
-            )
-        if response.status == 403 and name == "invalid_api_key":
-            return self.result(ProbeStatus.INVALID, response)
-        if response.status == 403 and not name:
-            return self.result(
-                ProbeStatus.PROVIDER_ERROR,
-                response,
-                gettext(
-                    "Resend's firewall refused byok's request (not an answer from its API); "
-                    "the key was not judged."
-                ),
-            )
-        return self.result(ProbeStatus.PROVIDER_ERROR, response)
+        return ProbeRequest("GET", "/domains", headers=bearer(checked.credentials["api_key"]))

@@ -8,18 +8,15 @@ global host is checked there once before the key is called invalid.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus, Unreachable
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer, Region
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeClient, ProbeResponse, ProbeResult
-    from byok.validation import ValidationResult
+from byok.services.formats import Format, ValidationResult
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"
 #: The scope a key needs to send mail.
@@ -49,7 +46,6 @@ class SendGrid(Service):
         _("Sign in at app.sendgrid.com and authenticate your sending domain."),
         _("Open “Settings”, then “API Keys”, and choose “Create API Key”."),
         _("Give it “Mail Send” access (or full access) and copy it: it is shown once."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -76,56 +72,30 @@ class SendGrid(Service):
     default_cost_per_call = Decimal("0.0004")
     base_url = "https://api.sendgrid.com"
 
+    regions = (Region(EU_BASE_URL, _("EU")),)
+    regional_note = _(
+        "The key belongs to a SendGrid EU subuser and only works on the EU host: the site's "
+        'administrator should set BYOK["BASE_URLS"]["sendgrid"] = "%(url)s".'
+    )
+    answers = (
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _("SendGrid accepted the key, but it may not read its own permissions."),
+        ),
+    )
+
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest(
-            "GET",
-            "/v3/scopes",
-            headers=bearer(checked.credentials["api_key"]),
-        )
+        return ProbeRequest("GET", "/v3/scopes", headers=bearer(checked.credentials["api_key"]))
 
-    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
-        """Ask the global host; on a 401, ask the EU host once (unless the host set a URL)."""
-        request = self.probe_request(checked)
-        response = http.request(request.method, request.path, headers=request.headers)
-        if response.status != 401 or response.is_html or http.overridden:
-            return self.read_answer(response, checked)
-        try:
-            eu = http.request(
-                request.method, request.path, base_url=EU_BASE_URL, headers=request.headers
-            )
-        except Unreachable:
-            return self.read_answer(response, checked)
-        if not 200 <= eu.status < 300:
-            return self.read_answer(response, checked)
-        warning = gettext(
-            "The key belongs to a SendGrid EU subuser and only works on the EU host: the site's "
-            'administrator should set BYOK["BASE_URLS"]["sendgrid"] = "%(url)s".'
-        ) % {"url": EU_BASE_URL}
-        return self.read_answer(eu, checked, warnings=[warning])
-
-    def read_answer(
-        self,
-        response: ProbeResponse,
-        checked: ValidationResult,
-        *,
-        warnings: list[str] | None = None,
-    ) -> ProbeResult:
-        if response.status == 403 and not response.is_html:
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext("SendGrid accepted the key, but it may not read its own permissions."),
-                warnings=warnings,
-            )
-        if not 200 <= response.status < 300:
-            return self.classify(response, warnings=warnings)
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        """The key's scopes: without ``mail.send`` it cannot send mail."""
         scopes = response.json_dict().get("scopes")
         if not isinstance(scopes, list):
             return self.result(
                 ProbeStatus.VALID,
                 response,
                 gettext("SendGrid accepted the key; its permissions could not be read."),
-                warnings=warnings,
             )
         if MAIL_SEND not in scopes:
             return self.result(
@@ -135,6 +105,5 @@ class SendGrid(Service):
                     "SendGrid accepted the key, but it cannot send mail: give it the "
                     "“Mail Send” permission."
                 ),
-                warnings=warnings,
             )
-        return self.result(ProbeStatus.VALID, response, warnings=warnings)
+        return self.result(ProbeStatus.VALID, response)

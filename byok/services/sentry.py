@@ -11,22 +11,17 @@ import binascii
 import json
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
-from byok.services.base import CredentialField, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeClient, ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer
+from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.formats import Caution, Format, FormatReport, ValidationResult
 
 ORG_PREFIX = "sntrys_"
-_LEGACY = re.compile(r"[0-9a-f]{64}")
 #: The only region hosts byok will send a token to: the token itself is user input.
 _REGION_URL = re.compile(r"https://[a-z0-9-]+\.sentry\.io")
 #: sentry.io itself, as an organization token's ``url`` names it.
@@ -64,7 +59,6 @@ class Sentry(Service):
         _("Sign in at sentry.io."),
         _("Open Settings → Personal Tokens (or Organization Tokens) and create a token."),
         _("Give it the scopes you need and copy it: it is shown once."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -92,83 +86,79 @@ class Sentry(Service):
     default_cost_per_call = Decimal("0")
     base_url = "https://sentry.io/api/0"
 
+    cautions = (
+        Caution(
+            "api_key",
+            r"[0-9a-f]{64}",
+            _(
+                "This is an old-format Sentry token (64 hex characters, no prefix). It may "
+                "still work, but new tokens start with sntryu_: consider creating one."
+            ),
+        ),
+    )
+    answers = (
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _("Sentry accepted the token, but it lacks a scope this check needs."),
+        ),
+    )
+    # Sending a self-hosted server's token to sentry.io would hand it to a third party,
+    # and its answer would say nothing about the token.
+    unverifiable_reason = _(
+        "This organization token was issued by a self-hosted Sentry server, "
+        "so byok did not send it to sentry.io; its format was checked."
+    )
+
     def check(
         self, credentials: dict[str, str], report: FormatReport, environment: str | None
     ) -> None:
-        token = credentials["api_key"]
-        if "api_key" in report.errors or not self.formats["api_key"].fits(token):
+        """An organization token names its organization and region: keep them."""
+        token = credentials.get("api_key", "")
+        if not token.startswith(ORG_PREFIX):
             return
-        if token.startswith(ORG_PREFIX):
-            data = read_org_token(token)
-            if data is None:
-                report.warn(
-                    _(
-                        "The organization and region inside this Sentry organization token "
-                        "could not be read: check that it was copied whole."
-                    )
-                )
-                return
-            for name in ("org", "region_url", "url"):
-                value = data.get(name)
-                if isinstance(value, str):
-                    report.details[name] = value
-        elif _LEGACY.fullmatch(token):
+        data = read_org_token(token)
+        if data is None:
             report.warn(
                 _(
-                    "This is an old-format Sentry token (64 hex characters, no prefix). It may "
-                    "still work, but new tokens start with sntryu_: consider creating one."
+                    "The organization and region inside this Sentry organization token "
+                    "could not be read: check that it was copied whole."
                 )
             )
+            return
+        for name in ("org", "region_url", "url"):
+            value = data.get(name)
+            if isinstance(value, str):
+                report.details[name] = value
 
-    def probe(self, checked: ValidationResult, http: ProbeClient) -> ProbeResult:
-        base_url = None
-        if not http.overridden:
-            url = checked.details.get("url")
-            if url is not None and not _SENTRY_IO.fullmatch(url):
-                # Sending a self-hosted server's token to sentry.io would hand it to a
-                # third party, and its answer would say nothing about the token.
-                return self.unverifiable(
-                    gettext(
-                        "This organization token was issued by a self-hosted Sentry server, "
-                        "so byok did not send it to sentry.io; its format was checked."
-                    )
-                )
-            region_url = checked.details.get("region_url", "")
-            if _REGION_URL.fullmatch(region_url):
-                base_url = f"{region_url}/api/0"
-        response = http.request(
+    def probe_request(self, checked: ValidationResult) -> ProbeRequest | None:
+        url = checked.details.get("url")
+        if url is not None and not _SENTRY_IO.fullmatch(url) and not self.overridden:
+            return None
+        region_url = checked.details.get("region_url", "")
+        return ProbeRequest(
             "GET",
             "/",
-            base_url=base_url,
             headers=bearer(checked.credentials["api_key"]),
+            base_url=f"{region_url}/api/0" if _REGION_URL.fullmatch(region_url) else None,
         )
-        return self.read_answer(response, checked)
 
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        status = response.status
-        if status == 200:
-            body = response.json_dict()
-            if isinstance(body.get("auth"), dict):
-                return self.result(ProbeStatus.VALID, response)
-            if "auth" in body and body["auth"] is None:
-                # The API root answers anonymous requests too, with no auth.
-                return self.result(
-                    ProbeStatus.INVALID,
-                    response,
-                    gettext("Sentry answered, but did not recognize the token."),
-                )
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        """The API root answers anonymous requests too: only its ``auth`` tells."""
+        body = response.json_dict()
+        if isinstance(body.get("auth"), dict):
+            return self.result(ProbeStatus.VALID, response)
+        if "auth" in body and body["auth"] is None:
             return self.result(
-                ProbeStatus.PROVIDER_ERROR,
+                ProbeStatus.INVALID,
                 response,
-                gettext(
-                    "Sentry answered with something other than its API's answer; the key "
-                    "was not judged."
-                ),
+                gettext("Sentry answered, but did not recognize the token."),
             )
-        if status == 403 and not response.is_html:
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext("Sentry accepted the token, but it lacks a scope this check needs."),
-            )
-        return self.classify(response)
+        return self.result(
+            ProbeStatus.PROVIDER_ERROR,
+            response,
+            gettext(
+                "Sentry answered with something other than its API's answer; the key "
+                "was not judged."
+            ),
+        )

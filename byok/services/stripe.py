@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
+from byok.services.formats import Format, FormatReport, Refusal, ValidationResult
 
 MODE = re.compile(r"(?:sk|rk)_(test|live)_")
 #: A restricted-key permission name, as Stripe's 403 message quotes it. Not secret.
@@ -65,7 +61,6 @@ class Stripe(Service):
         _("Sign in at dashboard.stripe.com."),
         _("Open “Developers”, then “API keys”."),
         _("Create a restricted key (or reveal the secret key) and copy it."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -92,63 +87,65 @@ class Stripe(Service):
     default_cost_per_call = Decimal("0")
     base_url = "https://api.stripe.com"
 
+    refusals = (
+        Refusal(
+            "api_key",
+            r"pk_.*",
+            _(
+                "This is a Stripe publishable key, which is public; paste the secret key "
+                "(sk_) or a restricted key (rk_) instead."
+            ),
+        ),
+        Refusal(
+            "api_key",
+            r"whsec_.*",
+            _(
+                "This is a Stripe webhook signing secret, not an API key; paste the secret "
+                "key (sk_) or a restricted key (rk_) instead."
+            ),
+        ),
+    )
+    error_code_at = "error.type"
+    error_message_at = "error.message"
+    answers = (
+        # Any 403 but a restricted key's missing permission (read_answer) says nothing
+        # about the key.
+        Answer(403, ProbeStatus.PROVIDER_ERROR),
+    )
+
     def check(
         self, credentials: dict[str, str], report: FormatReport, environment: str | None
     ) -> None:
-        value = credentials["api_key"]
-        if value.startswith("pk_"):
-            report.error(
-                "api_key",
-                _(
-                    "This is a Stripe publishable key, which is public; paste the secret key "
-                    "(sk_) or a restricted key (rk_) instead."
-                ),
-                code="wrong_kind",
-            )
-        elif value.startswith("whsec_"):
-            report.error(
-                "api_key",
-                _(
-                    "This is a Stripe webhook signing secret, not an API key; paste the secret "
-                    "key (sk_) or a restricted key (rk_) instead."
-                ),
-                code="wrong_kind",
-            )
-        elif mode := MODE.match(value):
-            warning = mode_warning(mode.group(1) == "live", environment)
-            if warning:
-                report.warn(warning)
+        mode = MODE.match(credentials.get("api_key", ""))
+        warning = mode and mode_warning(mode.group(1) == "live", environment)
+        if warning:
+            report.warn(warning)
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest(
-            "GET",
-            "/v1/balance",
-            headers=bearer(checked.credentials["api_key"]),
-        )
+        return ProbeRequest("GET", "/v1/balance", headers=bearer(checked.credentials["api_key"]))
 
     def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        if 200 <= response.status < 300:
-            livemode = response.json_dict().get("livemode")
-            warning = (
-                mode_warning(livemode, checked.environment) if isinstance(livemode, bool) else None
-            )
-            # The key's prefix usually gave the same warning already.
-            fresh = [warning] if warning and warning not in checked.warnings else []
-            return self.classify(response, warnings=fresh)
-        if response.status != 403 or response.is_html:
-            return self.classify(response)
-        error = response.json_dict().get("error")
-        error = error if isinstance(error, dict) else {}
-        if error.get("type") != "permission_error":
-            return self.result(ProbeStatus.PROVIDER_ERROR, response)
-        permission = PERMISSION.search(str(error.get("message", "")))
-        if permission is None:
-            message = gettext(
-                "Stripe accepted the restricted key, but it may not read the balance."
-            )
-        else:
-            message = gettext(
-                "Stripe accepted the restricted key, but it lacks the “%(permission)s” "
-                "permission byok needs to read the balance."
-            ) % {"permission": permission.group()}
-        return self.result(ProbeStatus.RESTRICTED, response, message)
+        """A restricted key's 403 quotes the permission it lacks: say which."""
+        if response.status == 403 and self.error_code(response) == "permission_error":
+            permission = PERMISSION.search(self.error_message(response))
+            if permission is None:
+                message = gettext(
+                    "Stripe accepted the restricted key, but it may not read the balance."
+                )
+            else:
+                message = gettext(
+                    "Stripe accepted the restricted key, but it lacks the “%(permission)s” "
+                    "permission byok needs to read the balance."
+                ) % {"permission": permission.group()}
+            return self.result(ProbeStatus.RESTRICTED, response, message)
+        return super().read_answer(response, checked)
+
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        """The balance says test or live mode too: warn if it is not the environment's."""
+        livemode = response.json_dict().get("livemode")
+        warning = (
+            mode_warning(livemode, checked.environment) if isinstance(livemode, bool) else None
+        )
+        # The key's prefix usually gave the same warning already.
+        fresh = [warning] if warning and warning not in checked.warnings else []
+        return self.result(ProbeStatus.VALID, response, warnings=fresh)

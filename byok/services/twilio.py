@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from byok.probes import ProbeStatus
+from byok.http import ProbeResponse
+from byok.results import ProbeResult, ProbeStatus
+from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.probes import ProbeResponse, ProbeResult
-    from byok.services.formats import FormatReport
-    from byok.validation import ValidationResult
-
-# A SID of any kind: two capitals and 32 hex digits (AC account, SK API key, …).
-_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+from byok.services.formats import Format, Refusal, ValidationResult
 
 # Twilio error codes (twilio.com/docs/api/errors/…) the probe can meet.
 TEST_CREDENTIALS = "20008"
@@ -52,7 +44,6 @@ class Twilio(Service):
         _("Sign in at console.twilio.com."),
         _("On the Console's home page, find “Account Info”."),
         _("Copy the Account SID, then show and copy the Auth token."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -93,78 +84,68 @@ class Twilio(Service):
     default_cost_per_call = Decimal("0.0079")
     base_url = "https://api.twilio.com"
 
-    def check(
-        self, credentials: dict[str, str], report: FormatReport, environment: str | None
-    ) -> None:
-        sid, token = credentials["account_sid"], credentials["auth_token"]
-        if sid[:2].upper() == "SK" and "account_sid" not in report.errors:
-            report.error(
-                "account_sid",
-                _(
-                    "This is an API key SID (SK…). byok needs the Account SID (AC…) and its "
-                    "auth token, both shown on the Twilio Console's home page."
-                ),
-                code="wrong_kind",
-            )
-        if _SID.fullmatch(token) and "auth_token" not in report.errors:
-            report.error(
-                "auth_token",
-                _(
-                    "This is a Twilio SID, not the auth token: copy the Auth token shown "
-                    "under the Account SID."
-                ),
-                code="wrong_kind",
-            )
+    refusals = (
+        Refusal(
+            "account_sid",
+            r"[Ss][Kk].*",
+            _(
+                "This is an API key SID (SK…). byok needs the Account SID (AC…) and its "
+                "auth token, both shown on the Twilio Console's home page."
+            ),
+        ),
+        # A SID of any kind: two capitals and 32 hex digits (AC account, SK API key, …).
+        Refusal(
+            "auth_token",
+            r"[A-Z]{2}[0-9a-fA-F]{32}",
+            _(
+                "This is a Twilio SID, not the auth token: copy the Auth token shown "
+                "under the Account SID."
+            ),
+        ),
+    )
+    error_code_at = "code"
+    answers = (
+        Answer(
+            403,
+            ProbeStatus.UNVERIFIABLE,
+            _(
+                "These are Twilio test credentials: they only work for sending test "
+                "messages and calls, so byok cannot check them. Use the live Account SID "
+                "and auth token to send real messages."
+            ),
+            code=TEST_CREDENTIALS,
+        ),
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _("Twilio accepted the credentials, but the account is suspended or closed."),
+            code=ACCOUNT_NOT_ACTIVE,
+        ),
+        # Authenticated (a bad pair is a 401) but refused: not a wrong key.
+        Answer(
+            403,
+            ProbeStatus.RESTRICTED,
+            _("Twilio accepted the credentials, but refused to show the account (HTTP 403)."),
+        ),
+        Answer(
+            401,
+            ProbeStatus.INVALID,
+            _(
+                "Twilio rejected the Account SID and auth token (HTTP 401): check that the "
+                "token belongs to this account and has not been replaced."
+            ),
+        ),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         sid, token = checked.credentials["account_sid"], checked.credentials["auth_token"]
         path = f"/2010-04-01/Accounts/{quote(sid, safe='')}.json"
         return ProbeRequest("GET", path, auth=(sid, token))
 
-    def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
-        body = response.json_dict()
-        if 200 <= response.status < 300:
-            return self.classify(response, warnings=account_warnings(body))
-        if response.is_html:
-            return self.classify(response)
-        code = str(body.get("code", ""))
-        if response.status == 403 and code == TEST_CREDENTIALS:
-            return self.result(
-                ProbeStatus.UNVERIFIABLE,
-                response,
-                gettext(
-                    "These are Twilio test credentials: they only work for sending test "
-                    "messages and calls, so byok cannot check them. Use the live Account SID "
-                    "and auth token to send real messages."
-                ),
-            )
-        if response.status == 403 and code == ACCOUNT_NOT_ACTIVE:
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "Twilio accepted the credentials, but the account is suspended or closed."
-                ),
-            )
-        if response.status == 403:
-            # Authenticated (a bad pair is a 401) but refused: not a wrong key.
-            return self.result(
-                ProbeStatus.RESTRICTED,
-                response,
-                gettext(
-                    "Twilio accepted the credentials, but refused to show the account (HTTP 403)."
-                ),
-            )
-        if response.status == 401:
-            return self.result(
-                ProbeStatus.INVALID,
-                response,
-                gettext(
-                    "Twilio rejected the Account SID and auth token (HTTP 401): check that the "
-                    "token belongs to this account and has not been replaced."
-                ),
-            )
-        return self.classify(response)
+    def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
+        return self.result(
+            ProbeStatus.VALID, response, warnings=account_warnings(response.json_dict())
+        )
 
 
 def account_warnings(account: dict[str, object]) -> list[str]:

@@ -9,16 +9,18 @@ free-plan keys end in ``:fx`` and use the api-free host.)
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
 
-from byok.services import CredentialField, Service
-from byok.services.base import ProbeRequest
-from byok.services.formats import Format
-
-if TYPE_CHECKING:
-    from byok.validation import ValidationResult
+from byok.services import (
+    Answer,
+    CredentialField,
+    Format,
+    ProbeRequest,
+    ProbeStatus,
+    Service,
+    ValidationResult,
+)
 
 
 class DeepL(Service):
@@ -40,7 +42,6 @@ class DeepL(Service):
         _("Sign in at deepl.com and open your account."),
         _("Open the “API Keys” tab."),
         _("Copy your authentication key."),
-        _("Paste it here and choose “Add & test key”."),
     )
     fields = (
         CredentialField(
@@ -58,10 +59,20 @@ class DeepL(Service):
     }
     default_cost_per_call = Decimal("0.0001")
     base_url = "https://api.deepl.com"
+    # A bad key is a 403, which byok reads as "invalid" like any other service's;
+    # only what DeepL says differently needs a row.
+    answers = (
+        Answer(
+            456,
+            ProbeStatus.RESTRICTED,
+            _("DeepL accepted the key, but its character quota for this period is used up."),
+        ),
+    )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         key = checked.credentials["api_key"]
-        # Free-plan keys only work on the free host; both hosts are DeepL's own.
+        # Free-plan keys only work on the free host; both hosts are DeepL's own (a base
+        # URL set in BYOK["BASE_URLS"] wins over either).
         host = "https://api-free.deepl.com" if key.endswith(":fx") else None
         return ProbeRequest(
             "GET", "/v2/usage", headers={"Authorization": f"DeepL-Auth-Key {key}"}, base_url=host

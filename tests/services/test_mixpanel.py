@@ -3,7 +3,7 @@ from django.conf import settings
 from django.test import override_settings
 
 import byok
-from byok import probes
+from byok import http
 from byok.services import registry
 
 from fakes import ALNUM, HEX, URLSAFE, rand
@@ -106,7 +106,7 @@ def test_a_busy_region_is_not_read_as_invalid(mocked):
 def eu_base_url(monkeypatch):
     """The host configured the EU host; its address resolves to a public one."""
     monkeypatch.setattr(
-        probes.socket, "getaddrinfo", lambda *args, **kwargs: [(2, 1, 6, "", ("8.8.8.8", 443))]
+        http.socket, "getaddrinfo", lambda *args, **kwargs: [(2, 1, 6, "", ("8.8.8.8", 443))]
     )
     with override_settings(
         BYOK={**settings.BYOK, "BASE_URLS": {"mixpanel": "https://eu.mixpanel.com"}}

@@ -5,7 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
-from byok.health import (
+from byok.management.users import find_user
+from byok.recheck import (
     SKIPPED_RATE_LIMITED,
     UNDECRYPTABLE,
     CheckReport,
@@ -14,15 +15,14 @@ from byok.health import (
     count_by_service,
     select_keys,
 )
-from byok.management.users import find_user
-from byok.models import KeyStatus
+from byok.results import ProbeStatus
 from byok.services.registry import registry
 
 MAX_CONCURRENCY = 32
 #: How the outcomes that are not a key status read in the output.
 LABELS = {SKIPPED_RATE_LIMITED: "skipped (rate limited)"}
 #: Statuses that say nothing about the key: reported, but not a failure.
-NOT_JUDGED = (KeyStatus.RATE_LIMITED, KeyStatus.PROVIDER_ERROR, KeyStatus.UNREACHABLE)
+NOT_JUDGED = (ProbeStatus.RATE_LIMITED, ProbeStatus.PROVIDER_ERROR, ProbeStatus.UNREACHABLE)
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from byok.conf import conf
-from byok.probes import base_url_for
+from byok.probes import probe_client
 from byok.services.registry import registry
 
 
@@ -25,8 +25,8 @@ class Command(BaseCommand):
                 "name": service.name,
                 "category": service.category,
                 "fields": [f.name + ("*" if f.secret else "") for f in service.fields],
-                "base_url": base_url_for(service),
-                "base_url_overridden": service.id in conf.BASE_URLS,
+                "base_url": probe_client(service).base_url,
+                "base_url_overridden": service.overridden,
                 "platform_key": bool(conf.PLATFORM_KEYS.get(service.id)),
             }
             for service in registry

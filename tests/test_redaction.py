@@ -12,8 +12,8 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 
-import byok.logging as byok_logging
-from byok.logging import WITHHELD, RedactSecretsFilter
+import byok.redaction as redaction
+from byok.redaction import WITHHELD, RedactSecretsFilter
 from byok.services import CredentialField, Service
 from byok.services.registry import registry
 
@@ -318,13 +318,13 @@ def test_a_record_logged_while_the_rules_are_built_passes(monkeypatch):
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "inner", (), None)
     results = []
 
-    class Logging(byok_logging.Redactor):
+    class Logging(redaction.Redactor):
         def __init__(self, services):
             results.append(RedactSecretsFilter().filter(record))  # re-entered
             super().__init__(services)
 
-    monkeypatch.setattr(byok_logging, "_current", byok_logging._Current())
-    monkeypatch.setattr(byok_logging, "Redactor", Logging)
+    monkeypatch.setattr(redaction, "_current", redaction._Current())
+    monkeypatch.setattr(redaction, "Redactor", Logging)
     outer = logging.LogRecord("x", logging.INFO, __file__, 1, "k %s", ("sk-" + "A1b2" * 10,), None)
     assert RedactSecretsFilter().filter(outer) is True
     assert results == [True]
@@ -368,7 +368,7 @@ def test_a_failure_inside_the_filter_withholds_the_message(capture, monkeypatch)
     def broken():
         raise RuntimeError("the rules are broken")
 
-    monkeypatch.setattr(byok_logging._current, "get", broken)
+    monkeypatch.setattr(redaction._current, "get", broken)
     try:
         raise ValueError(fake_credentials("openai"))
     except ValueError:
@@ -468,3 +468,10 @@ class _raise_exceptions:
 
     def __exit__(self, *exc):
         logging.raiseExceptions = self.before
+
+
+def test_the_old_module_path_still_works_with_a_warning():
+    import byok.logging
+
+    with pytest.warns(DeprecationWarning, match="byok.redaction.RedactSecretsFilter"):
+        assert byok.logging.RedactSecretsFilter is RedactSecretsFilter

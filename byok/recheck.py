@@ -28,11 +28,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from byok.exceptions import DecryptionError
 from byok.keys import record_test_result
-from byok.models import KeyStatus, UserAPIKey, UserAPIKeyQuerySet
-from byok.probes import ProbeResult, ProbeStatus, test_credentials
+from byok.models import UserAPIKey, UserAPIKeyQuerySet
+from byok.probes import test_credentials
+from byok.results import ProbeResult, ProbeStatus
 from byok.services.registry import registry
 
-#: Outcomes of keys that were not probed (the others end with a ``KeyStatus`` value).
+#: Outcomes of keys that were not probed (the others end with a ``ProbeStatus`` value).
 SKIPPED_RATE_LIMITED = "skipped_rate_limited"
 UNDECRYPTABLE = "undecryptable"
 UNKNOWN_SERVICE = "unknown_service"
@@ -53,10 +54,6 @@ class KeyCheck:
     outcome: str
     message: str = ""
 
-    @property
-    def probed(self) -> bool:
-        return self.outcome in KeyStatus.values
-
 
 @dataclass
 class CheckReport:
@@ -68,9 +65,9 @@ class CheckReport:
 
     def add(self, check: KeyCheck) -> None:
         self.counts[check.outcome] += 1
-        if check.outcome == KeyStatus.INVALID:
+        if check.outcome == ProbeStatus.INVALID:
             self.invalid.append(check)
-        if check.outcome == KeyStatus.RATE_LIMITED:
+        if check.outcome == ProbeStatus.RATE_LIMITED:
             self.rate_limited_services.add(check.service)
 
     @property

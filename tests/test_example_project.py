@@ -74,7 +74,10 @@ with responses.RequestsMock() as mock:
     mock.get("https://api-free.deepl.com/v2/usage", json={"character_count": 1})
     result = byok.test_credentials("deepl", key)
     assert mock.calls[0].request.headers["Authorization"] == f"DeepL-Auth-Key {key}"
+    mock.get("https://api.deepl.com/v2/usage", status=456, json={"message": "Quota exceeded"})
+    spent = byok.test_credentials("deepl", str(uuid.uuid4()))
 print(result.status)
+print(spent.status)
 """
 
 
@@ -84,4 +87,4 @@ def test_the_example_registers_a_service_of_its_own(example_env):
     listed = json.loads(manage(example_env, "byok_services", "--json").stdout)
     assert "deepl" in [row["id"] for row in listed]
     checked = manage(example_env, "shell", "-c", CUSTOM_SERVICE_CHECK)
-    assert "valid" in checked.stdout.splitlines()
+    assert checked.stdout.splitlines()[-2:] == ["valid", "restricted"]

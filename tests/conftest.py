@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 import responses as responses_lib
 from django.core.cache import cache
@@ -44,3 +47,20 @@ def pytest_sessionfinish(session, exitstatus):
         session.config.get_terminal_writer().line(
             "No tests were collected: for this suite that is a failure, not a pass.", red=True
         )
+
+
+BROWSER_TESTS = Path(__file__).parent / "browser"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the browser tests; with ``BYOK_TEST_SCOPE=core`` leave out the slow kinds
+    (``browser``, ``multiprocess``), which CI runs in one environment only (tox.ini)."""
+    for item in items:
+        if BROWSER_TESTS in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
+    if os.environ.get("BYOK_TEST_SCOPE", "full") != "core":
+        return
+    slow = [item for item in items if {"browser", "multiprocess"} & set(item.keywords)]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]

@@ -277,12 +277,16 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for key in queryset:
             self.delete_model(request, key)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UserAPIKey]:
+        """Without the ciphertext: no admin page ever decrypts it."""
+        return super().get_queryset(request).defer("credentials")
+
     @admin.action(
         description=_("Test the selected keys with their providers"), permissions=["change"]
     )
     def test_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
         outcomes: dict[str, int] = {}
-        for key in queryset.filter(deleted_at__isnull=True):
+        for key in queryset.filter(deleted_at__isnull=True).defer(None):
             try:
                 status = test_user_api_key(key, actor=request.user, request=request).status.value
             except (DecryptionError, UnknownService):

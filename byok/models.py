@@ -72,6 +72,10 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
     def for_slot(self, user: Any, service: str, environment: str) -> UserAPIKeyQuerySet:
         return self.filter(user=user, service=service, environment=environment)
 
+    def masked(self) -> UserAPIKeyQuerySet:
+        """Keys as lists show them: without the ciphertext, which they never decrypt."""
+        return self.defer("credentials")
+
     def with_default_flag(self) -> UserAPIKeyQuerySet:
         """Annotate each key with whether it is its slot's default, for
         :attr:`UserAPIKey.is_default` without a query (or an object) per key."""

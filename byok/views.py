@@ -118,6 +118,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     keys: dict[str, list[UserAPIKey]] = defaultdict(list)
     for key in (
         UserAPIKey.objects.for_user(request.user)
+        .masked()
         .with_default_flag()
         .order_by("service", "-created_at")
     ):

@@ -215,7 +215,9 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
     def get_queryset(self) -> QuerySet[UserAPIKey]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return UserAPIKey.objects.none()
-        return UserAPIKey.objects.for_user(self.request.user).with_default_flag()
+        keys = UserAPIKey.objects.for_user(self.request.user).with_default_flag()
+        # Only re-testing and revealing decrypt the secret: the rest never fetch it.
+        return keys if self.action in ("retest", "reveal") else keys.masked()
 
     def get_object(self) -> UserAPIKey:
         try:

@@ -2,6 +2,7 @@
 against a baseline in the same process, and one process per database."""
 
 import os
+import statistics
 import subprocess
 import sys
 import timeit
@@ -52,16 +53,25 @@ def teardown() -> None:
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 
 
-def best_times(
+def interleaved(
     ours: Callable[[], object], baseline: Callable[[], object], *, repeat: int, number: int = 1
-) -> tuple[float, float]:
-    """The best seconds per call of each, over ``repeat`` rounds run interleaved so
-    that noise from the machine hits both alike."""
-    best = [float("inf"), float("inf")]
+) -> list[tuple[float, float]]:
+    """Seconds per call of each, in ``repeat`` rounds run interleaved so that noise
+    from the machine hits both alike."""
+    rounds = []
     for _ in range(repeat):
-        for side, function in enumerate((ours, baseline)):
-            best[side] = min(best[side], timeit.timeit(function, number=number) / number)
-    return best[0], best[1]
+        times = [timeit.timeit(function, number=number) / number for function in (ours, baseline)]
+        rounds.append((times[0], times[1]))
+    return rounds
+
+
+def summary(rounds: list[tuple[float, float]], *, throughput: bool = False) -> tuple[float, str]:
+    """The median ratio of the rounds (ours over the baseline; for ``throughput``, the
+    baseline's time over ours) and its spread, as text."""
+    ratios = sorted((b / a) if throughput else (a / b) for a, b in rounds)
+    return statistics.median(
+        ratios
+    ), f"{len(ratios)} rounds, spread {ratios[0]:.2f}-{ratios[-1]:.2f}"
 
 
 def compare(
@@ -71,14 +81,17 @@ def compare(
     repeat: int,
     number: int,
 ) -> float:
-    """Time both (see :func:`best_times`), print a line ending in ``ratio X``, return X."""
-    ours_time, baseline_time = best_times(ours[1], baseline[1], repeat=repeat, number=number)
+    """Time both (see :func:`interleaved`), print the medians and a line ending in
+    ``ratio X`` (the median ratio of the rounds), return X."""
+    rounds = interleaved(ours[1], baseline[1], repeat=repeat, number=number)
+    ratio, spread = summary(rounds)
+    ours_time = statistics.median(a for a, _ in rounds)
+    baseline_time = statistics.median(b for _, b in rounds)
     print(
         f"  {ours[0]} {ours_time * 1e6:7.1f} us   "
-        f"{baseline[0]} {baseline_time * 1e6:7.1f} us   "
-        f"ratio {ours_time / baseline_time:.2f}"
+        f"{baseline[0]} {baseline_time * 1e6:7.1f} us   ({spread})   ratio {ratio:.2f}"
     )
-    return ours_time / baseline_time
+    return ratio
 
 
 def main(script: str, measure: Callable[[], object], budget: float) -> int:
@@ -96,9 +109,13 @@ def main(script: str, measure: Callable[[], object], budget: float) -> int:
 
 
 def verdict(ratio: float, budget: float) -> bool:
-    """Print whether ``ratio`` is within ``budget``; ``True`` if it is."""
-    print(f"  {'within' if ratio <= budget else 'OVER'} budget {budget}")
-    return ratio <= budget
+    """Print whether ``ratio`` is within ``budget``; ``True`` if it is. A negative
+    budget is a floor: ``-0.5`` means "at least 0.5" (for throughput ratios)."""
+    within = ratio >= -budget if budget < 0 else ratio <= budget
+    print(
+        f"  {'within' if within else 'OVER'} budget {'>= ' if budget < 0 else '<= '}{abs(budget)}"
+    )
+    return within
 
 
 def run_per_database(script: str, databases: list[str], budget: float) -> int:

@@ -2,8 +2,9 @@
 and read it back, day by day.
 
 Each call is at most two writes: one upsert of the day's row, and, when the
-user's key served, one update of the key's running totals. Both add to the
-stored values in SQL, so concurrent requests never lose a count.
+user's key served, one update of the key's running totals, in as few round trips
+as the database allows (:mod:`byok.metering`). Both add to the stored values in
+SQL, so concurrent requests never lose a count.
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, OperationalError, connections, models, router, transaction
+from django.db import OperationalError, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from byok.keys import ResolvedKey
 from byok.lookup import find_slot
+from byok.metering import add_key_usage, add_platform_usage
 from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
 from byok.services.registry import registry
 
 DEADLOCK_RETRIES = 3
-#: How each database spells "insert, or add to the existing row".
-UPSERT_SYNTAX = {"postgresql": "on_conflict", "sqlite": "on_conflict", "mysql": "on_duplicate_key"}
 
 
 def track_api_usage(
@@ -63,8 +63,7 @@ def track_api_usage(
     attempts = 1 if transaction.get_connection(using).in_atomic_block else DEADLOCK_RETRIES
     for attempt in range(1, attempts + 1):
         try:
-            with transaction.atomic(using=using):
-                _record(user, service, environment, key_id, counters)
+            _record(user, service, environment, key_id, counters)
             return
         except OperationalError as error:
             if attempt == attempts or not is_deadlock(error):
@@ -76,20 +75,9 @@ def _record(
 ) -> None:
     today = timezone.localdate()
     if key_id is None:
-        upsert(
-            PlatformUsage,
-            {"user": user.pk, "service": service, "environment": environment, "date": today},
-            counters,
-        )
-        return
-    # The key row first: its lock queues this key's writers before the day's
-    # row is touched, which spares MySQL the deadlocks of concurrent upserts.
-    UserAPIKey.objects.filter(pk=key_id).update(
-        usage_count=F("usage_count") + counters["calls"],
-        estimated_cost=F("estimated_cost") + counters["cost"],
-        last_used_at=timezone.now(),
-    )
-    upsert(KeyUsage, {"key": key_id, "date": today}, counters)
+        add_platform_usage(user.pk, service, environment, today, counters)
+    else:
+        add_key_usage(key_id, today, timezone.now(), counters)
 
 
 def is_deadlock(error: OperationalError) -> bool:
@@ -110,66 +98,6 @@ def _served_by(
         return key.key_id
     slot = find_slot(user.pk, service, environment)
     return slot.key_id if slot is not None and slot.credentials is not None else None
-
-
-def upsert(model: type[models.Model], keys: dict[str, Any], counters: dict[str, Any]) -> None:
-    """Add ``counters`` to the row identified by ``keys``, creating it if needed.
-
-    One ``INSERT … ON CONFLICT`` (``ON DUPLICATE KEY`` on MySQL/MariaDB) statement,
-    so the addition is atomic under concurrency without a lock.
-    """
-    connection = connections[router.db_for_write(model)]
-    syntax = UPSERT_SYNTAX.get(connection.vendor)
-    if syntax is None:
-        _upsert_portably(model, keys, counters)
-        return
-    quote = connection.ops.quote_name
-    fields = {name: _concrete_field(model, name) for name in [*keys, *counters]}
-    params = [
-        fields[name].get_db_prep_save(value, connection)
-        for name, value in {**keys, **counters}.items()
-    ]
-    table = quote(model._meta.db_table)
-    column = {name: quote(str(field.column)) for name, field in fields.items()}
-    columns = ", ".join(column.values())
-    placeholders = ", ".join(["%s"] * len(fields))
-    added = [column[name] for name in counters]
-    if syntax == "on_duplicate_key":
-        update = ", ".join(f"{c} = {c} + VALUES({c})" for c in added)
-        conflict = f"ON DUPLICATE KEY UPDATE {update}"
-    else:
-        target = ", ".join(column[name] for name in keys)
-        update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in added)
-        conflict = f"ON CONFLICT ({target}) DO UPDATE SET {update}"
-    with connection.cursor() as cursor:
-        # Only quoted names from the model's metadata go into the text; values are bound.
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {conflict}"  # noqa: S608
-        cursor.execute(sql, params)
-
-
-def _concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    return field
-
-
-def _upsert_portably(
-    model: type[models.Model], keys: dict[str, Any], counters: dict[str, Any]
-) -> None:
-    """The same addition for databases without an upsert statement byok knows."""
-    lookup = {
-        f"{name}_id" if model._meta.get_field(name).is_relation else name: value
-        for name, value in keys.items()
-    }
-    increments = {name: F(name) + value for name, value in counters.items()}
-    manager = model._default_manager
-    if manager.filter(**lookup).update(**increments):
-        return
-    try:
-        with transaction.atomic(using=router.db_for_write(model)):
-            manager.create(**lookup, **counters)
-    except IntegrityError:  # created concurrently since the update
-        manager.filter(**lookup).update(**increments)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import byok
-from byok import usage
+from byok import metering, usage
 from byok.keys import remove_user_api_key
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
 
@@ -19,10 +19,11 @@ from support import with_row_locks
 
 pytestmark = pytest.mark.django_db
 
-WRITES = ("INSERT", "UPDATE", "DELETE")
+WRITES = ("INSERT", "UPDATE", "DELETE", "WITH")
 
 
 def writes(queries):
+    """The statements that change data (PostgreSQL's start with a CTE)."""
     return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(WRITES)]
 
 
@@ -78,12 +79,22 @@ def test_a_resolved_key_is_charged_even_if_the_default_changes(user):
     assert set(KeyUsage.objects.values_list("key", flat=True)) == {first.pk, second.pk}
 
 
+#: Statements (no SELECT) of a call on a key: the day's first call, then the others.
+#: MySQL tries one multi-table UPDATE first, which finds no row of the day on its first.
+KEY_CALL_STATEMENTS = {"postgresql": (1, 1), "mysql": (3, 1), "sqlite": (2, 2)}
+
+
 def test_at_most_two_writes(user, platform):
+    """Two rows at most (the key's, the day's), in as few statements as the database allows."""
     key = make_key(user)
+    counts = []
     for _ in range(2):  # the first call of the day inserts, the next adds
         with CaptureQueriesContext(connection) as queries:
             byok.track_api_usage(user, "openai", key=key)
-        assert len(writes(queries)) == 2
+        counts.append(len(writes(queries)))
+        assert not any(q["sql"].lstrip().upper().startswith("SELECT") for q in queries)
+    assert tuple(counts) == KEY_CALL_STATEMENTS[connection.vendor]
+    assert UserAPIKey.objects.get().usage_count == KeyUsage.objects.get().calls == 2
     remove_user_api_key(key)
     with CaptureQueriesContext(connection) as queries:
         byok.track_api_usage(user, "openai")
@@ -115,7 +126,7 @@ def test_anonymous_users_are_not_metered(platform):
 
 def test_the_portable_upsert_adds_the_same_way(user, monkeypatch):
     key = make_key(user)
-    monkeypatch.setattr(usage, "UPSERT_SYNTAX", {})
+    monkeypatch.setattr(metering, "UPSERT_VENDORS", frozenset())
     byok.track_api_usage(user, "openai", key=key, calls=2)
     byok.track_api_usage(user, "openai", key=key, calls=3)
     assert KeyUsage.objects.get().calls == 5
@@ -135,7 +146,7 @@ def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch
         return real_update(queryset, **kwargs)
 
     monkeypatch.setattr(type(KeyUsage.objects.all()), "update", update_after_a_racing_insert)
-    usage._upsert_portably(
+    metering._upsert_portably(
         KeyUsage, {"key": key.pk, "date": today}, {"calls": 1, "units": 0, "cost": 0}
     )
     assert KeyUsage.objects.get().calls == 11
@@ -215,6 +226,31 @@ def test_sixteen_threads_count_exactly_on_a_users_key():
     day = KeyUsage.objects.get()
     assert (key.usage_count, day.calls, day.units) == (800, 800, 2400)
     assert key.estimated_cost == day.cost == Decimal("0.8")
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_count_exactly_with_the_resolved_key():
+    user = UserFactory()
+    make_key(user)
+    resolved = byok.resolve_api_key(user, "openai")
+    errors = run_sixteen_threads(
+        lambda: byok.track_api_usage(user, "openai", units=3, cost="0.001", key=resolved)
+    )
+    assert errors == []
+    key = UserAPIKey.objects.get()
+    day = KeyUsage.objects.get()
+    assert (key.usage_count, day.calls, day.units) == (800, 800, 2400)
+    assert key.estimated_cost == day.cost == Decimal("0.8")
+    assert key.last_used_at is not None
+
+
+def test_the_first_call_of_a_day_creates_its_row_on_every_database(user):
+    make_key(user)
+    resolved = byok.resolve_api_key(user, "openai")
+    byok.track_api_usage(user, "openai", key=resolved, units=7, cost="0.5")
+    key, day = UserAPIKey.objects.get(), KeyUsage.objects.get()
+    assert (key.usage_count, key.estimated_cost, day.calls, day.units) == (1, Decimal("0.5"), 1, 7)
 
 
 @pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")

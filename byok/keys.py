@@ -509,10 +509,18 @@ def remove_user_api_key(
         preference = _lock_preference_of(key)
         key.credentials = None
         key.fingerprint = None
+        key.encryption_key_id = ""
         key.is_active = False
         key.deleted_at = timezone.now()
         key.save(
-            update_fields=["credentials", "fingerprint", "is_active", "deleted_at", "updated_at"]
+            update_fields=[
+                "credentials",
+                "fingerprint",
+                "encryption_key_id",
+                "is_active",
+                "deleted_at",
+                "updated_at",
+            ]
         )
         preference.settle()
         audit.record(AuditAction.DELETED, key=key, actor=actor, request=request)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
-from byok.crypto import get_keyring
+from byok.crypto import Keyring, get_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
 from byok.results import ProbeResult, ProbeStatus
@@ -107,6 +107,11 @@ class UserAPIKey(models.Model):
     )
     service = models.CharField(_("service"), max_length=64, db_index=True)
     credentials = EncryptedCredentialsField(_("credentials"), null=True)
+    #: The id of the encryption key the ciphertext is under (``""`` once deleted): a
+    #: copy of what the token says, so that rotation walks an index, not the table.
+    encryption_key_id = models.CharField(
+        _("encryption key"), max_length=16, blank=True, default="", editable=False
+    )
     nickname = models.CharField(_("nickname"), max_length=100, blank=True)
     environment = models.CharField(
         _("environment"),
@@ -148,6 +153,7 @@ class UserAPIKey(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "service", "environment"], name="byok_key_slot_idx"),
+            models.Index(fields=["encryption_key_id", "id"], name="byok_key_encryption_key_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -198,10 +204,15 @@ class UserAPIKey(models.Model):
                 _("That is the masked value shown to you; paste the full key instead."),
                 code="masked_value",
             )
-        keyring = get_keyring()
-        self.credentials = SealedCredentials.seal(clean, keyring)
-        self.fingerprint = keyring.fingerprint(canonical_bytes(clean))
+        self.seal(clean, get_keyring())
         self.masked_key = self.get_service().mask(clean)
+
+    @sensitive_variables()
+    def seal(self, credentials: dict[str, str], keyring: Keyring) -> None:
+        """Encrypt ``credentials`` under the keyring's primary key, with their fingerprint."""
+        self.credentials = SealedCredentials.seal(credentials, keyring)
+        self.fingerprint = keyring.fingerprint(canonical_bytes(credentials))
+        self.encryption_key_id = self.credentials.encryption_key_id
 
     def record_test(self, result: ProbeResult) -> None:
         """Keep a test's outcome on the key (the caller saves)."""

@@ -1,25 +1,25 @@
 """Re-encrypting stored secrets under the primary key, after a new key is put first.
 
-Rows are read in primary-key order, one locked batch per transaction, and only
-rows that are not yet on the primary key are selected. So a run holds one batch
-in memory however many rows there are, an interrupted run loses nothing (its
-current batch rolls back), and running it again just carries on.
+The rows of each older key are read in primary-key order from an index, one locked
+batch per transaction. So a run holds one batch in memory however many rows there
+are, an interrupted run loses nothing (its current batch rolls back), and running it
+again carries on where it stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.views.decorators.debug import sensitive_variables
 
 from byok import audit
 from byok.crypto import Keyring, get_keyring
 from byok.exceptions import DecryptionError
-from byok.fields import SealedCredentials, canonical_bytes
-from byok.models import AuditAction, UserAPIKey, UserAPIKeyQuerySet
+from byok.models import AuditAction, UserAPIKey
 
 Progress = Callable[[int, int], None]
 
@@ -53,42 +53,33 @@ class RotationReport:
 def rows_per_key() -> dict[str, int]:
     """How many stored secrets each encryption key id protects."""
     rows = (
-        UserAPIKey.objects.exclude(credentials=None)
-        .values("credentials__encryption_key_id")
+        UserAPIKey.objects.exclude(encryption_key_id="")
+        .values("encryption_key_id")
         .annotate(rows=Count("pk"))
         .order_by()
     )
-    return {row["credentials__encryption_key_id"]: row["rows"] for row in rows}
-
-
-def _pending(keyring: Keyring) -> UserAPIKeyQuerySet:
-    others = [other for other in keyring.ids if other != keyring.primary.id]
-    return UserAPIKey.objects.filter(credentials__encryption_key_id__in=others)
+    return {row["encryption_key_id"]: row["rows"] for row in rows}
 
 
 @sensitive_variables()
 def _reencrypt(key: UserAPIKey, keyring: Keyring) -> None:
     assert key.credentials is not None
-    credentials = key.credentials.open(keyring)
-    key.credentials = SealedCredentials.seal(credentials, keyring)
-    key.fingerprint = keyring.fingerprint(canonical_bytes(credentials))
+    key.seal(key.credentials.open(keyring), keyring)
 
 
 def _save_batch(keys: list[UserAPIKey], using: str) -> None:
-    """Write the new ciphertexts and fingerprints: one statement, many parameter sets.
-
-    (``bulk_update`` builds a CASE expression per row, several times slower.)
-    """
+    """Write the new ciphertexts, fingerprints and key ids: one statement, many
+    parameter sets. (``bulk_update`` builds a CASE expression per row, several times
+    slower.)"""
     if not keys:
         return
     connection = connections[using]
     meta, quote = UserAPIKey._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in ("credentials", "fingerprint", "id")]
-    credentials, fingerprint, pk = (quote(str(field.column)) for field in fields)  # type: ignore[union-attr]
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {credentials} = %s, {fingerprint} = %s "  # noqa: S608
-        f"WHERE {pk} = %s"
-    )
+    names = ("credentials", "fingerprint", "encryption_key_id", "id")
+    fields = [meta.get_field(name) for name in names]
+    columns = [quote(str(field.column)) for field in fields]  # type: ignore[union-attr]
+    assignments = ", ".join(f"{column} = %s" for column in columns[:-1])
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {columns[-1]} = %s"  # noqa: S608
     params = [
         [
             field.get_db_prep_save(getattr(key, field.attname), connection)  # type: ignore[union-attr]
@@ -112,22 +103,58 @@ def rotate(
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> RotationReport:
-    """Re-encrypt every secret that is not on the primary key. Idempotent."""
+    """Re-encrypt every secret that is not on the primary key. Idempotent.
+
+    The rows of each older key are walked in primary-key order on the
+    ``(encryption_key_id, id)`` index: each batch is an index range, never a scan of
+    the table, and a rerun starts where the last one stopped, since what was done is
+    on the primary key now.
+    """
     keyring = get_keyring()
     report = report or plan()
     if not report.pending:
         report.after = report.before
         return report
+    for old in keyring.ids:
+        if old != keyring.primary.id and report.before.get(old):
+            _rotate_rows_of(old, keyring, report, batch_size, progress)
+    report.after = rows_per_key()
+    audit.record(
+        AuditAction.ROTATED,
+        primary_encryption_key_id=report.primary_encryption_key_id,
+        reencrypted=report.reencrypted,
+        failed=len(report.failed),
+        before=report.before,
+        after=report.after,
+    )
+    return report
+
+
+def next_batch(old: str, after: Any, size: int) -> QuerySet[UserAPIKey]:
+    """The next ``size`` rows under the encryption key ``old`` after the primary key
+    ``after`` (``None``: from the first): a range of the ``(encryption_key_id, id)``
+    index, read in its order, so no sort either."""
+    rows = UserAPIKey.objects.filter(encryption_key_id=old)
+    if after is not None:
+        rows = rows.filter(pk__gt=after)
+    return rows.order_by("pk").only("pk", "credentials")[:size]
+
+
+def _rotate_rows_of(
+    old: str,
+    keyring: Keyring,
+    report: RotationReport,
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    """Re-encrypt the rows under the encryption key ``old``, one locked batch at a time."""
     using = router.db_for_write(UserAPIKey)
     last_pk = None
     while True:
         with transaction.atomic(using=using):
-            batch_query = _pending(keyring).order_by("pk").select_for_update()
-            if last_pk is not None:
-                batch_query = batch_query.filter(pk__gt=last_pk)
-            batch = list(batch_query.only("pk", "credentials")[:batch_size])
+            batch = list(next_batch(old, last_pk, batch_size).select_for_update())
             if not batch:
-                break
+                return
             done = []
             for key in batch:
                 try:
@@ -141,13 +168,3 @@ def rotate(
         report.reencrypted += len(done)
         if progress is not None:
             progress(report.reencrypted + len(report.failed), report.pending)
-    report.after = rows_per_key()
-    audit.record(
-        AuditAction.ROTATED,
-        primary_encryption_key_id=report.primary_encryption_key_id,
-        reencrypted=report.reencrypted,
-        failed=len(report.failed),
-        before=report.before,
-        after=report.after,
-    )
-    return report

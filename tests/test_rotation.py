@@ -154,3 +154,81 @@ def test_statements_grow_with_batches_not_rows(user):
         return len(queries)
 
     assert rotation_statements(8, 4) == rotation_statements(16, 8) == rotation_statements(2, 1)
+
+
+def key_ids_in_tokens():
+    """Each row's encryption_key_id column beside the key id its token names."""
+    return [
+        (key.encryption_key_id, key.credentials.encryption_key_id if key.credentials else "")
+        for key in UserAPIKey.objects.all()
+    ]
+
+
+def test_the_key_id_column_follows_the_token_through_every_change(stored, user):
+    from byok.keys import remove_user_api_key, update_user_api_key
+
+    def mirrored():
+        pairs = key_ids_in_tokens()
+        return all(column == token for column, token in pairs) and pairs
+
+    assert mirrored()
+    first = UserAPIKey.objects.filter(service="openai").first()
+    with keys(NEW_KEY, OLD_KEY):
+        new_id = get_keyring().primary.id
+        update_user_api_key(first, credentials=fake_credentials("openai"))
+        assert UserAPIKey.objects.get(pk=first.pk).encryption_key_id == new_id
+        rotation.rotate(batch_size=3)
+        assert {column for column, _ in mirrored()} == {new_id}
+    remove_user_api_key(first)
+    assert UserAPIKey.objects.get(pk=first.pk).encryption_key_id == ""
+    assert mirrored()
+
+
+def batch_query(old_id):
+    return rotation.next_batch(old_id, "00000000-0000-0000-0000-000000000000", 500)
+
+
+@pytest.fixture
+def rotated_mostly(stored, user):
+    """The eight keys on the old key among 5,000 already on the new one, analysed."""
+    with keys(NEW_KEY):
+        token = make_key(user).credentials
+    done = [
+        UserAPIKey(user=user, service="openai", credentials=token,
+                   encryption_key_id=token.encryption_key_id, masked_key="sk-…")
+        for _ in range(5000)
+    ]  # fmt: skip
+    UserAPIKey.objects.bulk_create(done, batch_size=1000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ANALYZE {'TABLE ' if connection.vendor == 'mysql' else ''}byok_userapikey"
+        )
+    with keys(OLD_KEY):
+        return get_keyring().primary.id
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_a_batch_is_an_index_range_without_a_sort_on_postgresql(rotated_mostly):
+    plan = batch_query(rotated_mostly).select_for_update().explain()
+    assert "byok_key_encryption_key_idx" in plan
+    assert "Sort" not in plan
+    assert "Seq Scan" not in plan
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="MariaDB's planner")
+def test_a_batch_is_an_index_range_without_a_sort_on_mariadb(rotated_mostly):
+    plan = batch_query(rotated_mostly).explain()
+    assert "byok_key_encryption_key_idx" in plan.split("Using")[0]
+    assert "filesort" not in plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_copies_each_rows_key_id(user):
+    from django.db.migrations.executor import MigrationExecutor
+
+    key = make_key(user)
+    executor = MigrationExecutor(connection)
+    executor.migrate([("byok", "0003_masked_key_and_audit_actions")])
+    executor.loader.build_graph()
+    executor.migrate([("byok", "0004_userapikey_encryption_key_id")])
+    assert UserAPIKey.objects.get(pk=key.pk).encryption_key_id == get_keyring().primary.id

@@ -75,7 +75,7 @@ def run_host(*steps, split_request=False):
         *steps,
         settings="host_settings",
         HOST_COMPONENT_SPLIT_REQUEST="1" if split_request else "0",
-    )
+    ).stdout
     report = json.loads(output)
     for step, outcome in report.items():
         assert outcome["stderr"] == "", f"{step}: {outcome['stderr']}"

@@ -50,9 +50,17 @@ class ByokSettings:
 
     @property
     def ENCRYPTION_KEYS(self) -> Sequence[str]:
-        """Keys for stored secrets: the first encrypts, all of them decrypt."""
+        """Keys for stored secrets: the first encrypts, all of them decrypt.
+
+        A string is split on commas (a key never holds one) and blank entries are
+        dropped, so ``os.environ.get("BYOK_ENCRYPTION_KEYS", "")`` is the whole
+        setting, and an unset variable means no key (check byok.E001), not a
+        malformed one.
+        """
         keys = self._get("ENCRYPTION_KEYS")
-        return [keys] if isinstance(keys, str) else list(keys)
+        entries = keys.split(",") if isinstance(keys, str) else list(keys)
+        stripped = [entry.strip() if isinstance(entry, str) else entry for entry in entries]
+        return [entry for entry in stripped if entry != ""]
 
     @property
     def PLATFORM_KEYS(self) -> Mapping[str, str | Mapping[str, str]]:

@@ -38,9 +38,9 @@ _ID_END = _ID_START + ENCRYPTION_KEY_ID_LENGTH
 ENCRYPTION_KEY_ID_POSITION = _ID_START + 1
 
 HOW_TO_CONFIGURE = (
-    "Generate one with 'python manage.py byok_generate_key' and set "
-    "BYOK = {'ENCRYPTION_KEYS': [<that key>]} in your settings, read from the "
-    "environment rather than committed."
+    "Generate one with 'python manage.py byok_generate_key' and give it to "
+    "BYOK['ENCRYPTION_KEYS'] from the environment, not from a committed file: with "
+    "the quickstart's settings, set the BYOK_ENCRYPTION_KEYS environment variable."
 )
 
 

@@ -1,6 +1,9 @@
 """Helpers shared by the tests."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import django
 from django.db import connection
@@ -62,3 +65,24 @@ def client_for(user):
     if user is not None:
         client.force_authenticate(user)
     return client
+
+
+def run_in_test_project(code, *args, settings="settings", pythonpath=(), check=True, **env):
+    """Runs ``code`` in a fresh Python process with the test project on the path, as a
+    host's ``manage.py`` runs: nothing cached from this process."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "PYTHONPATH": os.pathsep.join(map(str, [Path(__file__).resolve().parent, *pythonpath])),
+        **env,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result

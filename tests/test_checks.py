@@ -36,14 +36,20 @@ def test_the_test_settings_pass_every_check():
     ] == []
 
 
-@override_settings(BYOK={}, DEBUG=False)
-def test_e001_no_key_is_an_error():
-    assert ids(checks.check_encryption_keys()) == ["byok.E001"]
+# No setting, or the setting read from an unset variable: no key, not a malformed one.
+NO_KEY = [{}, {"ENCRYPTION_KEYS": ""}]
 
 
-@override_settings(BYOK={}, DEBUG=True)
-def test_w001_no_key_is_a_warning_in_debug():
-    assert ids(checks.check_encryption_keys()) == ["byok.W001"]
+@pytest.mark.parametrize("setting", NO_KEY)
+def test_e001_no_key_is_an_error(setting):
+    with override_settings(BYOK=setting, DEBUG=False):
+        assert ids(checks.check_encryption_keys()) == ["byok.E001"]
+
+
+@pytest.mark.parametrize("setting", NO_KEY)
+def test_w001_no_key_is_a_warning_in_debug(setting):
+    with override_settings(BYOK=setting, DEBUG=True):
+        assert ids(checks.check_encryption_keys()) == ["byok.W001"]
 
 
 @pytest.mark.django_db

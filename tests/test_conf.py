@@ -27,6 +27,15 @@ def test_a_single_key_string_is_one_key():
         assert conf.ENCRYPTION_KEYS == ["one-key"]
 
 
+def test_a_key_string_is_split_on_commas_and_blanks_are_no_key():
+    """What ``os.environ.get("BYOK_ENCRYPTION_KEYS", "")`` gives, set or not."""
+    with override_settings(BYOK={"ENCRYPTION_KEYS": "new-key, old-key"}):
+        assert conf.ENCRYPTION_KEYS == ["new-key", "old-key"]
+    for unset in ("", " ", ",", ["", " "]):
+        with override_settings(BYOK={"ENCRYPTION_KEYS": unset}):
+            assert conf.ENCRYPTION_KEYS == []
+
+
 def test_unknown_names_are_reported():
     with override_settings(BYOK={"ENCRYPTION_KEYS": [], "PLATFORM_KEY": {}}):
         assert conf.unknown_names == ["PLATFORM_KEY"]

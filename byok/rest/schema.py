@@ -25,8 +25,15 @@ __all__ = [
 ]
 
 try:
+    import drf_spectacular  # noqa: F401
+except ImportError:  # pragma: no cover - exercised in a subprocess by test_schema
+    SPECTACULAR = False
+else:
+    SPECTACULAR = True
+
+# Only whether drf-spectacular is there decides: an error in what imports it must show.
+if SPECTACULAR or TYPE_CHECKING:
     from drf_spectacular import utils as _spectacular
-    from drf_spectacular.openapi import AutoSchema
     from drf_spectacular.types import OpenApiTypes
     from drf_spectacular.utils import (
         OpenApiExample,
@@ -37,10 +44,10 @@ try:
         inline_serializer,
     )
 
-    SPECTACULAR = True
+    from byok.rest.openapi import ByokAutoSchema
 
     def extend_schema(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-        """drf-spectacular's decorator, based on its own AutoSchema.
+        """drf-spectacular's decorator, based on byok's AutoSchema.
 
         Its decorator otherwise builds on DRF's DEFAULT_SCHEMA_CLASS, which a host
         that does not use drf-spectacular leaves at DRF's own, incompatible one.
@@ -51,38 +58,42 @@ try:
             if getattr(function, "schema", None) is None and not getattr(
                 function, "kwargs", {}
             ).get("schema"):
-                function.schema = AutoSchema  # type: ignore[attr-defined]
+                function.schema = ByokAutoSchema  # type: ignore[attr-defined]
             return decorate(function)
 
         return decorator
-except ImportError:  # pragma: no cover - exercised by installs without the extra
-    SPECTACULAR = False
-    if not TYPE_CHECKING:
-        AutoSchema = None
+else:  # pragma: no cover - exercised in a subprocess by test_schema
+    ByokAutoSchema = None
 
-        def extend_schema(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-            return lambda function: function
+    def extend_schema(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+        return lambda function: function
 
-        def extend_schema_view(**kwargs: Any) -> Callable[[F], F]:
-            return lambda view: view
+    def extend_schema_view(**kwargs: Any) -> Callable[[F], F]:
+        return lambda view: view
 
-        def extend_schema_field(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-            return lambda field: field
+    def extend_schema_field(*args: Any, **kwargs: Any) -> Callable[[F], F]:
+        return lambda field: field
 
-        class _Anything:
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                pass
+    class _AnyAttribute(type):
+        """``OpenApiParameter.PATH`` and the like, read on the class itself."""
 
-            def __getattr__(self, name: str) -> Any:
-                return None
-
-        OpenApiExample = OpenApiParameter = OpenApiResponse = _Anything
-        OpenApiTypes = _Anything()
-
-        def inline_serializer(*args: Any, **kwargs: Any) -> None:
+        def __getattr__(cls, name: str) -> Any:
             return None
+
+    class _Anything(metaclass=_AnyAttribute):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def __getattr__(self, name: str) -> Any:
+            return None
+
+    OpenApiExample = OpenApiParameter = OpenApiResponse = _Anything
+    OpenApiTypes = _Anything()
+
+    def inline_serializer(*args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def schema_class() -> Any:
-    """An AutoSchema instance for our views, whatever DEFAULT_SCHEMA_CLASS the host set."""
-    return AutoSchema() if SPECTACULAR else None
+    """byok's AutoSchema for its views, whatever DEFAULT_SCHEMA_CLASS the host set."""
+    return ByokAutoSchema() if SPECTACULAR else None

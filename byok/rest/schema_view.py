@@ -11,36 +11,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from byok import __version__
-from byok.models import Environment, KeyStatus
-from byok.probes import ProbeStatus
-
-
-def empty_query_values_mean_any(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Document what DRF and django-filter do: ``?service=`` is the same as no ``service``."""
-    for methods in result.get("paths", {}).values():
-        for operation in methods.values():
-            for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "query" and not parameter.get("required"):
-                    parameter["allowEmptyValue"] = True
-    return result
+from byok.rest.routers import router
+from byok.rest.schema import extend_schema
 
 
 class SchemaView(SpectacularAPIView):
-    """Documents the endpoints this URLconf is mounted with, at the prefix it is mounted at."""
+    """Documents the endpoints this URLconf is mounted with, at the prefix it is mounted at.
+
+    Only the title, description and version are its own. Names come from byok's
+    AutoSchema, not from ``ENUM_NAME_OVERRIDES``: drf-spectacular caches those from
+    whichever schema is generated first, so overrides patched in here would leak
+    into the host's schema, or the host's into this one.
+    """
 
     custom_settings = {
         "TITLE": "django-byok API",
         "DESCRIPTION": "Your API keys for third-party services: stored encrypted, shown masked.",
         "VERSION": __version__,
-        "POSTPROCESSING_HOOKS": [
-            "drf_spectacular.hooks.postprocess_schema_enums",
-            "byok.rest.schema_view.empty_query_values_mean_any",
-        ],
-        "ENUM_NAME_OVERRIDES": {
-            "KeyStatusEnum": KeyStatus.choices,
-            "TestStatusEnum": [status.value for status in ProbeStatus],
-            "EnvironmentEnum": Environment.choices,
-        },
     }
 
     def handle_exception(self, exc: Exception) -> Response:
@@ -50,9 +37,8 @@ class SchemaView(SpectacularAPIView):
         self.request.accepted_media_type = "application/json"
         return response
 
+    @extend_schema(exclude=True)  # not an operation of the host's schema either
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        from byok.rest.urls import router
-
         route = request.resolver_match.route if request.resolver_match else "schema/"
         prefix = route[: -len("schema/")] if route.endswith("schema/") else ""
         self.patterns: list[URLPattern | URLResolver] = [path(prefix, include(router.urls))]

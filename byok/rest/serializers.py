@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from byok.importing import MAX_BYTES, Outcome
-from byok.models import Environment, UserAPIKey
+from byok.models import Environment, KeyStatus, UserAPIKey
 from byok.rest.schema import OpenApiTypes, extend_schema_field
 from byok.results import ProbeStatus
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
@@ -62,6 +62,15 @@ def secret_value(**kwargs: Any) -> serializers.CharField:
         write_only=True,
         **kwargs,
     )
+
+
+class NamedChoiceField(serializers.ChoiceField):
+    """A choice field whose choice set the schema names ``Byok<enum_name>Enum``, where
+    the field's name alone is ambiguous (a key's ``status`` is not a test's)."""
+
+    def __init__(self, *args: Any, enum_name: str, **kwargs: Any) -> None:
+        self.enum_name = enum_name
+        super().__init__(*args, **kwargs)
 
 
 class ServiceField(serializers.ChoiceField):
@@ -122,6 +131,7 @@ class APIKeySerializer(serializers.ModelSerializer[UserAPIKey]):
     category = serializers.SerializerMethodField()
     masked_key = serializers.CharField(read_only=True)
     is_default = serializers.BooleanField(read_only=True)
+    status = NamedChoiceField(choices=KeyStatus.choices, read_only=True, enum_name="KeyStatus")
     estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
 
     class Meta:
@@ -158,7 +168,7 @@ REPRESENTATION_FIELDS = frozenset(APIKeySerializer.Meta.fields)
 
 
 class ProbeResultSerializer(serializers.Serializer[Any]):
-    status = serializers.ChoiceField(choices=[s.value for s in ProbeStatus])
+    status = NamedChoiceField(choices=[s.value for s in ProbeStatus], enum_name="TestStatus")
     ok = serializers.BooleanField()
     message = serializers.CharField()
     http_status = serializers.IntegerField(allow_null=True)

@@ -8,15 +8,11 @@ installed, ``byok_api:schema``.
 """
 
 from django.urls import URLPattern, URLResolver, path
-from rest_framework.routers import SimpleRouter
 
+from byok.rest.routers import router
 from byok.rest.schema import SPECTACULAR
-from byok.rest.views import APIKeyViewSet
 
 app_name = "byok_api"
-
-router = SimpleRouter()
-router.register("", APIKeyViewSet, basename="apikey")
 
 urlpatterns: list[URLPattern | URLResolver] = []
 if SPECTACULAR:

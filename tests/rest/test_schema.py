@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from schemathesis.checks import positive_data_acceptance
 
 from factories import make_key
+from support import run_in_test_project
 
 SCHEMA_URL = "/api/user/api-keys/schema/?format=json"
 USERNAME = "schemathesis@example.com"
@@ -122,3 +123,31 @@ def connections_kept_open():
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+
+
+WITHOUT_SPECTACULAR = """
+import sys
+
+sys.modules["drf_spectacular"] = None  # as if not installed
+
+import settings
+
+settings.INSTALLED_APPS.remove("drf_spectacular")
+
+import django
+
+django.setup()
+
+from django.test import Client
+
+from byok.rest.urls import urlpatterns
+
+assert "schema" not in [pattern.name for pattern in urlpatterns]
+assert Client().get("/api/user/api-keys/").status_code == 403
+print("ok")
+"""
+
+
+def test_the_api_works_without_drf_spectacular():
+    """drf-spectacular is an optional extra: without it, no schema/, the rest works."""
+    assert run_in_test_project(WITHOUT_SPECTACULAR).stdout.split() == ["ok"]

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
@@ -185,9 +187,37 @@ def _keyring_for(keys: tuple[str, ...]) -> Keyring:
     return Keyring([EncryptionKey(parse_key(key)) for key in keys])
 
 
+#: The keyring of the current settings, until ``BYOK`` changes (the lookup's hot path
+#: reads it on every call).
+_current: Keyring | None = None
+
+
+def reset_keyring() -> None:
+    """Forget the keyrings built so far: the next :func:`get_keyring` derives its keys
+    again (the settings' change signal does this whenever ``BYOK`` changes)."""
+    global _current
+    _current = None
+    _keyring_for.cache_clear()
+
+
+@receiver(setting_changed)
+def _forget_keyring(*, setting: str, **kwargs: object) -> None:
+    global _current
+    if setting == "BYOK":
+        _current = None
+
+
 @sensitive_variables()
 def get_keyring() -> Keyring:
     """The keyring for the current settings (cached per distinct key list)."""
+    global _current
+    if _current is None:
+        _current = _load_keyring()
+    return _current
+
+
+@sensitive_variables()
+def _load_keyring() -> Keyring:
     keys = tuple(conf.ENCRYPTION_KEYS)
     if not keys:
         raise ImproperlyConfigured(

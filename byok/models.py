@@ -40,9 +40,13 @@ class Environment(models.TextChoices):
     def resolve(cls, value: str | None) -> str:
         """``value``, or ``BYOK['DEFAULT_ENVIRONMENT']`` when it is empty."""
         value = value or cls.default()
-        if value not in cls.values:
+        if value not in ENVIRONMENTS:
             raise ValueError(f"Unknown environment {value!r}; use one of {', '.join(cls.values)}.")
         return value
+
+
+#: The environments' values, for a membership test on the lookup's hot path.
+ENVIRONMENTS = frozenset(Environment.values)
 
 
 #: A key's status: ``untested``, or the outcome of its last test, one of

@@ -44,7 +44,7 @@ from django.views.debug import ExceptionReporter
 import byok
 from byok import keys as byok_keys
 from byok.checks import check_encryption_keys
-from byok.crypto import EncryptionKey, Keyring, _keyring_for, get_keyring, parse_key
+from byok.crypto import EncryptionKey, Keyring, get_keyring, parse_key, reset_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
@@ -921,14 +921,14 @@ def test_changing_secret_key_loses_no_stored_secret(user):
     make_key(user, credentials=before)
 
     with override_settings(SECRET_KEY="an-entirely-different-secret-key-after-a-rotation"):
-        _keyring_for.cache_clear()  # derive the keys again, under the new SECRET_KEY
+        reset_keyring()  # derive the keys again, under the new SECRET_KEY
         assert byok.get_user_api_key(user, "openai") == before
         with pytest.raises(ValidationError, match="already stored"):
             make_key(user, credentials=before)  # the fingerprint still matches
         during = make_key(user, "anthropic").get_secret()
 
     with override_settings(SECRET_KEY="yet-another-secret-key-for-the-third-time"):
-        _keyring_for.cache_clear()
+        reset_keyring()
         assert byok.get_user_api_key(user, "openai") == before
         assert byok.get_user_api_key(user, "anthropic") == during
 

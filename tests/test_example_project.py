@@ -24,6 +24,10 @@ for key in keys:
     for value in key.get_credentials().values():
         if len(value) > 20:
             assert value not in page
+# The browsable API, without django_filters in INSTALLED_APPS (as the quickstart says).
+api = client.get("/api/user/api-keys/", HTTP_ACCEPT="text/html")
+assert api.status_code == 200, api.status_code
+assert keys[0].masked_key in api.content.decode()
 print("page ok")
 """
 

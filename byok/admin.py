@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -69,7 +70,10 @@ class ServiceFilter(admin.SimpleListFilter):
 class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     """The secret is a password input, empty every time the form is shown."""
 
-    service = forms.ChoiceField(label=_("service"), choices=())
+    # Labelled as a model form labels the fields it makes: the model's name, capitalised.
+    service = forms.ChoiceField(
+        label=capfirst(UserAPIKey._meta.get_field("service").verbose_name), choices=()
+    )
     secret = forms.CharField(
         label=_("Secret"),
         required=False,

@@ -289,6 +289,18 @@ def test_search_finds_keys_by_nickname(admin, stored):
     assert listed(admin.get(CHANGELIST, {"q": "nobody has this"})) == set()
 
 
+@pytest.mark.parametrize("page", ["add form", "change of openai"])
+def test_every_label_of_the_key_form_is_capitalised(admin, stored, page):
+    labels = re.findall(
+        r'<label[^>]*for="id_(\w+)"[^>]*>([^<]*)</label>',
+        html(admin.get(PAGES[page](stored.keys))),
+    )
+    fields = dict(labels)
+    assert fields["service"] == "Service:"
+    assert {"nickname", "environment", "is_active", "secret"} <= set(fields)
+    assert [name for name, text in labels if not text[:1].isupper()] == []
+
+
 # the secret is write-only ----------------------------------------------------------
 
 

@@ -18,6 +18,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import capfirst
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -66,10 +71,23 @@ class ServiceFilter(admin.SimpleListFilter):
         return queryset.filter(service=self.value()) if self.value() else queryset
 
 
+#: The class of the masked key in the key list (byok/admin.css): one line, monospace.
+HINT = "byok-admin-hint"
+
+
+def two_lines(value: object, note: object, css_class: str = "mini quiet") -> SafeString:
+    """A key-list cell of two lines, a value and a smaller note under it: the list fits a
+    1280 px screen as six columns, not eleven."""
+    return format_html('{}<br><span class="{}">{}</span>', value, css_class, note)
+
+
 class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     """The secret is a password input, empty every time the form is shown."""
 
-    service = forms.ChoiceField(label=_("service"), choices=())
+    # Labelled as a model form labels the fields it makes: the model's name, capitalised.
+    service = forms.ChoiceField(
+        label=capfirst(UserAPIKey._meta.get_field("service").verbose_name), choices=()
+    )
     secret = forms.CharField(
         label=_("Secret"),
         required=False,
@@ -147,19 +165,10 @@ class KeyUsageInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(UserAPIKey)
 class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = UserAPIKeyForm
-    list_display = [
-        "owner",
-        "service_name",
-        "nickname",
-        "environment",
-        "masked_key",
-        "status",
-        "usage_count",
-        "last_used_at",
-        "created_at",
-        "is_active",
-        "deleted",
-    ]
+    # Six columns, two lines in some, so that the list fits a 1280 px screen with the
+    # admin's sidebar and the filters open: the nickname over the masked key, the
+    # environment under the service, "switched off" or "deleted" under the status.
+    list_display = ["api_key", "owner", "service_name", "state", "calls", "last_used"]
     list_filter = [ServiceFilter, CategoryFilter, "environment", "status", "is_active"]
     list_select_related = ["user"]
     readonly_fields = [
@@ -224,21 +233,51 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         }
         return [*sorted(owner), "nickname"]
 
+    class Media:
+        css = {"all": ["byok/admin.css"]}
+
+    @admin.display(description=_("key"), ordering="nickname")
+    def api_key(self, key: UserAPIKey) -> SafeString:
+        if not key.nickname:
+            return format_html('<span class="{}">{}</span>', HINT, key.masked_key)
+        return two_lines(key.nickname, key.masked_key, HINT)
+
     @admin.display(description=_("owner"), ordering="user")
     def owner(self, key: UserAPIKey) -> str:
         return str(key.user)
 
     @admin.display(description=_("service"), ordering="service")
-    def service_name(self, key: UserAPIKey) -> str:
-        return key.service_name
+    def service_name(self, key: UserAPIKey) -> SafeString:
+        return two_lines(key.service_name, key.get_environment_display())
+
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, key: UserAPIKey) -> SafeString:
+        if key.is_deleted:
+            return two_lines(key.get_status_display(), _("Deleted"))
+        if not key.is_active:
+            return two_lines(key.get_status_display(), _("Switched off"))
+        return format_html("{}", key.get_status_display())
+
+    @admin.display(description=_("calls"), ordering="usage_count")
+    def calls(self, key: UserAPIKey) -> str:
+        return number_format(key.usage_count, force_grouping=True)
+
+    @admin.display(description=_("last used"), ordering="last_used_at")
+    def last_used(self, key: UserAPIKey) -> SafeString | None:
+        """The day, with the time in a tooltip: a full date and time takes two columns."""
+        if key.last_used_at is None:
+            return None  # the admin's empty value
+        when = localtime(key.last_used_at)
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>',
+            when.isoformat(),
+            date_format(when, "DATETIME_FORMAT"),
+            date_format(when, "SHORT_DATE_FORMAT"),
+        )
 
     @admin.display(description=_("masked key"))
     def masked_key(self, key: UserAPIKey) -> str:
         return key.masked_key
-
-    @admin.display(description=_("deleted"), boolean=True, ordering="deleted_at")
-    def deleted(self, key: UserAPIKey) -> bool:
-        return key.is_deleted
 
     @sensitive_variables()
     def save_model(self, request: HttpRequest, obj: UserAPIKey, form: Any, change: bool) -> None:

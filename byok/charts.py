@@ -7,10 +7,11 @@ sit next to a table with the same figures.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -18,6 +19,39 @@ from django.utils.safestring import SafeString
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 30
 Number = int | float | Decimal
+
+#: An axis step is one of these times a power of ten ...
+NICE_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5))
+#: ... the smallest that spans the peak in at most this many intervals.
+MAX_INTERVALS = 4
+
+
+def axis_ticks(peak: Number, *, whole_numbers: bool = True) -> list[Decimal]:
+    """The y axis' ticks: 0, then round steps up to the first tick at or above ``peak``.
+
+    Counts take whole steps only (a peak of 1 call gives 0, 1; of 3 calls 0, 1, 2, 3;
+    of 7 calls 0, 2, 4, 6, 8), costs any round step (0.0123 gives 0, 0.005, 0.010,
+    0.015). Without a peak the axis still runs from 0 to 1.
+    """
+    top = Decimal(str(peak))
+    if top <= 0:
+        top = Decimal(1)
+    for exponent in itertools.count((top / MAX_INTERVALS).adjusted()):
+        for multiple in NICE_STEPS:
+            step = multiple.scaleb(exponent)
+            if whole_numbers and step != step.to_integral_value():
+                continue
+            intervals = int((top / step).to_integral_value(rounding=ROUND_CEILING))
+            if intervals <= MAX_INTERVALS:
+                return [step * index for index in range(intervals + 1)]
+    raise AssertionError("unreachable: a step of 10 ** (exponent + 1) always fits")
+
+
+def tick_labels(ticks: Sequence[Decimal]) -> list[str]:
+    """The ticks with as many decimals as the step needs, so that no two read the same."""
+    step = ticks[1] - ticks[0]
+    places = max(0, -int(step.normalize().as_tuple().exponent))
+    return [f"{tick:,.{places}f}" for tick in ticks]
 
 
 @dataclass(frozen=True)
@@ -37,14 +71,18 @@ class BarChart:
     description: str
     days: Sequence[date]
     series: Sequence[Series]
-    #: Formats a value for the axis and the tooltips.
+    #: Formats a value for the tooltips.
     unit_format: str = "{:,.0f}"
+    #: Counts (whole steps on the axis) rather than amounts such as costs.
+    whole_numbers: bool = True
 
     def total(self, index: int) -> Number:
         return sum((series.values[index] for series in self.series), start=0)
 
     def render(self) -> SafeString:
-        peak = max((float(self.total(i)) for i in range(len(self.days))), default=0.0) or 1.0
+        peak = max((self.total(i) for i in range(len(self.days))), default=0)
+        axis = axis_ticks(peak, whole_numbers=self.whole_numbers)
+        top = float(axis[-1])
         plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
         slot = plot_width / max(len(self.days), 1)
         bar = max(slot * 0.7, 1.0)
@@ -56,7 +94,7 @@ class BarChart:
                 value = float(series.values[index])
                 if not value:
                     continue
-                height = plot_height * value / peak
+                height = plot_height * value / top
                 bottom -= height
                 label = f"{day.isoformat()}: {series.name} {self.unit_format.format(value)}"
                 rects.append(
@@ -74,22 +112,17 @@ class BarChart:
             '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
             rects,
         )
+        gridlines = []
+        for tick, text in zip(axis, tick_labels(axis), strict=True):
+            y = TOP + plot_height * (1 - float(tick) / top)
+            gridlines.append(
+                (LEFT, WIDTH - RIGHT, f"{y:.1f}", f"{y:.1f}", LEFT - 6, f"{y + 4:.1f}", text)
+            )
         ticks = format_html_join(
             "",
             '<line class="byok-chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
             '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
-            (
-                (
-                    LEFT,
-                    WIDTH - RIGHT,
-                    f"{y:.1f}",
-                    f"{y:.1f}",
-                    LEFT - 6,
-                    f"{y + 4:.1f}",
-                    self.unit_format.format(peak * share),
-                )
-                for share, y in ((share, TOP + plot_height * (1 - share)) for share in (0, 0.5, 1))
-            ),
+            gridlines,
         )
         labels = format_html_join(
             "",

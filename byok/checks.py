@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from byok.conf import conf
+from byok.conf import RENDER_MESSAGES_CHOICES, conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
 from byok.models import Environment
 from byok.services.base import CATEGORIES, DIFFICULTIES, RESERVED_FIELD_NAMES, Service
@@ -88,7 +88,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="byok.E008",
             )
         )
-    return messages + _check_probe_timeout() + _check_services()
+    return messages + _check_probe_timeout() + _check_render_messages() + _check_services()
 
 
 def _load_errors() -> list[CheckMessage]:
@@ -180,6 +180,19 @@ def _check_probe_timeout() -> list[CheckMessage]:
             "BYOK['PROBE_TIMEOUT'] must be a number of seconds or a (connect, read) pair, "
             "each between 0 and 120.",
             id="byok.E011",
+        )
+    ]
+
+
+def _check_render_messages() -> list[CheckMessage]:
+    value = conf.RENDER_MESSAGES
+    if isinstance(value, bool | str) and value in RENDER_MESSAGES_CHOICES:
+        return []
+    return [
+        Error(
+            "BYOK['RENDER_MESSAGES'] must be True, False or \"auto\".",
+            hint='"auto" shows the messages your base template has not shown already.',
+            id="byok.E016",
         )
     ]
 

@@ -22,7 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "PROBE_TIMEOUT": 10,
     "ALLOW_REVEAL": True,
     "BASE_TEMPLATE": "byok/base.html",
+    "RENDER_MESSAGES": "auto",
 }
+
+#: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
+RENDER_MESSAGES_CHOICES = (True, False, "auto")
 
 
 def _configured(value: object) -> bool:
@@ -106,6 +110,12 @@ class ByokSettings:
     def BASE_TEMPLATE(self) -> str:
         """The template byok's pages extend; it must have ``title`` and ``content`` blocks."""
         return str(self._get("BASE_TEMPLATE"))
+
+    @property
+    def RENDER_MESSAGES(self) -> bool | str:
+        """Whether byok's pages show Django's messages: ``True``, ``False``, or ``"auto"``,
+        which shows those the page has not shown already (in the host's layout)."""
+        return self._get("RENDER_MESSAGES")  # type: ignore[no-any-return]
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

@@ -376,6 +376,7 @@ def usage_panels(rows: list[dict[str, Any]], start: Any, days: int) -> list[dict
                         Series(_("platform key"), "byok-bar-platform", series["platform_cost"]),
                     ],
                     unit_format="{:,.4f}",
+                    whole_numbers=False,
                 ).render(),
                 "table": [
                     {

@@ -7,13 +7,23 @@ says otherwise), with a demo user, a few fake keys and 30 days of usage, behind
 Django's live server thread, and drives Chromium with Playwright. No request
 leaves the machine: the providers' answers to the connection tests are mocked.
 ``BYOK_CHROMIUM`` points at another Chromium binary (default /usr/bin/chromium).
+
+The Bootstrap 5 picture (docs/pages.md, "Theming") puts the dashboard in a
+cookiecutter-style Bootstrap layout, themed by the stylesheet shown in the docs.
+Bootstrap's CSS is not part of the repository: ``BYOK_BOOTSTRAP_CSS`` names a
+``bootstrap.min.css``, or the script fetches the package with ``npm pack``.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
+import subprocess
 import sys
+import tarfile
+import tempfile
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,7 +51,7 @@ import responses  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 from django.db import connections  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 from django.test.testcases import LiveServerThread  # noqa: E402
 from django.test.utils import (  # noqa: E402
     setup_databases,
@@ -125,6 +135,86 @@ def shoot(browser, base_url, session, options):
     return context, context.new_page()
 
 
+# A cookiecutter-django style layout: Bootstrap, a navbar, the messages as alerts
+# above the content block, and the site's stylesheet for byok.
+BOOTSTRAP_LAYOUT = """{% load static %}<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{% block title %}{% endblock %} · Acme</title>
+<link href="{% static 'bootstrap/bootstrap.min.css' %}" rel="stylesheet">
+<link href="{% static 'site/byok-theme.css' %}" rel="stylesheet">
+</head>
+<body>
+<div class="mb-1">
+  <nav class="navbar navbar-expand-md navbar-light bg-light">
+    <div class="container-fluid">
+      <a class="navbar-brand" href="/">Acme</a>
+      <ul class="navbar-nav me-auto">
+        <li class="nav-item"><a class="nav-link" href="/">Home</a></li>
+        <li class="nav-item"><a class="nav-link active" href="#">API keys</a></li>
+        <li class="nav-item"><a class="nav-link" href="#">My profile</a></li>
+      </ul>
+    </div>
+  </nav>
+</div>
+<div class="container">
+  {% for message in messages %}
+  <div class="alert alert-dismissible alert-{{ message.tags }}">{{ message }}
+    <button type="button" class="btn-close" aria-label="Close"></button></div>
+  {% endfor %}
+  {% block content %}{% endblock %}
+</div>
+</body>
+</html>"""
+
+
+def bootstrap_css(folder):
+    """Bootstrap 5's stylesheet: ``BYOK_BOOTSTRAP_CSS``, or the npm package's."""
+    if os.environ.get("BYOK_BOOTSTRAP_CSS"):
+        return Path(os.environ["BYOK_BOOTSTRAP_CSS"]).read_text()
+    packed = subprocess.run(  # noqa: S603 (a fixed command)
+        ["npm", "pack", "bootstrap@5", "--pack-destination", str(folder)],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    with tarfile.open(folder / packed) as archive:
+        member = archive.extractfile("package/dist/css/bootstrap.min.css")
+        assert member is not None
+        return member.read().decode()
+
+
+def theme_css():
+    """The stylesheet docs/pages.md shows for a Bootstrap 5 site: the picture is of it."""
+    pages = (ROOT / "docs" / "pages.md").read_text()
+    section = pages.split("### A Bootstrap 5 site", 1)[1]
+    return re.search(r"```css\n(.*?)```", section, flags=re.DOTALL).group(1)
+
+
+@contextmanager
+def bootstrap_host():
+    """byok's pages inside BOOTSTRAP_LAYOUT, its stylesheets served as static files."""
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        for name, text in {
+            "templates/bootstrap_layout.html": BOOTSTRAP_LAYOUT,
+            "bootstrap/bootstrap.min.css": bootstrap_css(folder),
+            "site/byok-theme.css": theme_css(),
+        }.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+        with override_settings(
+            TEMPLATES=[{**settings.TEMPLATES[0], "DIRS": [str(folder / "templates")]}],
+            STATICFILES_DIRS=[
+                ("bootstrap", str(folder / "bootstrap")),
+                ("site", str(folder / "site")),
+            ],
+            BYOK={**settings.BYOK, "BASE_TEMPLATE": "bootstrap_layout.html"},
+        ):
+            yield
+
+
 def take_screenshots(browser, base_url, session):
     dashboard = reverse("byok:dashboard")
 
@@ -151,6 +241,27 @@ def take_screenshots(browser, base_url, session):
     context.close()
 
 
+def take_bootstrap_screenshot(browser, base_url, client, key):
+    """The dashboard in a Bootstrap layout, after "Test again": the message shows once,
+    as the layout's alert."""
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with bootstrap_host():
+        with responses.RequestsMock() as mock:
+            mock.get("https://api.openai.com/v1/models", json={"object": "list", "data": []})
+            client.post(reverse("byok:test", args=[key.pk]))
+        context, page = shoot(browser, base_url, session, DESKTOP)
+        context.add_cookies(
+            [
+                {"name": name, "value": cookie.value, "url": base_url}
+                for name, cookie in client.cookies.items()
+                if name != settings.SESSION_COOKIE_NAME
+            ]
+        )
+        page.goto(reverse("byok:dashboard"))
+        page.screenshot(path=IMAGES / "bootstrap-host.png")
+        context.close()
+
+
 def main():
     IMAGES.mkdir(parents=True, exist_ok=True)
     setup_test_environment()
@@ -165,6 +276,8 @@ def main():
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             take_screenshots(browser, base_url, session)
+            openai = UserAPIKey.objects.get(user=user, service="openai")
+            take_bootstrap_screenshot(browser, base_url, client, openai)
             browser.close()
     finally:
         if server is not None:

@@ -255,6 +255,49 @@ def test_the_changelist_shows_every_key_masked(admin, stored):
     assert_no_secret(page, stored.secrets)
 
 
+def row_of(page, key):
+    """The changelist row of ``key``, its cells' text without tags."""
+    row = re.search(rf'<tr>(?:(?!</tr>).)*?value="{key.pk}"(?:(?!</tr>).)*</tr>', page, re.S)
+    assert row, key
+    cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row.group(0), flags=re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells[1:]]
+
+
+def test_the_changelist_columns(admin, stored):
+    KeyUsage.objects.create(key=stored.keys["openai"], date=date(2026, 1, 2), calls=1234)
+    UserAPIKey.objects.filter(pk=stored.keys["openai"].pk).update(usage_count=1234567)
+    remove_user_api_key(stored.keys["twilio"])
+    page = html(admin.get(CHANGELIST))
+    openai, twilio, aws = (stored.keys[name] for name in ("openai", "twilio", "aws_s3"))
+    assert row_of(page, openai) == [
+        f"Research bot {openai.masked_key}",
+        str(openai.user),
+        "OpenAI Production",
+        "Valid",
+        "1,234,567",
+        site.empty_value_display,
+    ]
+    assert row_of(page, twilio)[2:4] == ["Twilio Test", "Untested Deleted"]
+    assert row_of(page, aws)[2:4] == ["AWS S3 Production", "Untested Switched off"]
+
+
+def test_the_last_use_is_a_day_with_the_time_in_a_tooltip(admin, stored):
+    from datetime import datetime, timezone
+
+    used = datetime(2026, 3, 4, 15, 6, tzinfo=timezone.utc)
+    UserAPIKey.objects.filter(pk=stored.keys["openai"].pk).update(last_used_at=used)
+    page = html(admin.get(CHANGELIST))
+    assert '<time datetime="2026-03-04T15:06:00+00:00" title="' in page
+    assert row_of(page, stored.keys["openai"])[5] == "03/04/2026"
+
+
+@pytest.mark.parametrize("order", ["1", "-2", "3", "4", "-5", "6"])
+def test_every_column_sorts(admin, stored, order):
+    response = admin.get(CHANGELIST, {"o": order})
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 3
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -287,6 +330,18 @@ def test_search_finds_keys_by_their_owners_login(admin, stored, alice, bob):
 def test_search_finds_keys_by_nickname(admin, stored):
     assert listed(admin.get(CHANGELIST, {"q": "sms alerts"})) == {"SMS alerts"}
     assert listed(admin.get(CHANGELIST, {"q": "nobody has this"})) == set()
+
+
+@pytest.mark.parametrize("page", ["add form", "change of openai"])
+def test_every_label_of_the_key_form_is_capitalised(admin, stored, page):
+    labels = re.findall(
+        r'<label[^>]*for="id_(\w+)"[^>]*>([^<]*)</label>',
+        html(admin.get(PAGES[page](stored.keys))),
+    )
+    fields = dict(labels)
+    assert fields["service"] == "Service:"
+    assert {"nickname", "environment", "is_active", "secret"} <= set(fields)
+    assert [name for name, text in labels if not text[:1].isupper()] == []
 
 
 # the secret is write-only ----------------------------------------------------------

@@ -197,6 +197,18 @@ def test_good_probe_timeouts(timeout):
         assert checks.check_settings() == []
 
 
+@pytest.mark.parametrize("value", ["yes", "Auto", 1, 0, None, ["auto"]])
+def test_e016_bad_render_messages(value):
+    with byok(RENDER_MESSAGES=value):
+        assert ids(checks.check_settings()) == ["byok.E016"]
+
+
+@pytest.mark.parametrize("value", [True, False, "auto"])
+def test_good_render_messages(value):
+    with byok(RENDER_MESSAGES=value):
+        assert checks.check_settings() == []
+
+
 @pytest.mark.parametrize("value", ["", "  ", {"account_sid": "", "auth_token": ""}])
 def test_an_empty_platform_key_means_none_not_an_error(value, user):
     with byok(PLATFORM_KEYS={"twilio": value, "openai": ""}):

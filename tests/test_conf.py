@@ -13,6 +13,7 @@ def test_defaults_without_a_byok_setting():
         assert conf.DEFAULT_ENVIRONMENT == "production"
         assert conf.SERVICES == []
         assert conf.DISABLED_SERVICES == []
+        assert conf.RENDER_MESSAGES == "auto"
 
 
 def test_every_read_follows_override_settings():

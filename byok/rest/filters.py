@@ -46,6 +46,11 @@ class QueryFilterBackend(filters.DjangoFilterBackend):  # type: ignore[misc]
     the list's cost; the result without any filter is the queryset as it is.
     """
 
+    #: The browsable API's filter form, from byok's templates: django-filter's own
+    #: are found only when ``django_filters`` is in INSTALLED_APPS, which byok does
+    #: not ask of its hosts (and their crispy variant needs crispy-forms' tags).
+    template = "byok/rest/filter_form.html"
+
     def filter_queryset(
         self, request: Request, queryset: QuerySet[UserAPIKey], view: Any
     ) -> QuerySet[UserAPIKey]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.storage.base import Message
 
 from byok.conf import conf
 from byok.services.registry import registry
@@ -31,6 +32,23 @@ def byok_settings_section(context: template.Context) -> dict[str, Any]:
         "available": len(registry.all()),
         "byok_base_template": conf.BASE_TEMPLATE,
     }
+
+
+@register.simple_tag(takes_context=True)
+def byok_messages(context: template.Context) -> list[Message]:
+    """The messages byok's pages show as toasts, per ``BYOK["RENDER_MESSAGES"]``.
+
+    Iterating Django's message storage marks it used, so under ``"auto"`` a host
+    layout that rendered the messages above the ``content`` block has shown them,
+    and byok does not show them a second time.
+    """
+    storage = context.get("messages")
+    setting = conf.RENDER_MESSAGES
+    if not storage or setting is False:
+        return []
+    if setting == "auto" and getattr(storage, "used", False):
+        return []
+    return list(storage)
 
 
 @register.filter

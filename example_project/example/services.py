@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from byok.services import (
     Answer,
@@ -69,6 +70,7 @@ class DeepL(Service):
         ),
     )
 
+    @sensitive_variables()  # the key is in ``checked`` and ``key``: out of error reports
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         key = checked.credentials["api_key"]
         # Free-plan keys only work on the free host; both hosts are DeepL's own (a base

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.debug import sensitive_variables
 
 from byok import NoAPIKey, resolve_api_key
 from byok.models import UserAPIKey
@@ -22,8 +23,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@sensitive_variables()
 def feature(request: HttpRequest) -> HttpResponse:
-    """Which key would serve a call to each service for the signed-in user."""
+    """Which key would serve a call to each service for the signed-in user.
+
+    Each decrypted key stays in this frame's variables until the loop ends, so an
+    error in a later lookup would put it in Django's error report: the frame is
+    marked sensitive, as is every function here that holds a key.
+    """
     rows = []
     for service in registry:
         try:
@@ -37,6 +44,7 @@ def feature(request: HttpRequest) -> HttpResponse:
     return render(request, "example/feature.html", {"rows": rows})
 
 
+@sensitive_variables()
 def _mask(service, value) -> str:
     return (
         service.mask(value) if isinstance(value, dict) else mask_value(value, service.key_prefixes)

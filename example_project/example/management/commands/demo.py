@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from byok.keys import add_user_api_key
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
@@ -22,6 +23,7 @@ def _random(length: int, alphabet: str = string.ascii_letters + string.digits) -
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+@sensitive_variables()
 def demo_keys() -> list[tuple[str, object, str]]:
     """Made-up credentials in the providers' formats: they look real, work nowhere."""
     body = string.ascii_letters + string.digits + "_-"
@@ -60,6 +62,7 @@ def record_demo_usage(user: Any) -> None:
 class Command(BaseCommand):
     help = "Prepare the example site: migrate, create the demo user and keys, print the login."
 
+    @sensitive_variables()  # called from a view (call_command), it would be reported
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         user_model = get_user_model()

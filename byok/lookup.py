@@ -11,8 +11,7 @@ exists. ``benchmarks/lookup.py`` holds the budget.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -21,9 +20,11 @@ from byok.fields import SealedCredentials
 from byok.models import ServicePreference, UserAPIKey
 
 
-@dataclass(frozen=True)
-class SlotRow:
-    """The row the lookup reads for a slot: its preference and default key, still encrypted."""
+class SlotRow(NamedTuple):
+    """The row the lookup reads for a slot: its preference and default key, still encrypted.
+
+    A named tuple, not a dataclass: it is built on every lookup.
+    """
 
     allow_platform_fallback: bool
     key_id: uuid.UUID | None
@@ -61,8 +62,7 @@ def _build_statement(quote_name: Any) -> str:
 def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
     """The slot's preference and default key, or ``None`` if the user never had one."""
     connection: BaseDatabaseWrapper = connections[router.db_for_read(ServicePreference)]
-    user_field = ServicePreference._meta.get_field("user")
-    params = [user_field.get_db_prep_value(user_pk, connection), service, environment]
+    params = [_USER_PK.get_db_prep_value(user_pk, connection), service, environment]
     with connection.cursor() as cursor:
         cursor.execute(_statement(connection), params)
         row = cursor.fetchone()
@@ -70,7 +70,12 @@ def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
         return None
     allow, key_id, token = row
     return SlotRow(
-        allow_platform_fallback=bool(allow),
-        key_id=None if key_id is None else UserAPIKey._meta.pk.to_python(key_id),
-        credentials=None if token is None else SealedCredentials(token),
+        bool(allow),
+        None if key_id is None else _KEY_PK.to_python(key_id),
+        None if token is None else SealedCredentials(token),
     )
+
+
+#: The fields whose conversions the lookup runs on each call.
+_USER_PK = ServicePreference._meta.get_field("user").target_field
+_KEY_PK = UserAPIKey._meta.pk

@@ -20,8 +20,9 @@ DATABASE_URLS = {
 }
 
 
-def configure(database: str) -> None:
-    """Configure Django for ``database`` and create a fresh test database."""
+def configure(database: str, *, apps: tuple[str, ...] = ()) -> None:
+    """Configure Django for ``database`` (with ``apps`` besides byok's) and create a
+    fresh test database."""
     import dj_database_url
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -34,12 +35,15 @@ def configure(database: str) -> None:
             "django.contrib.contenttypes",
             "rest_framework",
             "byok",
+            *apps,
         ],
         DATABASES={"default": db},
         USE_TZ=True,
         SECRET_KEY="benchmark-only-secret-key",
         BYOK={"ENCRYPTION_KEYS": ["YmVuY2htYXJrLW9ubHkta2V5LWZvci1ieW9rLWJlbmNoZXM"]},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        # django-fernet-encrypted-fields' salt, for benchmarks/peers.py.
+        SALT_KEY="benchmark-only-salt",
     )
     django.setup()
     from django.test.utils import setup_databases
@@ -94,12 +98,14 @@ def compare(
     return ratio
 
 
-def main(script: str, measure: Callable[[], object], budget: float) -> int:
+def main(
+    script: str, measure: Callable[[], object], budget: float, *, apps: tuple[str, ...] = ()
+) -> int:
     """A benchmark's entry point: ``--child DATABASE`` measures on a throwaway copy of
     that database, else each database given (default SQLite and PostgreSQL) runs as
     a child (:func:`run_per_database`)."""
     if sys.argv[1:2] == ["--child"]:
-        configure(sys.argv[2])
+        configure(sys.argv[2], apps=apps)
         try:
             measure()
         finally:

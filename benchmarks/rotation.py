@@ -189,5 +189,5 @@ if __name__ == "__main__":
     arguments = sys.argv[1:]
     million = "--million" in arguments
     databases = [a for a in arguments if not a.startswith("--")] or ["sqlite"]
-    print(f"{databases[0]}:")
+    print(f"{databases[0]}:", flush=True)
     sys.exit(main(databases[0], million))

@@ -17,6 +17,7 @@ from byok.conf import RENDER_MESSAGES_CHOICES, conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
 from byok.models import Environment
 from byok.services.base import CATEGORIES, DIFFICULTIES, RESERVED_FIELD_NAMES, Service
+from byok.services.prices import Price
 from byok.services.registry import BUILTIN_SERVICES, load_service, registry
 
 NO_KEY = "BYOK['ENCRYPTION_KEYS'] is empty: byok cannot store or read any secret."
@@ -88,7 +89,13 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="byok.E008",
             )
         )
-    return messages + _check_probe_timeout() + _check_render_messages() + _check_services()
+    return [
+        *messages,
+        *_check_probe_timeout(),
+        *_check_render_messages(),
+        *_check_services(),
+        *_check_prices(),
+    ]
 
 
 def _load_errors() -> list[CheckMessage]:
@@ -135,6 +142,34 @@ def _check_services() -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_prices() -> list[CheckMessage]:
+    prices = conf.PRICES
+    if not isinstance(prices, dict):
+        return [_bad_prices("must be a dict of service ids to models to prices")]
+    messages: list[CheckMessage] = []
+    for service_id, models in prices.items():
+        if service_id not in registry:
+            messages.append(_unknown_service("PRICES", service_id))
+        elif not isinstance(models, dict):
+            messages.append(_bad_prices(f"[{service_id!r}] must be a dict of models to prices"))
+        else:
+            for model, price in models.items():
+                try:
+                    Price.of(price)
+                except (TypeError, ValueError, AttributeError) as error:
+                    messages.append(_bad_prices(f"[{service_id!r}][{model!r}]: {error}"))
+    return messages
+
+
+def _bad_prices(problem: str) -> Error:
+    return Error(
+        f"BYOK['PRICES']{problem}.",
+        hint='Shape: {"openai": {"my-model": {"input": "2.50", "output": "10.00"}}}, '
+        "USD per million tokens (input, output, cached_input, cache_write) or per unit.",
+        id="byok.E017",
+    )
 
 
 def _check_base_url(service_id: str, url: object) -> list[CheckMessage]:

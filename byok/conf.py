@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_REVEAL": True,
     "BASE_TEMPLATE": "byok/base.html",
     "RENDER_MESSAGES": "auto",
+    "PRICES": {},
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -105,6 +106,12 @@ class ByokSettings:
     def ALLOW_REVEAL(self) -> bool:
         """Whether owners may see a stored key's plaintext again (``reveal/``)."""
         return bool(self._get("ALLOW_REVEAL"))
+
+    @property
+    def PRICES(self) -> Mapping[str, Mapping[str, Any]]:
+        """Service id to model to prices (USD per million tokens, or per unit): added to,
+        or replacing, what the service declares."""
+        return self._get("PRICES")  # type: ignore[no-any-return]
 
     @property
     def BASE_TEMPLATE(self) -> str:

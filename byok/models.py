@@ -328,11 +328,21 @@ def _lock_user_row(user_pk: Any, using: str) -> None:
 
 
 class DailyUsage(models.Model):
-    """Calls, units (tokens, e-mails, …) and estimated cost on one day."""
+    """Calls, units, tokens and estimated cost of one model on one day.
+
+    ``model`` is ``""`` for calls recorded without one. ``unpriced_calls`` counts the
+    calls of a model no price table lists: their cost is the service's per-call
+    estimate, so the day's cost is incomplete.
+    """
 
     date = models.DateField(_("date"))
+    model = models.CharField(_("model"), max_length=100, blank=True, default="")
     calls = models.PositiveBigIntegerField(_("calls"), default=0)
     units = models.PositiveBigIntegerField(_("units"), default=0)
+    input_tokens = models.PositiveBigIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveBigIntegerField(_("output tokens"), default=0)
+    cached_input_tokens = models.PositiveBigIntegerField(_("cached input tokens"), default=0)
+    unpriced_calls = models.PositiveBigIntegerField(_("unpriced calls"), default=0)
     cost = models.DecimalField(_("cost"), max_digits=14, decimal_places=6, default=Decimal("0"))
 
     class Meta:
@@ -349,11 +359,14 @@ class KeyUsage(DailyUsage):
         verbose_name = _("daily key usage")
         verbose_name_plural = _("daily key usage")
         constraints = [
-            models.UniqueConstraint(fields=["key", "date"], name="byok_one_usage_row_per_key_day"),
+            models.UniqueConstraint(
+                fields=["key", "date", "model"], name="byok_one_usage_row_per_key_day_model"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.key_id} on {self.date}: {self.calls} calls"
+        model = f" ({self.model})" if self.model else ""
+        return f"{self.key_id}{model} on {self.date}: {self.calls} calls"
 
 
 class PlatformUsage(DailyUsage):
@@ -370,8 +383,8 @@ class PlatformUsage(DailyUsage):
         verbose_name_plural = _("daily platform usage")
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "service", "environment", "date"],
-                name="byok_one_platform_usage_row_per_day",
+                fields=["user", "service", "environment", "date", "model"],
+                name="byok_one_platform_usage_row_per_day_model",
             ),
         ]
 

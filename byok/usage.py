@@ -24,9 +24,12 @@ from byok.keys import ResolvedKey
 from byok.lookup import find_slot
 from byok.metering import add_key_usage, add_platform_usage
 from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
+from byok.services.prices import Tokens
 from byok.services.registry import registry
 
 DEADLOCK_RETRIES = 3
+#: The longest model name kept (``DailyUsage.model``).
+MAX_MODEL_LENGTH = 100
 
 
 def track_api_usage(
@@ -38,46 +41,85 @@ def track_api_usage(
     cost: Decimal | int | str | None = None,
     environment: str | None = None,
     key: ResolvedKey | UserAPIKey | None = None,
-) -> None:
-    """Record usage of ``service`` for ``user``, against whichever key served it.
+    model: str | None = None,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Decimal:
+    """Record usage of ``service`` for ``user``, against whichever key served it, and
+    return the cost recorded.
 
     Pass ``key`` (what :func:`~byok.resolve_api_key` returned) to charge exactly
     the key that was used; otherwise the slot's current default is looked up.
-    ``cost=None`` estimates it from the service's cost per call. Anonymous
-    users are not metered.
+    ``cost=None`` prices the call: from the service's price table for ``model`` and
+    the tokens (``input_tokens`` counts every input token, the cached and
+    cache-written ones included) and units, or, for a model no table lists (recorded
+    as unpriced) or no model, the service's estimate per call. Usage is kept per
+    model per day. Anonymous users are not metered.
     """
     definition = registry.get(service)
-    if not (isinstance(calls, int) and isinstance(units, int)) or calls < 0 or units < 0:
-        raise ValueError("calls and units must be non-negative integers.")
-    amount = definition.default_cost_per_call * calls if cost is None else Decimal(str(cost))
+    counts = {
+        "calls": calls,
+        "units": units,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_input_tokens": cached_input_tokens,
+        "cache_write_tokens": cache_write_tokens,
+    }
+    if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in counts.values()):
+        raise ValueError("calls, units and token counts must be non-negative integers.")
+    model = _check_model(model)
+    tokens = Tokens(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, units)
+    priced, found = definition.cost(model, tokens, calls)
+    amount = priced if cost is None else Decimal(str(cost))
     if amount < 0:
         raise ValueError("cost must not be negative.")
     environment = Environment.resolve(environment if key is None else key.environment)
     if user is None or not user.is_authenticated:
-        return
+        return amount
     key_id = _served_by(user, service, environment, key)
-    counters = {"calls": calls, "units": units, "cost": amount}
+    counters = {
+        **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
+        "unpriced_calls": calls if model and cost is None and not found else 0,
+        "cost": amount,
+    }
     using = router.db_for_write(UserAPIKey)
     # A deadlock victim's transaction was rolled back whole, so running it again
     # is safe; inside a caller's transaction the caller must decide instead.
     attempts = 1 if transaction.get_connection(using).in_atomic_block else DEADLOCK_RETRIES
     for attempt in range(1, attempts + 1):
         try:
-            _record(user, service, environment, key_id, counters)
-            return
+            _record(user, service, environment, key_id, model or "", counters)
+            return amount
         except OperationalError as error:
             if attempt == attempts or not is_deadlock(error):
                 raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_model(model: object) -> str:
+    """A model name as recorded: up to 100 printable characters, or ``""`` for none."""
+    if model is None or model == "":
+        return ""
+    if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH or not model.isprintable():
+        raise ValueError(f"model must be a name of at most {MAX_MODEL_LENGTH} characters.")
+    return model
 
 
 def _record(
-    user: Any, service: str, environment: str, key_id: uuid.UUID | None, counters: dict[str, Any]
+    user: Any,
+    service: str,
+    environment: str,
+    key_id: uuid.UUID | None,
+    model: str,
+    counters: dict[str, Any],
 ) -> None:
-    today = timezone.localdate()
+    day = {"date": timezone.localdate(), "model": model}
     if key_id is None:
-        add_platform_usage(user.pk, service, environment, today, counters)
+        add_platform_usage(user.pk, service, environment, day, counters)
     else:
-        add_key_usage(key_id, today, timezone.now(), counters)
+        add_key_usage(key_id, day, timezone.now(), counters)
 
 
 def is_deadlock(error: OperationalError) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
@@ -10,9 +11,26 @@ from byok.results import ProbeStatus
 from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
+from byok.services.prices import Price, PriceTable, per_million
 
 #: The API version byok speaks; the API answers 400 without one.
 API_VERSION = "2023-06-01"
+
+
+#: When the older models' prices were read from Anthropic's pricing documentation.
+LEGACY = date(2025, 8, 1)
+
+
+def claude(input_price: str, output_price: str, *, as_of: date | None = None) -> Price:
+    """A Claude model's prices: cache hits at a tenth of input, cache writes at 1.25 times."""
+    base = Decimal(input_price)
+    return per_million(
+        input_price,
+        output_price,
+        str(base / 10),
+        cache_write=str(base * Decimal("1.25")),
+        as_of=as_of,
+    )
 
 
 class Anthropic(Service):
@@ -62,6 +80,25 @@ class Anthropic(Service):
         ),
     }
     default_cost_per_call = Decimal("0.003")
+    # USD per million tokens; cache writes at the 5-minute rate, cached input at the
+    # cache-hit rate.
+    prices = PriceTable(
+        as_of=date(2026, 5, 1),
+        source="https://www.anthropic.com/pricing#api",
+        models={
+            "claude-opus-4-7": claude("5", "25"),
+            "claude-opus-4-6": claude("5", "25"),
+            "claude-opus-4-5": claude("5", "25"),
+            "claude-sonnet-4-6": claude("3", "15"),
+            "claude-sonnet-4-5": claude("3", "15"),
+            "claude-haiku-4-5": claude("1", "5"),
+            "claude-sonnet-4": claude("3", "15", as_of=LEGACY),
+            "claude-opus-4-1": claude("15", "75", as_of=LEGACY),
+            "claude-opus-4": claude("15", "75", as_of=LEGACY),
+            "claude-3-7-sonnet": claude("3", "15", as_of=LEGACY),
+            "claude-3-5-haiku": claude("0.80", "4", as_of=LEGACY),
+        },
+    )
     base_url = "https://api.anthropic.com"
 
     refusals = (

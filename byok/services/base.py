@@ -24,6 +24,7 @@ from byok.http import ProbeClient, ProbeRequest, ProbeResponse, Unreachable
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer, Region
 from byok.services.formats import Caution, Format, FormatReport, Refusal, ValidationResult
+from byok.services.prices import PriceTable, Tokens, price_table
 
 __all__ = [
     "CATEGORIES",
@@ -112,8 +113,11 @@ class Service:
     #: The steps on the provider's side, from "sign in" to "copy the key";
     #: :data:`FINAL_SETUP_STEP` ("paste it here") follows them.
     setup_steps: ClassVar[tuple[Text, ...]] = ()
-    #: Estimated cost of one call, used when the host tracks usage without a cost.
+    #: Estimated cost of one call, used when the host tracks usage without a cost and
+    #: for calls of a model :attr:`prices` does not list.
     default_cost_per_call: ClassVar[Decimal] = Decimal("0")
+    #: List prices by model (``BYOK["PRICES"]`` adds to them).
+    prices: ClassVar[PriceTable | None] = None
 
     # -- The credential --------------------------------------------------------------
     fields: ClassVar[tuple[CredentialField, ...]] = (CredentialField("api_key", _("API key")),)
@@ -182,6 +186,19 @@ class Service:
     def overridden(self) -> bool:
         """Whether the host set this service's base URL in ``BYOK["BASE_URLS"]``."""
         return self.id in conf.BASE_URLS
+
+    def price_table(self) -> PriceTable | None:
+        """:attr:`prices` with the host's ``BYOK["PRICES"]`` for this service on top."""
+        return price_table(self.prices, conf.PRICES.get(self.id, {}))
+
+    def cost(self, model: str | None, tokens: Tokens, calls: int = 1) -> tuple[Decimal, bool]:
+        """What ``calls`` calls of ``model`` using ``tokens`` cost, and whether a price
+        was found (else: :attr:`default_cost_per_call` for each call)."""
+        table = self.price_table() if model else None
+        price = table.price(model) if table is not None and model else None
+        if price is None:
+            return self.default_cost_per_call * calls, False
+        return price.cost(tokens), True
 
     # -- Reading what users paste -------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,10 @@ from byok.results import ProbeStatus
 from byok.services.answers import Answer
 from byok.services.base import CredentialField, ProbeRequest, Service, bearer
 from byok.services.formats import Format, Refusal, ValidationResult
+from byok.services.prices import PriceTable, per_million
+
+#: When the models OpenAI's pricing page no longer lists were last listed there.
+LEGACY = date(2025, 10, 1)
 
 
 class OpenAI(Service):
@@ -56,6 +61,31 @@ class OpenAI(Service):
         ),
     }
     default_cost_per_call = Decimal("0.002")
+    # Standard (not Batch, Flex or Priority) prices, short context, USD per million tokens.
+    prices = PriceTable(
+        as_of=date(2026, 6, 4),
+        source="https://openai.com/api/pricing",
+        models={
+            "gpt-5.5": per_million("5.00", "30.00", "0.50"),
+            "gpt-5.5-pro": per_million("30.00", "180.00"),
+            "gpt-5.4": per_million("2.50", "15.00", "0.25"),
+            "gpt-5.4-mini": per_million("0.75", "4.50", "0.075"),
+            "gpt-5.4-nano": per_million("0.20", "1.25", "0.02"),
+            "gpt-5.4-pro": per_million("30.00", "180.00"),
+            "gpt-5": per_million("1.25", "10.00", "0.125", as_of=LEGACY),
+            "gpt-5-mini": per_million("0.25", "2.00", "0.025", as_of=LEGACY),
+            "gpt-5-nano": per_million("0.05", "0.40", "0.005", as_of=LEGACY),
+            "gpt-4.1": per_million("2.00", "8.00", "0.50", as_of=LEGACY),
+            "gpt-4.1-mini": per_million("0.40", "1.60", "0.10", as_of=LEGACY),
+            "gpt-4.1-nano": per_million("0.10", "0.40", "0.025", as_of=LEGACY),
+            "gpt-4o": per_million("2.50", "10.00", "1.25", as_of=LEGACY),
+            "gpt-4o-mini": per_million("0.15", "0.60", "0.075", as_of=LEGACY),
+            "o3": per_million("2.00", "8.00", "0.50", as_of=LEGACY),
+            "o4-mini": per_million("1.10", "4.40", "0.275", as_of=LEGACY),
+            "text-embedding-3-small": per_million("0.02", as_of=LEGACY),
+            "text-embedding-3-large": per_million("0.13", as_of=LEGACY),
+        },
+    )
     base_url = "https://api.openai.com/v1"
 
     refusals = (

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from byok.version import __version__
 
 __all__ = [
+    "BudgetExceeded",
     "NoAPIKey",
     "ResolvedKey",
     "__version__",
@@ -20,7 +21,9 @@ __all__ = [
     "aresolve_api_key",
     "atrack_api_usage",
     "get_user_api_key",
+    "reserve",
     "resolve_api_key",
+    "set_budget",
     "set_platform_fallback",
     "test_credentials",
     "test_user_api_key",
@@ -29,13 +32,16 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BudgetExceeded": "byok.exceptions",
     "NoAPIKey": "byok.exceptions",
-    "ResolvedKey": "byok.keys",
+    "reserve": "byok.reservations",
+    "set_budget": "byok.budgets",
+    "ResolvedKey": "byok.resolution",
     "add_user_api_key": "byok.keys",
-    "aget_user_api_key": "byok.keys",
-    "aresolve_api_key": "byok.keys",
-    "get_user_api_key": "byok.keys",
-    "resolve_api_key": "byok.keys",
+    "aget_user_api_key": "byok.resolution",
+    "aresolve_api_key": "byok.resolution",
+    "get_user_api_key": "byok.resolution",
+    "resolve_api_key": "byok.resolution",
     "set_platform_fallback": "byok.keys",
     "atrack_api_usage": "byok.usage",
     "track_api_usage": "byok.usage",
@@ -45,18 +51,18 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from byok.exceptions import NoAPIKey
-    from byok.keys import (
+    from byok.budgets import set_budget
+    from byok.exceptions import BudgetExceeded, NoAPIKey
+    from byok.keys import add_user_api_key, set_platform_fallback, test_user_api_key
+    from byok.probes import test_credentials
+    from byok.reservations import reserve
+    from byok.resolution import (
         ResolvedKey,
-        add_user_api_key,
         aget_user_api_key,
         aresolve_api_key,
         get_user_api_key,
         resolve_api_key,
-        set_platform_fallback,
-        test_user_api_key,
     )
-    from byok.probes import test_credentials
     from byok.usage import atrack_api_usage, track_api_usage
     from byok.validation import validate_credentials
 

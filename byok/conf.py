@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "BASE_TEMPLATE": "byok/base.html",
     "RENDER_MESSAGES": "auto",
     "PRICES": {},
+    "DEFAULT_BUDGETS": [],
+    "RESERVATION_TTL": 600,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -112,6 +114,16 @@ class ByokSettings:
         """Service id to model to prices (USD per million tokens, or per unit): added to,
         or replacing, what the service declares."""
         return self._get("PRICES")  # type: ignore[no-any-return]
+
+    @property
+    def DEFAULT_BUDGETS(self) -> Sequence[Mapping[str, Any]]:
+        """Budgets every user has, such as a free allowance on the platform's key."""
+        return list(self._get("DEFAULT_BUDGETS"))
+
+    @property
+    def RESERVATION_TTL(self) -> float:
+        """Seconds a reservation holds money when its call never settles (a crash)."""
+        return float(self._get("RESERVATION_TTL"))
 
     @property
     def BASE_TEMPLATE(self) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -46,6 +48,34 @@ class NoAPIKey(ByokError, LookupError):
             else "the user has no active key and no platform key is configured"
         )
         super().__init__(f"No API key for {service_id!r}: {reason}.")
+
+
+class BudgetExceeded(NoAPIKey):
+    """The key that would serve is over a blocking budget, or a reservation does not
+    fit in one: no key is handed out until the budget resets (or is raised).
+
+    ``budget`` is the :class:`~byok.models.Budget`'s id, ``name`` what the user calls
+    it, ``spent`` and ``limit`` in USD (``spent`` counts reservations in flight), and
+    ``resets_at`` when its period ends.
+    """
+
+    def __init__(
+        self,
+        service_id: str,
+        *,
+        budget: int | None,
+        name: str,
+        spent: Decimal,
+        limit: Decimal,
+        resets_at: datetime,
+    ) -> None:
+        super().__init__(service_id)
+        self.budget, self.name = budget, name
+        self.spent, self.limit, self.resets_at = spent, limit, resets_at
+        self.args = (
+            f"No API key for {service_id!r}: the budget {name!r} is spent "
+            f"({spent:.2f} of {limit:.2f} USD) until {resets_at:%Y-%m-%d %H:%M %Z}.",
+        )
 
 
 class DecryptionError(ByokError):

@@ -7,13 +7,9 @@ queue instead of racing; the unique fingerprint index is the backstop.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
@@ -22,11 +18,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok import audit
-from byok.conf import conf
 from byok.crypto import get_keyring
-from byok.exceptions import DecryptionError, KeyRejected, NoAPIKey, UnknownService
+from byok.exceptions import KeyRejected, UnknownService
 from byok.fields import canonical_bytes
-from byok.lookup import find_slot
 from byok.models import AuditAction, Environment, KeyStatus, ServicePreference, UserAPIKey
 from byok.probes import probe, test_credentials
 from byok.results import ProbeResult, ProbeStatus
@@ -37,80 +31,8 @@ from byok.signals import (
     key_revealed,
     key_tested,
     key_updated,
-    key_used,
 )
 from byok.validation import ValidationResult, validate_credentials
-
-Source = Literal["user", "platform"]
-
-
-@dataclass(frozen=True)
-class ResolvedKey:
-    """The credential that serves a call, and whose it is."""
-
-    value: str | dict[str, str] = field(repr=False)
-    source: Source
-    service: str
-    environment: str
-    key_id: uuid.UUID | None = None
-
-    @cached_property
-    def key(self) -> UserAPIKey | None:
-        """The user's key row (one query, on first access); ``None`` for the platform's."""
-        return None if self.key_id is None else UserAPIKey.objects.get(pk=self.key_id)
-
-
-@sensitive_variables()
-def resolve_api_key(
-    user: Any, service: str, *, environment: str | None = None, fallback: bool = True
-) -> ResolvedKey:
-    """The user's default active key for ``service``, else the platform's key.
-
-    One query and one decryption when the user has a key; no writes. Raises
-    :class:`~byok.exceptions.NoAPIKey` when neither exists, or when the user
-    chose "always use my key" for the service and has none.
-    """
-    definition = registry.get(service)
-    environment = Environment.resolve(environment)
-    slot = None
-    if user is not None and user.is_authenticated:
-        slot = find_slot(user.pk, service, environment)
-    if slot is not None and slot.credentials is not None:
-        try:
-            credentials = slot.credentials.open()
-        except DecryptionError as error:
-            raise error.for_row(slot.key_id) from None
-        resolved = ResolvedKey(
-            definition.present(credentials), "user", service, environment, slot.key_id
-        )
-    else:
-        refused = slot is not None and not slot.allow_platform_fallback
-        platform = conf.PLATFORM_KEYS.get(service)
-        if not fallback or refused or not platform:
-            raise NoAPIKey(service, fallback_refused=refused)
-        resolved = ResolvedKey(
-            definition.present(definition.normalize(platform)), "platform", service, environment
-        )
-    key_used.send(
-        sender=UserAPIKey,
-        user=user,
-        service=service,
-        environment=environment,
-        source=resolved.source,
-        key_id=resolved.key_id,
-    )
-    return resolved
-
-
-def get_user_api_key(
-    user: Any, service: str, *, environment: str | None = None, fallback: bool = True
-) -> str | dict[str, str]:
-    """The credential to use for ``service``: a string, or a dict for multi-field services."""
-    return resolve_api_key(user, service, environment=environment, fallback=fallback).value
-
-
-aresolve_api_key = sync_to_async(resolve_api_key)
-aget_user_api_key = sync_to_async(get_user_api_key)
 
 
 def _duplicate() -> ValidationError:

@@ -284,7 +284,7 @@ class ServicePreference(models.Model):
         if not transaction.get_connection(using).in_atomic_block:
             raise TransactionManagementError("ServicePreference.lock() needs a transaction.")
         user_pk = getattr(user, "pk", user)
-        _lock_user_row(user_pk, using)
+        lock_user_row(user_pk, using)
         slot = {"user_id": user_pk, "service": service, "environment": environment}
         row = cls.objects.using(using).select_for_update().filter(**slot).first()
         return row or cls.objects.using(using).create(**slot)
@@ -314,7 +314,9 @@ class ServicePreference(models.Model):
             self.save(update_fields=["default_key"])
 
 
-def _lock_user_row(user_pk: Any, using: str) -> None:
+def lock_user_row(user_pk: Any, using: str) -> None:
+    """Lock the user's row for the rest of the transaction: every write byok makes for
+    one user (keys, reservations) queues behind the one before."""
     user_model = get_user_model()
     # PostgreSQL's weaker lock still serialises byok's writers but does not block
     # other tables' inserts that reference the user.
@@ -392,6 +394,133 @@ class PlatformUsage(DailyUsage):
         return f"{self.service} for user {self.user_id} on {self.date}: {self.calls} calls"
 
 
+class BudgetPeriod(models.TextChoices):
+    """A calendar period, in the site's time zone (weeks start on Monday)."""
+
+    DAY = "day", _("Day")
+    WEEK = "week", _("Week")
+    MONTH = "month", _("Month")
+
+
+class AppliesTo(models.TextChoices):
+    """Whose keys' spend a budget counts."""
+
+    PLATFORM = "platform", _("The platform's key")
+    OWN = "own", _("The user's own keys")
+    ALL = "all", _("All keys")
+
+
+class BudgetAction(models.TextChoices):
+    ALERT = "alert", _("Alert")
+    BLOCK = "block", _("Block")
+
+
+class BudgetSource(models.TextChoices):
+    """Who set a budget: the site (which users cannot change) or the user."""
+
+    SITE = "site", _("Set by the site")
+    USER = "user", _("Set by the user")
+
+
+class BudgetQuerySet(models.QuerySet["Budget"]):
+    def for_user(self, user: Any) -> BudgetQuerySet:
+        return self.filter(user=user)
+
+
+class Budget(models.Model):
+    """A spending limit for one user: over a calendar period, on one service or all,
+    counting the platform's key, the user's own keys, or both.
+
+    The row also holds what was spent in its current period (``period_start``):
+    metering adds to it in SQL, and the key lookup reads it, so a blocking budget
+    holds across processes with the database as the source of truth. A row made for
+    one of ``BYOK["DEFAULT_BUDGETS"]`` names it (``default_name``) and takes its
+    limit, period and thresholds from the setting unless the admin set its own.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="byok_budgets",
+        verbose_name=_("user"),
+    )
+    service = models.CharField(
+        _("service"), max_length=64, blank=True, help_text=_("Empty: every service.")
+    )
+    applies_to = models.CharField(
+        _("applies to"), max_length=16, choices=AppliesTo.choices, default=AppliesTo.OWN
+    )
+    period = models.CharField(
+        _("period"), max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH
+    )
+    #: USD; ``None`` on a row of a default budget: the setting's limit.
+    limit = models.DecimalField(
+        _("limit (USD)"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    action = models.CharField(
+        _("action"), max_length=8, choices=BudgetAction.choices, default=BudgetAction.ALERT
+    )
+    #: Percentages of the limit that send an alert, such as ``"50,80,100"``; ``None`` on a
+    #: row of a default budget: the setting's.
+    alert_at = models.CharField(  # noqa: DJ001 - None means "the default's"
+        _("alert at (%)"), max_length=64, null=True, blank=True
+    )
+    source = models.CharField(
+        _("set by"), max_length=8, choices=BudgetSource.choices, default=BudgetSource.USER
+    )
+    default_name = models.CharField(_("default budget"), max_length=64, blank=True)
+    #: The period ``spent`` and ``alerted`` are about.
+    period_start = models.DateField(_("period start"), null=True, blank=True, editable=False)
+    spent = models.DecimalField(
+        _("spent"), max_digits=14, decimal_places=6, default=Decimal(0), editable=False
+    )
+    #: The highest alert threshold (percent) already sent in the period.
+    alerted = models.PositiveSmallIntegerField(default=0, editable=False)
+    #: The period whose first block was written to the audit trail.
+    blocked_period = models.DateField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects: ClassVar[BudgetQuerySet] = BudgetQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        verbose_name = _("budget")
+        ordering = ["user", "service", "period"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "default_name"],
+                condition=~models.Q(default_name=""),
+                name="byok_one_row_per_default_budget",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "service"], name="byok_budget_user_idx")]
+
+    def __str__(self) -> str:
+        service = registry.get(self.service).name if self.service in registry else self.service
+        limit = "…" if self.limit is None else f"{self.limit} USD"
+        return f"{service or _('all services')}, {self.get_period_display()}: {limit}"
+
+
+class Reservation(models.Model):
+    """Money set aside on a blocking budget for a call under way (``byok.reserve``).
+
+    Settled (deleted) when the call's usage is recorded or the call ends; one left by
+    a process that died stops counting at ``expires_at``.
+    """
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="reservations")
+    amount = models.DecimalField(max_digits=14, decimal_places=6)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        indexes = [models.Index(fields=["budget", "expires_at"], name="byok_reservation_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} USD on budget {self.budget_id}"
+
+
 class AuditAction(models.TextChoices):
     CREATED = "created", _("Created")
     UPDATED = "updated", _("Updated")
@@ -401,6 +530,8 @@ class AuditAction(models.TextChoices):
     ROTATED = "rotated", _("Re-encrypted")
     IMPORTED = "imported", _("Imported")
     PREFERENCE_CHANGED = "preference_changed", _("Preference changed")
+    BUDGET_CHANGED = "budget_changed", _("Budget changed")
+    BUDGET_BLOCKED = "budget_blocked", _("Blocked by a budget")
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -10,6 +10,7 @@ SQL, so concurrent requests never lose a count.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,10 +21,12 @@ from django.db import OperationalError, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from byok.keys import ResolvedKey
-from byok.lookup import find_slot
+from byok import budgets
+from byok.budgets import BudgetState, Hold
+from byok.lookup import find
 from byok.metering import add_key_usage, add_platform_usage
-from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
+from byok.models import AppliesTo, Environment, KeyUsage, PlatformUsage, UserAPIKey
+from byok.resolution import ResolvedKey
 from byok.services.prices import Tokens
 from byok.services.registry import registry
 
@@ -78,7 +81,9 @@ def track_api_usage(
     environment = Environment.resolve(environment if key is None else key.environment)
     if user is None or not user.is_authenticated:
         return amount
-    key_id = _served_by(user, service, environment, key)
+    key_id, budgets_seen, hold = _served_by(user, service, environment, key)
+    spends = AppliesTo.PLATFORM if key_id is None else AppliesTo.OWN
+    charged = amount and any(state.rule.covers(service, spends) for state in budgets_seen)
     counters = {
         **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
         "unpriced_calls": calls if model and cost is None and not found else 0,
@@ -90,7 +95,16 @@ def track_api_usage(
     attempts = 1 if transaction.get_connection(using).in_atomic_block else DEADLOCK_RETRIES
     for attempt in range(1, attempts + 1):
         try:
-            _record(user, service, environment, key_id, model or "", counters)
+            if not (charged or hold):
+                _record(user, service, environment, key_id, model or "", counters)
+                return amount
+            # The usage, the budgets' spend and the reservation go together or not at all.
+            with transaction.atomic(using=using):
+                _record(user, service, environment, key_id, model or "", counters)
+                if charged:
+                    budgets.charge(user.pk, service, spends, amount, budgets_seen)
+                if hold is not None:
+                    hold.settle()
             return amount
         except OperationalError as error:
             if attempt == attempts or not is_deadlock(error):
@@ -133,13 +147,19 @@ atrack_api_usage = sync_to_async(track_api_usage)
 
 def _served_by(
     user: Any, service: str, environment: str, key: ResolvedKey | UserAPIKey | None
-) -> uuid.UUID | None:
-    if isinstance(key, UserAPIKey):
-        return key.pk
+) -> tuple[uuid.UUID | None, Sequence[BudgetState], Hold | None]:
+    """The key that served (``None``: the platform's), the user's budgets and the call's
+    hold. What :func:`~byok.resolve_api_key` returned says it all; anything else takes
+    one query."""
     if isinstance(key, ResolvedKey):
-        return key.key_id
-    slot = find_slot(user.pk, service, environment)
-    return slot.key_id if slot is not None and slot.credentials is not None else None
+        return key.key_id, key.budgets, key.hold
+    found = find(user.pk, service, environment, timezone.now())
+    seen = budgets.states(found.budgets if found else (), timezone.localdate())
+    if isinstance(key, UserAPIKey):
+        return key.pk, seen, None
+    slot = found.slot if found else None
+    served = slot.key_id if slot is not None and slot.credentials is not None else None
+    return served, seen, None
 
 
 @dataclass(frozen=True)

@@ -43,15 +43,16 @@ from django.views.debug import ExceptionReporter
 
 import byok
 from byok import keys as byok_keys
+from byok import reservations as reserve
 from byok.checks import check_encryption_keys
 from byok.crypto import EncryptionKey, Keyring, get_keyring, parse_key, reset_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
 from byok.importing import MAX_BYTES, MAX_ENTRIES, Entry
-from byok.keys import resolve_api_key
 from byok.models import AuditEvent, KeyUsage, UserAPIKey
 from byok.probes import probe_client
+from byok.resolution import resolve_api_key
 from byok.results import ProbeStatus
 from byok.rotation import rotate
 from byok.services.base import MAX_VALUE_LENGTH, mask_value
@@ -298,6 +299,10 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
     byok_keys.test_user_api_key(openai_key, actor=user)
     byok_keys.reveal_user_api_key(openai_key, actor=user)
     byok.track_api_usage(user, "openai", calls=3, units=120)
+    byok.set_budget(user, limit="5", service="openai", action="block")
+    held = reserve.hold(user, "openai", "0.01")
+    byok.track_api_usage(user, "openai", model="gpt-4o", input_tokens=1000, key=held)
+    reserve.hold(user, "openai", "0.02")  # left in place: a row to check
     replaced = fake_credentials("anthropic")
     byok_keys.update_user_api_key(
         UserAPIKey.objects.get(user=user, service="anthropic"), credentials=replaced

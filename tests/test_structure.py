@@ -19,11 +19,12 @@ PACKAGE = Path(byok.__file__).parent
 FLOORS = [
     {"byok", "byok.version", "byok.conf", "byok.exceptions", "byok.crypto", "byok.http",
      "byok.results", "byok.signals", "byok.rate_limits"},
-    {"byok.services", "byok.validation", "byok.redaction"},
+    {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
-    {"byok.fields", "byok.models", "byok.lookup", "byok.receivers"},
-    {"byok.keys", "byok.usage", "byok.stats", "byok.audit", "byok.rotation"},
-    {"byok.importing", "byok.recheck", "byok.charts"},
+    {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering"},
+    {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
+     "byok.rotation"},
+    {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {
@@ -65,16 +66,19 @@ def imports():
 
 
 def group(module, groups):
-    return next(
-        (key for key, prefixes in groups for prefix in prefixes
-         if module == prefix or module.startswith(f"{prefix}.")),
-        None,
-    )  # fmt: skip
+    """The key of the group whose longest name is ``module`` or a package holding it
+    (``byok`` itself names the package root only)."""
+    matches = [
+        (len(prefix), key)
+        for key, prefixes in groups
+        for prefix in prefixes
+        if module == prefix or (prefix != "byok" and module.startswith(f"{prefix}."))
+    ]
+    return max(matches)[1] if matches else None
 
 
 def floor_of(module):
-    floors = [(number, floor) for number, floor in enumerate(FLOORS)]
-    found = group(module, sorted(floors, key=lambda item: -max(map(len, item[1]))))
+    found = group(module, list(enumerate(FLOORS)))
     return len(FLOORS) if found is None else found
 
 

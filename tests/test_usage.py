@@ -85,16 +85,22 @@ KEY_CALL_STATEMENTS = {"postgresql": (1, 1), "mysql": (3, 1), "sqlite": (2, 2)}
 
 
 def test_at_most_two_writes(user, platform):
-    """Two rows at most (the key's, the day's), in as few statements as the database allows."""
+    """Two rows at most (the key's, the day's), in as few statements as the database
+    allows, and no read when the caller passes what resolve_api_key returned."""
     key = make_key(user)
+    resolved = byok.resolve_api_key(user, "openai")
     counts = []
     for _ in range(2):  # the first call of the day inserts, the next adds
         with CaptureQueriesContext(connection) as queries:
-            byok.track_api_usage(user, "openai", key=key)
+            byok.track_api_usage(user, "openai", key=resolved)
         counts.append(len(writes(queries)))
         assert not any(q["sql"].lstrip().upper().startswith("SELECT") for q in queries)
     assert tuple(counts) == KEY_CALL_STATEMENTS[connection.vendor]
-    assert UserAPIKey.objects.get().usage_count == KeyUsage.objects.get().calls == 2
+    with CaptureQueriesContext(connection) as queries:
+        byok.track_api_usage(user, "openai", key=key)  # a key row: its budgets are read
+    assert len(writes(queries)) == KEY_CALL_STATEMENTS[connection.vendor][1]
+    assert sum(q["sql"].lstrip().upper().startswith("SELECT") for q in queries) == 1
+    assert UserAPIKey.objects.get().usage_count == KeyUsage.objects.get().calls == 3
     remove_user_api_key(key)
     with CaptureQueriesContext(connection) as queries:
         byok.track_api_usage(user, "openai")

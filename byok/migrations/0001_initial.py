@@ -10,7 +10,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -19,117 +18,350 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='UserAPIKey',
+            name="UserAPIKey",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('service', models.CharField(db_index=True, max_length=64, verbose_name='service')),
-                ('credentials', byok.fields.EncryptedCredentialsField(null=True, verbose_name='credentials')),
-                ('nickname', models.CharField(blank=True, max_length=100, verbose_name='nickname')),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('test', 'Test'), ('development', 'Development')], default='production', max_length=16, verbose_name='environment')),
-                ('is_active', models.BooleanField(default=True, verbose_name='active')),
-                ('status', models.CharField(choices=[('untested', 'Untested'), ('valid', 'Valid'), ('restricted', 'Valid, restricted'), ('invalid', 'Invalid'), ('rate_limited', 'Rate limited'), ('provider_error', 'Provider error'), ('unreachable', 'Unreachable'), ('unverifiable', 'Cannot be verified')], default='untested', max_length=20, verbose_name='status')),
-                ('last_tested_at', models.DateTimeField(blank=True, null=True, verbose_name='last tested')),
-                ('last_test_message', models.CharField(blank=True, max_length=255, verbose_name='last test message')),
-                ('display_hint', models.CharField(editable=False, max_length=64, verbose_name='masked key')),
-                ('fingerprint', models.CharField(editable=False, max_length=64, null=True)),
-                ('usage_count', models.PositiveBigIntegerField(default=0, verbose_name='usage count')),
-                ('estimated_cost', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=14, verbose_name='estimated cost')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('deleted_at', models.DateTimeField(blank=True, null=True, verbose_name='deleted')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='byok_api_keys', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "service",
+                    models.CharField(db_index=True, max_length=64, verbose_name="service"),
+                ),
+                (
+                    "credentials",
+                    byok.fields.EncryptedCredentialsField(null=True, verbose_name="credentials"),
+                ),
+                (
+                    "nickname",
+                    models.CharField(blank=True, max_length=100, verbose_name="nickname"),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("test", "Test"),
+                            ("development", "Development"),
+                        ],
+                        default="production",
+                        max_length=16,
+                        verbose_name="environment",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("untested", "Untested"),
+                            ("valid", "Valid"),
+                            ("restricted", "Valid, restricted"),
+                            ("invalid", "Invalid"),
+                            ("rate_limited", "Rate limited"),
+                            ("provider_error", "Provider error"),
+                            ("unreachable", "Unreachable"),
+                            ("unverifiable", "Cannot be verified"),
+                        ],
+                        default="untested",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "last_tested_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last tested"),
+                ),
+                (
+                    "last_test_message",
+                    models.CharField(blank=True, max_length=255, verbose_name="last test message"),
+                ),
+                (
+                    "display_hint",
+                    models.CharField(editable=False, max_length=64, verbose_name="masked key"),
+                ),
+                ("fingerprint", models.CharField(editable=False, max_length=64, null=True)),
+                (
+                    "usage_count",
+                    models.PositiveBigIntegerField(default=0, verbose_name="usage count"),
+                ),
+                (
+                    "estimated_cost",
+                    models.DecimalField(
+                        decimal_places=6,
+                        default=Decimal("0"),
+                        max_digits=14,
+                        verbose_name="estimated cost",
+                    ),
+                ),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                (
+                    "deleted_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="deleted"),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="byok_api_keys",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'verbose_name_plural': 'API keys',
-                'ordering': ['-created_at'],
+                "verbose_name": "API key",
+                "verbose_name_plural": "API keys",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ServicePreference',
+            name="ServicePreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('service', models.CharField(max_length=64)),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('test', 'Test'), ('development', 'Development')], max_length=16)),
-                ('allow_platform_fallback', models.BooleanField(default=True, verbose_name="use the platform's key when I have none")),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='byok_preferences', to=settings.AUTH_USER_MODEL)),
-                ('default_key', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='default_for', to='byok.userapikey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("service", models.CharField(max_length=64)),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("test", "Test"),
+                            ("development", "Development"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "allow_platform_fallback",
+                    models.BooleanField(
+                        default=True, verbose_name="use the platform's key when I have none"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="byok_preferences",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "default_key",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="default_for",
+                        to="byok.userapikey",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'service preference',
+                "verbose_name": "service preference",
             },
         ),
         migrations.CreateModel(
-            name='KeyUsage',
+            name="KeyUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='date')),
-                ('calls', models.PositiveBigIntegerField(default=0, verbose_name='calls')),
-                ('units', models.PositiveBigIntegerField(default=0, verbose_name='units')),
-                ('cost', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=14, verbose_name='cost')),
-                ('key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='daily_usage', to='byok.userapikey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                ("calls", models.PositiveBigIntegerField(default=0, verbose_name="calls")),
+                ("units", models.PositiveBigIntegerField(default=0, verbose_name="units")),
+                (
+                    "cost",
+                    models.DecimalField(
+                        decimal_places=6, default=Decimal("0"), max_digits=14, verbose_name="cost"
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="daily_usage",
+                        to="byok.userapikey",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'daily key usage',
-                'verbose_name_plural': 'daily key usage',
-                'ordering': ['-date'],
-                'abstract': False,
+                "verbose_name": "daily key usage",
+                "verbose_name_plural": "daily key usage",
+                "ordering": ["-date"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='time')),
-                ('action', models.CharField(choices=[('created', 'Created'), ('updated', 'Updated'), ('tested', 'Tested'), ('revealed', 'Revealed'), ('deleted', 'Deleted'), ('rotated', 'Re-encrypted'), ('imported', 'Imported'), ('used_with_fallback', "Used the platform's key"), ('preference_changed', 'Preference changed')], max_length=32, verbose_name='action')),
-                ('service', models.CharField(blank=True, max_length=64, verbose_name='service')),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP address')),
-                ('user_agent', models.CharField(blank=True, max_length=255, verbose_name='user agent')),
-                ('metadata', models.JSONField(blank=True, default=dict, verbose_name='details')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_events', to='byok.userapikey', verbose_name='key')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="time"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("updated", "Updated"),
+                            ("tested", "Tested"),
+                            ("revealed", "Revealed"),
+                            ("deleted", "Deleted"),
+                            ("rotated", "Re-encrypted"),
+                            ("imported", "Imported"),
+                            ("used_with_fallback", "Used the platform's key"),
+                            ("preference_changed", "Preference changed"),
+                        ],
+                        max_length=32,
+                        verbose_name="action",
+                    ),
+                ),
+                ("service", models.CharField(blank=True, max_length=64, verbose_name="service")),
+                (
+                    "ip_address",
+                    models.GenericIPAddressField(blank=True, null=True, verbose_name="IP address"),
+                ),
+                (
+                    "user_agent",
+                    models.CharField(blank=True, max_length=255, verbose_name="user agent"),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict, verbose_name="details")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="actor",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_events",
+                        to="byok.userapikey",
+                        verbose_name="key",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit event',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "audit event",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='PlatformUsage',
+            name="PlatformUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='date')),
-                ('calls', models.PositiveBigIntegerField(default=0, verbose_name='calls')),
-                ('units', models.PositiveBigIntegerField(default=0, verbose_name='units')),
-                ('cost', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=14, verbose_name='cost')),
-                ('service', models.CharField(max_length=64)),
-                ('environment', models.CharField(choices=[('production', 'Production'), ('test', 'Test'), ('development', 'Development')], max_length=16)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='byok_platform_usage', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                ("calls", models.PositiveBigIntegerField(default=0, verbose_name="calls")),
+                ("units", models.PositiveBigIntegerField(default=0, verbose_name="units")),
+                (
+                    "cost",
+                    models.DecimalField(
+                        decimal_places=6, default=Decimal("0"), max_digits=14, verbose_name="cost"
+                    ),
+                ),
+                ("service", models.CharField(max_length=64)),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("production", "Production"),
+                            ("test", "Test"),
+                            ("development", "Development"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="byok_platform_usage",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'daily platform usage',
-                'verbose_name_plural': 'daily platform usage',
-                'ordering': ['-date'],
-                'abstract': False,
-                'constraints': [models.UniqueConstraint(fields=('user', 'service', 'environment', 'date'), name='byok_one_platform_usage_row_per_day')],
+                "verbose_name": "daily platform usage",
+                "verbose_name_plural": "daily platform usage",
+                "ordering": ["-date"],
+                "abstract": False,
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "service", "environment", "date"),
+                        name="byok_one_platform_usage_row_per_day",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='userapikey',
-            index=models.Index(fields=['user', 'service', 'environment'], name='byok_key_slot_idx'),
+            model_name="userapikey",
+            index=models.Index(
+                fields=["user", "service", "environment"], name="byok_key_slot_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='userapikey',
-            constraint=models.UniqueConstraint(fields=('user', 'fingerprint'), name='byok_unique_secret_per_user'),
+            model_name="userapikey",
+            constraint=models.UniqueConstraint(
+                fields=("user", "fingerprint"), name="byok_unique_secret_per_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='servicepreference',
-            constraint=models.UniqueConstraint(fields=('user', 'service', 'environment'), name='byok_one_preference_per_slot'),
+            model_name="servicepreference",
+            constraint=models.UniqueConstraint(
+                fields=("user", "service", "environment"), name="byok_one_preference_per_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='keyusage',
-            constraint=models.UniqueConstraint(fields=('key', 'date'), name='byok_one_usage_row_per_key_day'),
+            model_name="keyusage",
+            constraint=models.UniqueConstraint(
+                fields=("key", "date"), name="byok_one_usage_row_per_key_day"
+            ),
         ),
     ]

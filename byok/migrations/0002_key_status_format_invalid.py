@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('byok', '0001_initial'),
+        ("byok", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='userapikey',
-            name='status',
-            field=models.CharField(choices=[('untested', 'Untested'), ('valid', 'Valid'), ('restricted', 'Valid, restricted'), ('invalid', 'Invalid'), ('rate_limited', 'Rate limited'), ('provider_error', 'Provider error'), ('unreachable', 'Unreachable'), ('unverifiable', 'Cannot be verified'), ('format_invalid', 'Malformed')], default='untested', max_length=20, verbose_name='status'),
+            model_name="userapikey",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("untested", "Untested"),
+                    ("valid", "Valid"),
+                    ("restricted", "Valid, restricted"),
+                    ("invalid", "Invalid"),
+                    ("rate_limited", "Rate limited"),
+                    ("provider_error", "Provider error"),
+                    ("unreachable", "Unreachable"),
+                    ("unverifiable", "Cannot be verified"),
+                    ("format_invalid", "Malformed"),
+                ],
+                default="untested",
+                max_length=20,
+                verbose_name="status",
+            ),
         ),
     ]

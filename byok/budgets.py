@@ -1,0 +1,565 @@
+"""Budgets: spending limits per user that hold, under concurrency and across processes.
+
+A budget limits what one user spends over a calendar period (a day, a week from
+Monday, a month, in the site's time zone), on one service or on all, counting the
+platform's key, the user's own keys, or both. The site imposes budgets
+(``BYOK["DEFAULT_BUDGETS"]`` for everyone, the admin for one user); users set their
+own on their own keys.
+
+The database is the source of truth: each budget's row holds what was spent in its
+current period, metering adds to it in SQL (:func:`charge`), and the key lookup reads
+it in its one query, with the money reservations hold (:mod:`byok.reservations`). A
+default budget gets its row the first time its user spends under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from byok import audit
+from byok.conf import conf
+from byok.exceptions import BudgetExceeded
+from byok.lookup import BudgetRow
+from byok.models import (
+    AppliesTo,
+    AuditAction,
+    Budget,
+    BudgetAction,
+    BudgetPeriod,
+    BudgetSource,
+    Reservation,
+)
+from byok.services.registry import registry
+from byok.signals import budget_threshold_reached
+
+logger = logging.getLogger("byok.budgets")
+
+#: Alert thresholds (percent of the limit) when a budget names none.
+DEFAULT_ALERT_AT = (50, 80, 100)
+#: The source of a call: "own" for the user's key, "platform" for the platform's.
+Source = str
+
+
+# -- Periods ---------------------------------------------------------------------------
+
+
+def period_start(period: str, day: date) -> date:
+    """The first day of the ``period`` (day, week from Monday, month) holding ``day``."""
+    if period == BudgetPeriod.DAY:
+        return day
+    if period == BudgetPeriod.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_period_start(period: str, start: date) -> date:
+    if period == BudgetPeriod.DAY:
+        return start + timedelta(days=1)
+    if period == BudgetPeriod.WEEK:
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def resets_at(period: str, start: date) -> datetime:
+    """When a period that began on ``start`` ends, in the site's time zone."""
+    return timezone.make_aware(datetime.combine(next_period_start(period, start), time.min))
+
+
+# -- What a budget asks ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a budget limits, from its row or from ``BYOK["DEFAULT_BUDGETS"]``."""
+
+    name: str
+    service: str
+    applies_to: str
+    period: str
+    limit: Decimal
+    action: str
+    alert_at: tuple[int, ...]
+    source: str
+
+    def covers(self, service: str, source: Source) -> bool:
+        """Whether a call of ``service`` on ``source``'s key counts against it."""
+        return self.service in ("", service) and self.applies_to in (source, AppliesTo.ALL)
+
+    @property
+    def blocks(self) -> bool:
+        return self.action == BudgetAction.BLOCK
+
+
+def parse_thresholds(value: object) -> tuple[int, ...]:
+    """``"50,80,100"`` or ``[50, 80, 100]`` as sorted percentages; ``ValueError`` if not."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("alert thresholds must be a list of percentages")
+    try:
+        numbers = sorted({int(str(item).strip()) for item in items if str(item).strip()})
+    except ValueError:
+        raise ValueError("alert thresholds must be whole percentages") from None
+    if any(not 1 <= number <= 1000 for number in numbers):
+        raise ValueError("alert thresholds must be between 1 and 1000 percent")
+    return tuple(numbers)
+
+
+def default_rules() -> dict[str, Rule]:
+    """``BYOK["DEFAULT_BUDGETS"]`` by name (check byok.E018 vouches for their shape)."""
+    rules = {}
+    for entry in conf.DEFAULT_BUDGETS:
+        rule = _default_rule(entry)
+        rules[rule.name] = rule
+    return rules
+
+
+def _default_rule(entry: Any) -> Rule:
+    """One entry of ``BYOK["DEFAULT_BUDGETS"]``; ``ValueError`` (or ``TypeError``) if wrong."""
+    known = {"name", "limit", "period", "service", "applies_to", "action", "alert_at"}
+    unknown = set(entry) - known
+    if unknown:
+        raise ValueError(f"unknown keys {', '.join(sorted(unknown))}")
+    name = entry["name"]
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise ValueError("a name of 1 to 64 characters is required")
+    return Rule(
+        name=name,
+        service=_service(entry.get("service")),
+        applies_to=_choice(entry.get("applies_to", AppliesTo.PLATFORM), AppliesTo),
+        period=_choice(entry.get("period", BudgetPeriod.MONTH), BudgetPeriod),
+        limit=_limit(entry["limit"]),
+        action=_choice(entry.get("action", BudgetAction.BLOCK), BudgetAction),
+        alert_at=parse_thresholds(entry.get("alert_at", DEFAULT_ALERT_AT)),
+        source=BudgetSource.SITE,
+    )
+
+
+def rule_of(budget: BudgetRow | Budget, defaults: dict[str, Rule]) -> Rule | None:
+    """What ``budget``'s row asks; ``None`` for the row of a default budget the site
+    no longer sets."""
+    default = defaults.get(budget.default_name) if budget.default_name else None
+    if budget.default_name and default is None:
+        return None
+    return Rule(
+        name=budget.default_name or _("budget %(id)s") % {"id": budget.id},
+        service=budget.service,
+        applies_to=budget.applies_to,
+        period=budget.period,
+        limit=default.limit if budget.limit is None and default else Decimal(budget.limit or 0),
+        action=budget.action,
+        alert_at=(
+            default.alert_at
+            if budget.alert_at is None and default
+            else parse_thresholds(budget.alert_at or "")
+        ),
+        source=BudgetSource.SITE if default else getattr(budget, "source", BudgetSource.USER),
+    )
+
+
+# -- Where a user stands ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """A budget and where its user stands in the current period."""
+
+    id: int | None
+    rule: Rule
+    start: date
+    spent: Decimal
+    reserved: Decimal
+
+    @property
+    def used(self) -> Decimal:
+        """Spent and held by reservations."""
+        return self.spent + self.reserved
+
+    @property
+    def resets_at(self) -> datetime:
+        return resets_at(self.rule.period, self.start)
+
+    def refuses(self, amount: Decimal) -> bool:
+        """Whether a blocking budget has no room for ``amount`` more (nor, for zero, any)."""
+        if not self.rule.blocks:
+            return False
+        return self.used + amount > self.rule.limit if amount else self.used >= self.rule.limit
+
+    def exceeded(self, service: str) -> BudgetExceeded:
+        return BudgetExceeded(
+            service,
+            budget=self.id,
+            name=self.rule.name,
+            spent=self.used,
+            limit=self.rule.limit,
+            resets_at=self.resets_at,
+        )
+
+
+def states(rows: Iterable[BudgetRow], today: date) -> list[BudgetState]:
+    """Where the user stands on each budget: their rows, and the default budgets that
+    have none yet (nothing spent)."""
+    defaults = default_rules()
+    found = []
+    named = set()
+    for row in rows:
+        rule = rule_of(row, defaults)
+        if rule is None:
+            continue
+        named.add(row.default_name)
+        start = period_start(rule.period, today)
+        spent = row.spent if row.period_start == start else Decimal(0)
+        found.append(BudgetState(row.id, rule, start, spent, row.reserved))
+    for name, rule in defaults.items():
+        if name not in named:
+            start = period_start(rule.period, today)
+            found.append(BudgetState(None, rule, start, Decimal(0), Decimal(0)))
+    return found
+
+
+def refusing(
+    budgets: Sequence[BudgetState], service: str, source: Source, amount: Decimal = Decimal(0)
+) -> BudgetState | None:
+    """The first blocking budget covering the call that has no room for ``amount``."""
+    for state in budgets:
+        if state.rule.covers(service, source) and state.refuses(amount):
+            return state
+    return None
+
+
+def record_block(state: BudgetState, user: Any, service: str) -> None:
+    """Write the first block of a budget in a period to the audit trail (one row per
+    budget and period, not per refused call)."""
+    if state.id is None:
+        return
+    first = (
+        Budget.objects.filter(pk=state.id)
+        .exclude(blocked_period=state.start)
+        .update(blocked_period=state.start)
+    )
+    if first:
+        audit.record(
+            AuditAction.BUDGET_BLOCKED,
+            owner=user,
+            service=service,
+            budget=state.id,
+            spent=str(state.used),
+            limit=str(state.rule.limit),
+            period_start=state.start.isoformat(),
+        )
+
+
+# -- Reservations ----------------------------------------------------------------------
+
+
+class Hold:
+    """Money a call set aside on blocking budgets (:func:`byok.reserve`): settled when
+    the call's usage is recorded, released when the call ends without."""
+
+    def __init__(self, reservation_ids: list[int]) -> None:
+        self.reservation_ids = reservation_ids
+
+    def __repr__(self) -> str:
+        return f"<Hold of {len(self.reservation_ids)} reservations>"
+
+    def release(self) -> None:
+        """Give the money back (settling does the same, in the usage's transaction)."""
+        if self.reservation_ids:
+            Reservation.objects.filter(pk__in=self.reservation_ids).delete()
+            self.reservation_ids = []
+
+    settle = release
+
+
+def place_hold(user_pk: Any, states: Sequence[BudgetState], amount: Decimal) -> Hold:
+    """Reserve ``amount`` on each of ``states`` (checked by the caller, under the user's
+    row lock): rows first for default budgets that have none."""
+    _make_rows(user_pk, [state.rule for state in states if state.id is None])
+    names = [state.rule.name for state in states if state.id is None]
+    ids = [state.id for state in states if state.id is not None]
+    if names:
+        ids += Budget.objects.filter(user_id=user_pk, default_name__in=names).values_list(
+            "pk", flat=True
+        )
+    expires_at = timezone.now() + timedelta(seconds=conf.RESERVATION_TTL)
+    made = Reservation.objects.bulk_create(
+        [Reservation(budget_id=pk, amount=amount, expires_at=expires_at) for pk in ids]
+    )
+    return Hold([reservation.pk for reservation in made])
+
+
+# -- Metering --------------------------------------------------------------------------
+
+
+def charge(
+    user_pk: Any, service: str, source: Source, amount: Decimal, budgets: Sequence[BudgetState]
+) -> None:
+    """Add ``amount`` to every budget of the user that covers the call, and announce
+    each alert threshold the spend reaches (once per budget, period and threshold).
+
+    ``budgets`` are what the lookup saw; a default budget among them with no row yet
+    gets its row first. Call it in the transaction that records the call's usage.
+    """
+    covering = [state for state in budgets if state.rule.covers(service, source)]
+    if not covering:
+        return
+    _make_rows(user_pk, [state.rule for state in covering if state.id is None])
+    today = timezone.localdate()
+    rules = {state.id or state.rule.name: state.rule for state in covering}
+    for spent in _add_spend(user_pk, service, source, amount, today):
+        rule = rules.get(spent.id) or rules.get(spent.default_name)
+        if rule is not None:
+            _alert_if_due(spent, rule)
+
+
+def _make_rows(user_pk: Any, rules: Iterable[Rule]) -> None:
+    """Rows for default budgets the user spends under for the first time."""
+    rows = [
+        Budget(
+            user_id=user_pk,
+            service=rule.service,
+            applies_to=rule.applies_to,
+            period=rule.period,
+            action=rule.action,
+            source=BudgetSource.SITE,
+            default_name=rule.name,
+        )
+        for rule in rules
+    ]
+    if rows:
+        Budget.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+class Spent(NamedTuple):
+    """A budget's row right after a call was added to it."""
+
+    id: int
+    spent: Decimal
+    alerted: int
+    period_start: date
+    default_name: str
+
+
+def _add_spend(
+    user_pk: Any, service: str, source: Source, amount: Decimal, today: date
+) -> list[Spent]:
+    """One ``UPDATE`` of the covering budgets' rows (starting a new period where theirs
+    ended), and their state right after it: returned by the ``UPDATE`` where the
+    database can, else read under the row locks it took."""
+    connection = connections[router.db_for_write(Budget)]
+    column = {
+        f.name: connection.ops.quote_name(str(f.column)) for f in Budget._meta.concrete_fields
+    }
+    table = connection.ops.quote_name(Budget._meta.db_table)
+    returned = ", ".join(column[name] for name in Spent._fields)
+    covering = (
+        f"{column['user']} = %s AND {column['service']} IN ('', %s) "
+        f"AND {column['applies_to']} IN (%s, '{AppliesTo.ALL}')"
+    )
+    starts = [_prep("period_start", period_start(p, today), connection) for p in PERIODS]
+    current = f"CASE {column['period']} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
+    current_params = [PERIODS[0], starts[0], PERIODS[1], starts[1], starts[2]]
+    same = f"{column['period_start']} = ({current})"
+    # Only quoted names from the model's metadata go into the text; values are bound.
+    # MySQL assigns left to right, seeing new values: period_start is set last.
+    sql = (
+        f"UPDATE {table} SET "  # noqa: S608
+        f"{column['spent']} = CASE WHEN {same} THEN {column['spent']} + %s ELSE %s END, "
+        f"{column['alerted']} = CASE WHEN {same} THEN {column['alerted']} ELSE 0 END, "
+        f"{column['period_start']} = ({current}) WHERE {covering}"
+    )
+    spent = _prep("spent", amount, connection)
+    where = [_prep("user", user_pk, connection), service, source]
+    params = [*current_params, spent, spent, *current_params, *current_params, *where]
+    with connection.cursor() as cursor:
+        if _returns_from_update(connection):
+            cursor.execute(f"{sql} RETURNING {returned}", params)
+        else:
+            cursor.execute(sql, params)
+            cursor.execute(f"SELECT {returned} FROM {table} WHERE {covering}", where)  # noqa: S608
+        rows = cursor.fetchall()
+    return [
+        Spent(int(pk), _SPENT.to_python(amount), int(alerted), _START.to_python(start), name)
+        for pk, amount, alerted, start, name in rows
+    ]
+
+
+def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``UPDATE … RETURNING`` works (PostgreSQL, SQLite 3.35+; not MariaDB's)."""
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+
+
+def _alert_if_due(spent: Spent, rule: Rule) -> None:
+    """Announce the thresholds the spend has reached that no one announced yet.
+
+    Whoever moves ``alerted`` past a threshold announces it: a compare-and-set on the
+    row, so of many processes crossing it together exactly one does.
+    """
+    if rule.limit <= 0:
+        return
+    percent = spent.spent * 100 / rule.limit
+    reached = [t for t in rule.alert_at if spent.alerted < t <= percent]
+    if not reached:
+        return
+    won = Budget.objects.filter(
+        pk=spent.id, alerted=spent.alerted, period_start=spent.period_start
+    ).update(alerted=reached[-1])
+    if not won:
+        return  # another call moved it on: that call announces
+    budget = Budget.objects.select_related("user").get(pk=spent.id)
+    for threshold in reached:
+        announce(budget, rule, threshold, spent.spent, spent.period_start)
+
+
+def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: date) -> None:
+    """Tell the host (the signal), the user (an e-mail) and any webhook. Never raises:
+    a failure to announce must not fail the call being metered."""
+    try:
+        budget_threshold_reached.send(
+            sender=Budget,
+            budget=budget,
+            user=budget.user,
+            threshold=threshold,
+            spent=spent,
+            limit=rule.limit,
+            period_start=start,
+        )
+    except Exception:
+        logger.exception("Announcing budget %s at %s%% failed", budget.pk, threshold)
+
+
+# -- Setting budgets -------------------------------------------------------------------
+
+
+def set_budget(
+    user: Any,
+    *,
+    limit: Decimal | int | str,
+    period: str = BudgetPeriod.MONTH,
+    service: str | None = None,
+    applies_to: str = AppliesTo.OWN,
+    action: str = BudgetAction.ALERT,
+    alert_at: Sequence[int] = DEFAULT_ALERT_AT,
+    site: bool = False,
+    actor: Any = None,
+    request: HttpRequest | None = None,
+) -> Budget:
+    """Set the user's budget on ``service`` (``None``: every service), ``applies_to`` and
+    ``period``: created, or changed if one exists. ``site=True`` imposes it: the user
+    can then neither raise nor remove it. Raises ``ValidationError`` for bad values.
+    """
+    identity: dict[str, Any] = {
+        "service": _service(service, field="service"),
+        "applies_to": _choice(applies_to, AppliesTo, field="applies_to"),
+        "period": _choice(period, BudgetPeriod, field="period"),
+    }
+    values: dict[str, Any] = {
+        "action": _choice(action, BudgetAction, field="action"),
+        "limit": _limit(limit, field="limit"),
+        "alert_at": _thresholds(alert_at),
+    }
+    source = BudgetSource.SITE if site else BudgetSource.USER
+    with transaction.atomic(using=router.db_for_write(Budget)):
+        budget, created = Budget.objects.update_or_create(
+            user=user, source=source, default_name="", **identity, defaults=values
+        )
+        audit.record(
+            AuditAction.BUDGET_CHANGED,
+            owner=user,
+            actor=actor,
+            request=request,
+            service=identity["service"],
+            budget=budget.pk,
+            created=created,
+            limit=str(budget.limit),
+            period=budget.period,
+            applies_to=budget.applies_to,
+            budget_action=budget.action,
+            source=source,
+        )
+    return budget
+
+
+def remove_budget(
+    budget: Budget, *, actor: Any = None, request: HttpRequest | None = None
+) -> None:
+    """Delete a budget (the caller checks who may: users only their own)."""
+    with transaction.atomic(using=router.db_for_write(Budget)):
+        audit.record(
+            AuditAction.BUDGET_CHANGED,
+            owner=budget.user_id,
+            actor=actor,
+            request=request,
+            service=budget.service,
+            budget=budget.pk,
+            removed=True,
+        )
+        budget.delete()
+
+
+def _service(value: object, *, field: str | None = None) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or value not in registry:
+        raise _invalid(field, _("Unknown service."), "unknown_service")
+    return value
+
+
+def _choice(value: object, choices: Any, *, field: str | None = None) -> str:
+    if value not in choices.values:
+        raise _invalid(
+            field, _("One of: %(choices)s.") % {"choices": ", ".join(choices.values)}, "invalid"
+        )
+    return str(value)
+
+
+def _limit(value: object, *, field: str | None = None) -> Decimal:
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool | float) else None
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0 or amount >= 10**10:
+        raise _invalid(field, _("A number of US dollars, 0 or more."), "invalid")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _thresholds(value: object) -> str:
+    try:
+        return ",".join(map(str, parse_thresholds(value)))
+    except ValueError:
+        raise _invalid("alert_at", _("Whole percentages between 1 and 1000."), "invalid") from None
+
+
+def _invalid(field: str | None, message: str, code: str) -> Exception:
+    """A ``ValidationError`` under ``field`` (for the helpers), or a ``ValueError`` (for
+    the settings)."""
+    if field is None:
+        return ValueError(message)
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _prep(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    field = Budget._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_save(value, connection)
+
+
+#: The periods, in the order :func:`_add_spend`'s ``CASE`` takes them (month last).
+PERIODS = (BudgetPeriod.DAY, BudgetPeriod.WEEK, BudgetPeriod.MONTH)
+_SPENT = Budget._meta.get_field("spent")
+_START = Budget._meta.get_field("period_start")

@@ -1,0 +1,75 @@
+"""Reserving money on blocking budgets before a call, so that a cap holds exactly.
+
+:func:`reserve` checks, under a lock on the user's row, that an estimate of the
+call's cost fits in every blocking budget that covers it, and sets the estimate aside
+(a :class:`~byok.models.Reservation` per budget) before the call is made. The call's
+:func:`~byok.track_api_usage` (with ``key=`` the reserved key) then records what it
+really cost and removes the reservation in one transaction; leaving the block gives
+back what was not used. Concurrent calls queue on the lock, each seeing what the
+others spent or hold: the recorded spend never exceeds the limit as long as no call
+costs more than its estimate. A reservation a crashed process left behind stops
+counting after ``BYOK["RESERVATION_TTL"]`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import router, transaction
+
+from byok import budgets
+from byok.models import Budget, lock_user_row
+from byok.resolution import ResolvedKey, resolve_api_key
+
+
+def hold(
+    user: Any, service: str, estimate: Decimal | int | str, *, environment: str | None = None
+) -> ResolvedKey:
+    """The key to call with, with ``estimate`` (USD) set aside on each blocking budget
+    that covers the call (``hold`` on the result); :class:`~byok.BudgetExceeded` when it
+    does not fit. Release it with ``resolved.hold.release()`` if the call is not made."""
+    amount = _amount(estimate)
+    with transaction.atomic(using=router.db_for_write(Budget)):
+        if user is not None and user.is_authenticated:
+            lock_user_row(user.pk, router.db_for_write(Budget))
+        resolved = resolve_api_key(user, service, environment=environment)
+        covering = [
+            state
+            for state in resolved.budgets
+            if state.rule.blocks and state.rule.covers(service, resolved.spends)
+        ]
+        for state in covering:
+            if state.refuses(amount):
+                budgets.record_block(state, user, service)
+                raise state.exceeded(service)
+        placed = budgets.place_hold(user.pk, covering, amount) if covering else None
+    return replace(resolved, hold=placed or budgets.Hold([]))
+
+
+@contextmanager
+def reserve(
+    user: Any, service: str, estimate: Decimal | int | str, *, environment: str | None = None
+) -> Iterator[ResolvedKey]:
+    """``with byok.reserve(user, "openai", estimate) as resolved:`` — call the provider
+    with ``resolved.value`` and record the call with
+    ``track_api_usage(..., key=resolved)`` inside the block; see :func:`hold`."""
+    resolved = hold(user, service, estimate, environment=environment)
+    try:
+        yield resolved
+    finally:
+        if resolved.hold is not None:
+            resolved.hold.release()
+
+
+def _amount(estimate: object) -> Decimal:
+    try:
+        amount = Decimal(str(estimate))
+    except (InvalidOperation, ValueError):
+        raise ValueError("The estimate must be a number of US dollars.") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("The estimate must be a number of US dollars, 0 or more.")
+    return amount

@@ -22,10 +22,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.signals import setting_changed
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -118,16 +120,36 @@ def parse_thresholds(value: object) -> tuple[int, ...]:
     return tuple(numbers)
 
 
+#: ``BYOK["DEFAULT_BUDGETS"]`` read, until the setting changes (the lookup needs them).
+_defaults: dict[str, Rule] | None = None
+
+
+@receiver(setting_changed)
+def _forget_defaults(*, setting: str, **kwargs: object) -> None:
+    global _defaults
+    if setting == "BYOK":
+        _defaults = None
+
+
 def default_rules() -> dict[str, Rule]:
-    """``BYOK["DEFAULT_BUDGETS"]`` by name (check byok.E018 vouches for their shape)."""
-    rules = {}
-    for entry in conf.DEFAULT_BUDGETS:
-        rule = _default_rule(entry)
-        rules[rule.name] = rule
-    return rules
+    """``BYOK["DEFAULT_BUDGETS"]`` by name. A malformed entry fails loudly (and check
+    byok.E018 says so at start-up): a budget must never be silently ignored."""
+    global _defaults
+    if _defaults is None:
+        rules = {}
+        for position, entry in enumerate(conf.DEFAULT_BUDGETS, start=1):
+            try:
+                rule = default_rule(entry)
+            except (KeyError, TypeError, ValueError) as error:
+                raise ImproperlyConfigured(
+                    f"BYOK['DEFAULT_BUDGETS'] entry {position} is not a budget: {error!r}."
+                ) from None
+            rules[rule.name] = rule
+        _defaults = rules
+    return _defaults
 
 
-def _default_rule(entry: Any) -> Rule:
+def default_rule(entry: Any) -> Rule:
     """One entry of ``BYOK["DEFAULT_BUDGETS"]``; ``ValueError`` (or ``TypeError``) if wrong."""
     known = {"name", "limit", "period", "service", "applies_to", "action", "alert_at"}
     unknown = set(entry) - known

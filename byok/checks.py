@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
+from byok.budgets import default_rule
 from byok.conf import RENDER_MESSAGES_CHOICES, conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
 from byok.models import Environment
@@ -95,6 +96,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         *_check_render_messages(),
         *_check_services(),
         *_check_prices(),
+        *_check_default_budgets(),
     ]
 
 
@@ -160,6 +162,37 @@ def _check_prices() -> list[CheckMessage]:
                     Price.of(price)
                 except (TypeError, ValueError, AttributeError) as error:
                     messages.append(_bad_prices(f"[{service_id!r}][{model!r}]: {error}"))
+    return messages
+
+
+def _check_default_budgets() -> list[CheckMessage]:
+    entries = conf.DEFAULT_BUDGETS
+    messages: list[CheckMessage] = []
+    names: set[str] = set()
+    for position, entry in enumerate(entries, start=1):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("it must be a dict")
+            rule = default_rule(entry)
+        except (KeyError, TypeError, ValueError, ValidationError) as error:
+            problem = f"the key {error}" if isinstance(error, KeyError) else error
+            messages.append(
+                Error(
+                    f"BYOK['DEFAULT_BUDGETS'] entry {position} is not a budget: {problem}.",
+                    hint='Shape: {"name": "free-allowance", "limit": "5.00", "period": '
+                    '"month", "applies_to": "platform", "action": "block"}.',
+                    id="byok.E018",
+                )
+            )
+            continue
+        if rule.name in names:
+            messages.append(
+                Error(
+                    f"BYOK['DEFAULT_BUDGETS'] names {rule.name!r} twice.",
+                    id="byok.E018",
+                )
+            )
+        names.add(rule.name)
     return messages
 
 

@@ -65,7 +65,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey  # noqa: E402
 
-from factories import UserFactory, make_key  # noqa: E402
+from factories import UserAPIKeyFactory, UserFactory  # noqa: E402
 from fakes import fake_credentials  # noqa: E402
 from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
@@ -78,9 +78,11 @@ def demo_data():
         mock.get(
             "https://api.stripe.com/v1/balance", json={"object": "balance", "livemode": False}
         )
-        openai = make_key(user, "openai", nickname="Work", test=True)
-        stripe = make_key(user, "stripe", nickname="Shop", environment="test", test=True)
-    make_key(user, "resend", nickname="Newsletter")
+        openai = UserAPIKeyFactory(user=user, service="openai", nickname="Work", test=True)
+        stripe = UserAPIKeyFactory(
+            user=user, service="stripe", nickname="Shop", environment="test", test=True
+        )
+    UserAPIKeyFactory(user=user, service="resend", nickname="Newsletter")
     numbers = random.Random(2024)  # noqa: S311 (not secrets: the same pictures every time)
     today = timezone.localdate()
     for day in range(30):

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from byok import http
 
 from factories import UserFactory
+from support import client_for
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +34,13 @@ def provider():
 
 
 @pytest.fixture
+def mocked():
+    """Providers, mocked with nothing registered: a probe finds every host unreachable."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
 def user(db):
     return UserFactory()
 
@@ -40,6 +48,17 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api(user):
+    """The REST API, signed in as ``user``."""
+    return client_for(user)
 
 
 def pytest_sessionfinish(session, exitstatus):

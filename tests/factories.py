@@ -1,46 +1,76 @@
+"""Factories for the suite: users of either user model, keys stored as a site stores them."""
+
 import factory
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from byok.keys import add_user_api_key
+from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
 
 from fakes import fake_credentials
 
 
 class UserFactory(factory.django.DjangoModelFactory):
-    """A user of whatever AUTH_USER_MODEL the suite runs with."""
+    """A user of whatever AUTH_USER_MODEL the suite runs with.
+
+    ``accounts.EmailUser`` (the default) logs in with its e-mail address and has no
+    username; ``auth.User`` gets both.
+    """
 
     class Meta:
-        model = get_user_model()
+        model = settings.AUTH_USER_MODEL
+        exclude = () if get_user_model().USERNAME_FIELD == "username" else ("username",)
 
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    username = factory.Sequence(lambda n: f"user{n}")
     password = "correct horse battery staple"
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        number = next(_numbers)
-        username_field = model_class.USERNAME_FIELD
-        identity = {
-            username_field: f"user{number}@example.com"
-            if username_field == "email"
-            else f"user{number}"
-        }
-        if username_field != "email" and hasattr(model_class, "email"):
-            identity["email"] = f"user{number}@example.com"
-        identity.update(kwargs)
-        password = identity.pop("password")
-        return model_class._default_manager.create_user(password=password, **identity)
+        """Through ``create_user``, as a site signs people up: the password is hashed."""
+        return model_class._default_manager.create_user(*args, **kwargs)
 
 
-def _counter():
-    number = 0
-    while True:
-        number += 1
-        yield number
+class UserAPIKeyFactory(factory.django.DjangoModelFactory):
+    """A key stored through the public helper, as host code would.
+
+    The ciphertext, fingerprint, masked key and audit event are the real ones; any other
+    keyword (``nickname``, ``environment``, ``is_default``, ``test``, ``actor``, …)
+    goes to :func:`byok.keys.add_user_api_key`.
+    """
+
+    class Meta:
+        model = UserAPIKey
+
+    user = factory.SubFactory(UserFactory)
+    service = "openai"
+    credentials = factory.LazyAttribute(lambda key: fake_credentials(key.service))
+
+    @classmethod
+    def _create(cls, model_class, user, service, credentials, **options):
+        return add_user_api_key(user, service, credentials, **options)
 
 
-_numbers = _counter()
+class KeyUsageFactory(factory.django.DjangoModelFactory):
+    """A day's usage of a user's key, written as a row (track_api_usage is tested apart)."""
+
+    class Meta:
+        model = KeyUsage
+
+    key = factory.SubFactory(UserAPIKeyFactory)
+    date = factory.LazyFunction(timezone.localdate)
+    calls = 1
 
 
-def make_key(user=None, service="openai", credentials=None, **kwargs):
-    """Store a key through the public helper, as host code would."""
-    user = user or UserFactory()
-    return add_user_api_key(user, service, credentials or fake_credentials(service), **kwargs)
+class PlatformUsageFactory(factory.django.DjangoModelFactory):
+    """A day's usage of the platform's key by a user, written as a row."""
+
+    class Meta:
+        model = PlatformUsage
+
+    user = factory.SubFactory(UserFactory)
+    service = "openai"
+    environment = factory.LazyFunction(Environment.default)
+    date = factory.LazyFunction(timezone.localdate)
+    calls = 1

@@ -1,4 +1,5 @@
-"""Fake credentials built from the formats in PROVIDERS.md: random, never real."""
+"""Fake credentials in each built-in service's own format (its declaration in
+byok/services/, summed up in docs/services.md): random, never real."""
 
 import secrets
 import string

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import django
@@ -86,3 +87,15 @@ def run_in_test_project(code, *args, settings="settings", pythonpath=(), check=T
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+@contextmanager
+def signal_calls(signal):
+    """The keyword arguments of every sending of ``signal`` inside the block."""
+    received = []
+    uid = object()
+    signal.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid=uid)
+    try:
+        yield received
+    finally:
+        signal.disconnect(dispatch_uid=uid)

@@ -28,7 +28,7 @@ from byok.keys import remove_user_api_key, reveal_user_api_key, update_user_api_
 from byok.models import AuditEvent, KeyUsage, UserAPIKey
 from byok.services.registry import registry
 
-from factories import UserFactory, make_key
+from factories import KeyUsageFactory, UserAPIKeyFactory, UserFactory
 from fakes import FAKES, fake_credentials
 from support import NO_INLINE_ROWS
 
@@ -141,11 +141,6 @@ def accepts_only(mock, secret):
 
 
 @pytest.fixture
-def superuser():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
 def admin(superuser):
     client = Client()
     client.force_login(superuser)
@@ -200,11 +195,22 @@ def stored(alice, bob):
     """Alice's OpenAI key (tested valid) and Twilio test key; Bob's AWS key, switched off."""
     credentials = {name: fake_credentials(name) for name in ("openai", "twilio", "aws_s3")}
     keys = {
-        "openai": make_key(alice, "openai", credentials["openai"], nickname="Research bot"),
-        "twilio": make_key(
-            alice, "twilio", credentials["twilio"], nickname="SMS alerts", environment="test"
+        "openai": UserAPIKeyFactory(
+            user=alice,
+            service="openai",
+            credentials=credentials["openai"],
+            nickname="Research bot",
         ),
-        "aws_s3": make_key(bob, "aws_s3", credentials["aws_s3"], nickname="Backups"),
+        "twilio": UserAPIKeyFactory(
+            user=alice,
+            service="twilio",
+            credentials=credentials["twilio"],
+            nickname="SMS alerts",
+            environment="test",
+        ),
+        "aws_s3": UserAPIKeyFactory(
+            user=bob, service="aws_s3", credentials=credentials["aws_s3"], nickname="Backups"
+        ),
     }
     UserAPIKey.objects.filter(pk=keys["openai"].pk).update(status="valid")
     update_user_api_key(keys["aws_s3"], is_active=False)
@@ -264,7 +270,7 @@ def row_of(page, key):
 
 
 def test_the_changelist_columns(admin, stored):
-    KeyUsage.objects.create(key=stored.keys["openai"], date=date(2026, 1, 2), calls=1234)
+    KeyUsageFactory(key=stored.keys["openai"], date=date(2026, 1, 2), calls=1234)
     UserAPIKey.objects.filter(pk=stored.keys["openai"].pk).update(usage_count=1234567)
     remove_user_api_key(stored.keys["twilio"])
     page = html(admin.get(CHANGELIST))
@@ -420,7 +426,7 @@ def test_the_masked_hint_is_refused_as_a_new_secret(admin, stored):
 
 def test_another_keys_secret_of_the_same_owner_is_refused(admin, stored):
     key = stored.keys["openai"]
-    other = make_key(key.user, "openai")
+    other = UserAPIKeyFactory(user=key.user, service="openai")
     response = admin.post(url("change", key), change_data(key, secret=other.get_secret()))
     assert response.status_code == 200
     assert "already stored this key" in html(response)
@@ -497,7 +503,7 @@ def test_a_secret_the_user_already_stored_is_refused(admin, stored, alice):
 
 def test_deleting_a_key_erases_its_secret_and_keeps_the_row_and_its_usage(admin, stored):
     key = stored.keys["openai"]
-    KeyUsage.objects.create(key=key, date=date(2025, 1, 2), calls=3)
+    KeyUsageFactory(key=key, date=date(2025, 1, 2), calls=3)
     response = admin.post(url("delete", key), {"post": "yes"})
     assert response.status_code == 302
     key.refresh_from_db()
@@ -548,8 +554,8 @@ def test_a_deleted_key_offers_no_delete_and_refuses_a_second_one(admin, stored):
 def test_testing_selected_keys_records_each_outcome_and_reports_it(
     admin, superuser, alice, provider
 ):
-    valid = make_key(alice, "openai", nickname="valid")
-    invalid = make_key(alice, "openai", nickname="invalid")
+    valid = UserAPIKeyFactory(user=alice, service="openai", nickname="valid")
+    invalid = UserAPIKeyFactory(user=alice, service="openai", nickname="invalid")
     accepts_only(provider, valid.get_secret())
     response = post_action(admin, "test_keys", [valid, invalid])
     assert response.redirect_chain == [(CHANGELIST, 302)]
@@ -568,7 +574,7 @@ def test_testing_selected_keys_records_each_outcome_and_reports_it(
 
 
 def test_testing_skips_deleted_keys(admin, alice, provider):
-    key = make_key(alice, "openai")
+    key = UserAPIKeyFactory(user=alice, service="openai")
     remove_user_api_key(key)
     response = post_action(admin, "test_keys", [key])
     assert messages_of(response) == ["Tested: 0."]
@@ -600,7 +606,7 @@ def test_switching_on_a_key_already_on_changes_and_records_nothing(admin, stored
 
 def test_the_change_form_shows_the_keys_daily_usage_and_totals(admin, stored):
     key = stored.keys["openai"]
-    KeyUsage.objects.create(
+    KeyUsageFactory(
         key=key, date=date(2025, 3, 14), calls=4321, units=98765, cost=Decimal("7.250000")
     )
     UserAPIKey.objects.filter(pk=key.pk).update(
@@ -712,7 +718,7 @@ def test_the_daily_usage_is_shown_to_staff_who_may_view_daily_key_usage(
     viewer, view_only_staff, stored
 ):
     key = stored.keys["openai"]
-    KeyUsage.objects.create(key=key, date=date(2025, 3, 14), calls=4321)
+    KeyUsageFactory(key=key, date=date(2025, 3, 14), calls=4321)
     assert "field-calls" not in html(viewer.get(url("change", key)))
     view_only_staff.user_permissions.add(*byok_permissions("view_keyusage"))
     assert re.search(r"field-calls[^>]*>\s*(<p>)?\s*4321", html(viewer.get(url("change", key))))
@@ -738,10 +744,10 @@ def test_the_changelist_runs_the_same_queries_for_1_and_10_keys_and_decrypts_not
     admin, monkeypatch
 ):
     services = list(FAKES)[:10]
-    make_key(service=services[0])  # each key with an owner of its own
+    UserAPIKeyFactory(service=services[0])  # each key with an owner of its own
     one, _ = changelist_queries(admin)
     for service in services[1:]:
-        make_key(service=service)
+        UserAPIKeyFactory(service=service)
 
     def no_decryption(*args, **kwargs):
         raise AssertionError("the changelist decrypted a key")

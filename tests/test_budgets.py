@@ -18,7 +18,7 @@ from byok import budgets, reservations
 from byok.models import AuditEvent, Budget, Reservation
 from byok.signals import budget_threshold_reached
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
 from support import with_row_locks
 
@@ -103,7 +103,7 @@ def test_bad_budget_values_are_refused_by_field(user, kwargs, field):
 
 
 def test_a_blocking_budget_on_own_keys_blocks_them_once_spent(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="block")
     spend(user, "0.60")
     assert byok.get_user_api_key(user, "openai")
@@ -119,15 +119,15 @@ def test_a_blocking_budget_on_own_keys_blocks_them_once_spent(user):
 
 
 def test_an_alert_budget_never_blocks(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="alert")
     spend(user, "5")
     assert byok.get_user_api_key(user, "openai")
 
 
 def test_a_budget_on_all_services_counts_every_service(user):
-    make_key(user)
-    make_key(user, "anthropic")
+    UserAPIKeyFactory(user=user)
+    UserAPIKeyFactory(user=user, service="anthropic")
     byok.set_budget(user, limit="1", action="block")
     spend(user, "0.50", "anthropic")
     spend(user, "0.50", "openai")
@@ -140,7 +140,7 @@ def test_a_spent_platform_allowance_does_not_stop_the_users_own_key(user, allowa
     spend(user, "1.00")  # on the platform's key: the user has none yet
     with pytest.raises(byok.BudgetExceeded):
         byok.get_user_api_key(user, "openai")
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert byok.resolve_api_key(user, "openai").key_id == key.pk
 
 
@@ -166,7 +166,7 @@ def test_a_default_the_site_removed_stops_counting(user, allowance):
 
 
 def test_a_new_period_starts_from_nothing(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     budget = byok.set_budget(user, limit="1", service="openai", period="day", action="block")
     spend(user, "1.00")
     Budget.objects.filter(pk=budget.pk).update(
@@ -183,7 +183,7 @@ def test_a_new_period_starts_from_nothing(user):
 
 
 def test_the_lookup_stays_one_query_and_no_write_with_three_budgets(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     for service, period in (("openai", "day"), ("", "month"), ("openai", "week")):
         byok.set_budget(user, limit="100", service=service or None, period=period, action="block")
     spend(user, "0.01")
@@ -194,7 +194,7 @@ def test_the_lookup_stays_one_query_and_no_write_with_three_budgets(user):
 
 
 def test_only_the_first_block_of_a_period_is_audited(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="0", service="openai", action="block")
     for _ in range(3):
         with pytest.raises(byok.BudgetExceeded):
@@ -206,7 +206,7 @@ def test_only_the_first_block_of_a_period_is_audited(user):
 
 
 def test_each_threshold_is_announced_once(user, alerts):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     budget = byok.set_budget(user, limit="10", service="openai")
     for amount in ("4", "0.99", "0.02", "3", "0.5", "3"):
         spend(user, amount)
@@ -217,14 +217,14 @@ def test_each_threshold_is_announced_once(user, alerts):
 
 
 def test_one_call_past_two_thresholds_announces_both(user, alerts):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="10", service="openai", alert_at=[50, 80])
     spend(user, "9")
     assert [threshold for _, threshold, _ in alerts] == [50, 80]
 
 
 def test_a_failing_receiver_never_fails_the_call(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai")
 
     def broken(**kwargs):
@@ -242,7 +242,7 @@ def test_a_failing_receiver_never_fails_the_call(user):
 
 
 def test_a_reservation_holds_money_until_the_call_is_recorded(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="block")
     with byok.reserve(user, "openai", "0.70") as resolved:
         assert Reservation.objects.get().amount == Decimal("0.70")
@@ -255,7 +255,7 @@ def test_a_reservation_holds_money_until_the_call_is_recorded(user):
 
 
 def test_leaving_the_block_gives_back_what_was_not_used(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="block")
     with pytest.raises(RuntimeError), byok.reserve(user, "openai", "0.90"):
         raise RuntimeError("the provider call failed")
@@ -265,7 +265,7 @@ def test_leaving_the_block_gives_back_what_was_not_used(user):
 
 
 def test_an_estimate_that_does_not_fit_is_refused_and_reserves_nothing(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="block")
     spend(user, "0.50")
     with pytest.raises(byok.BudgetExceeded), byok.reserve(user, "openai", "0.51"):
@@ -274,7 +274,7 @@ def test_an_estimate_that_does_not_fit_is_refused_and_reserves_nothing(user):
 
 
 def test_a_reservation_a_crashed_process_left_expires(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai", action="block")
     reservations.hold(user, "openai", "1.00")  # never settled nor released
     with pytest.raises(byok.BudgetExceeded):
@@ -291,13 +291,13 @@ def test_reserving_on_a_default_budget_makes_its_row(user, allowance):
 
 @pytest.mark.parametrize("estimate", ["-1", "much", "NaN"])
 def test_a_bad_estimate_is_refused(user, estimate):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with pytest.raises(ValueError, match="estimate"), byok.reserve(user, "openai", estimate):
         pass
 
 
 def test_without_a_budget_reserving_holds_nothing(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with byok.reserve(user, "openai", "5") as resolved:
         assert resolved.hold.reservation_ids == []
         spend(user, "0.10", key=resolved)
@@ -334,7 +334,7 @@ def race(target, threads=16, rounds=10):
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_threads_reserving_never_spend_past_the_cap():
     user = UserFactory()
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1.00", service="openai", action="block")
 
     def call():
@@ -360,7 +360,7 @@ def test_sixteen_threads_without_reserving_record_every_call_made(alerts):
     the cap was reached still record. Every lookup after that is refused, and each
     threshold is announced once, however many threads cross it."""
     user = UserFactory()
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1.00", service="openai", action="block")
 
     def call():
@@ -390,3 +390,40 @@ def test_budget_states_count_only_the_current_period():
     (state,) = budgets.states([row], today)
     assert (state.spent, state.start) == (Decimal(0), today.replace(day=1))
     assert rule.covers("openai", "own")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "free",
+        {"limit": "1"},
+        {"name": "x", "limit": "-1"},
+        {"name": "x", "limit": "1", "period": "year"},
+        {"name": "x", "limit": "1", "service": "nope"},
+        {"name": "x", "limit": "1", "applies_to": "friends"},
+        {"name": "x", "limit": "1", "action": "email"},
+        {"name": "x", "limit": "1", "alert_at": [0]},
+        {"name": "x", "limit": "1", "colour": "red"},
+        {"name": "", "limit": "1"},
+    ],
+)
+def test_e018_a_malformed_default_budget(entry):
+    from byok import checks
+
+    with site(DEFAULT_BUDGETS=[entry]):
+        assert [m.id for m in checks.check_settings()] == ["byok.E018"]
+
+
+def test_e018_two_default_budgets_of_one_name():
+    from byok import checks
+
+    with site(DEFAULT_BUDGETS=[ALLOWANCE, ALLOWANCE]):
+        assert [m.id for m in checks.check_settings()] == ["byok.E018"]
+
+
+def test_a_malformed_default_budget_fails_loudly_at_run_time(user):
+    from django.core.exceptions import ImproperlyConfigured
+
+    UserAPIKeyFactory(user=user)
+    with site(DEFAULT_BUDGETS=[{"name": "x"}]), pytest.raises(ImproperlyConfigured):
+        byok.get_user_api_key(user, "openai")

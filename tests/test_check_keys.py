@@ -17,7 +17,7 @@ from byok.keys import remove_user_api_key, set_key_active
 from byok.models import AuditEvent, UserAPIKey
 from byok.services.registry import registry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials, secret_values
 from support import OTHER_ENCRYPTION_KEY
 
@@ -32,13 +32,6 @@ ANTHROPIC_REJECTED = {
     "error": {"type": "authentication_error", "message": "invalid x-api-key"},
 }
 VIA = "command:byok_check_keys"
-
-
-@pytest.fixture
-def mocked():
-    """Provider HTTP, mocked; an unregistered URL answers as an unreachable host."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def run(*args):
@@ -78,7 +71,7 @@ def summary(output):
 
 def test_every_active_key_is_tested_recorded_and_audited(user, other_user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    keys = [make_key(user, nickname="work"), make_key(other_user)]
+    keys = [UserAPIKeyFactory(user=user, nickname="work"), UserAPIKeyFactory(user=other_user)]
     output, error = run()
     assert error is None
     for key in keys:
@@ -99,7 +92,8 @@ def test_every_active_key_is_tested_recorded_and_audited(user, other_user, mocke
 def test_an_invalid_key_makes_the_command_fail(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
     mocked.get(ANTHROPIC, json={"data": []})
-    bad, good = make_key(user, "openai"), make_key(user, "anthropic")
+    bad = UserAPIKeyFactory(user=user, service="openai")
+    good = UserAPIKeyFactory(user=user, service="anthropic")
     output, error = run()
     assert error is not None
     assert error.returncode == 1
@@ -116,7 +110,7 @@ def test_keys_that_could_not_be_judged_are_not_a_failure(user, mocked, status):
         mocked.get(OPENAI, body=requests.ConnectionError("down"))
     else:
         mocked.get(OPENAI, status=status, json={"error": {"message": "busy"}})
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     output, error = run()
     assert error is None
     assert status_of(key) in ("rate_limited", "provider_error", "unreachable")
@@ -126,7 +120,7 @@ def test_keys_that_could_not_be_judged_are_not_a_failure(user, mocked, status):
 
 def test_verbosity_0_prints_nothing_unless_a_key_is_invalid(user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert run("--verbosity", "0") == ("", None)
     assert status_of(key) == "valid"
     mocked.replace(responses.GET, OPENAI, status=401, json=REJECTED)
@@ -138,7 +132,7 @@ def test_verbosity_0_prints_nothing_unless_a_key_is_invalid(user, mocked):
 
 def test_switched_off_keys_only_with_include_inactive_and_deleted_never(user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    off, deleted = make_key(user), make_key(user)
+    off, deleted = UserAPIKeyFactory.create_batch(2, user=user)
     set_key_active(off, False)
     remove_user_api_key(deleted)
     run()
@@ -150,7 +144,7 @@ def test_switched_off_keys_only_with_include_inactive_and_deleted_never(user, mo
 
 def test_user_by_username_or_pk(user, other_user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    mine, theirs = make_key(user), make_key(other_user)
+    mine, theirs = UserAPIKeyFactory(user=user), UserAPIKeyFactory(user=other_user)
     username = getattr(user, user.USERNAME_FIELD)
     run("--user", username)
     assert (status_of(mine), status_of(theirs)) == ("valid", "untested")
@@ -161,7 +155,7 @@ def test_user_by_username_or_pk(user, other_user, mocked):
 
 @pytest.mark.parametrize("value", ["nobody@example.com", "not-a-pk", "12345"])
 def test_an_unknown_user_is_a_clear_error(user, mocked, value):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     _, error = run("--user", value)
     assert error is not None
     field = get_user_model().USERNAME_FIELD
@@ -172,7 +166,9 @@ def test_an_unknown_user_is_a_clear_error(user, mocked, value):
 def test_service_filter_is_repeatable(user, mocked):
     mocked.get(OPENAI, json={"data": []})
     mocked.get(ANTHROPIC, json={"data": []})
-    openai, anthropic, github = (make_key(user, s) for s in ("openai", "anthropic", "github"))
+    openai, anthropic, github = (
+        UserAPIKeyFactory(user=user, service=s) for s in ("openai", "anthropic", "github")
+    )
     run("--service", "anthropic")
     assert [status_of(k) for k in (openai, anthropic, github)] == ["untested", "valid", "untested"]
     run("--service", "openai", "--service", "anthropic")
@@ -190,7 +186,7 @@ def test_an_unknown_service_lists_the_valid_ids(user):
 
 def test_stale_days_keeps_keys_never_or_long_ago_tested(user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    long_ago, recently, never = make_key(user), make_key(user), make_key(user)
+    long_ago, recently, never = UserAPIKeyFactory.create_batch(3, user=user)
     now = timezone.now()
     for key, days in ((long_ago, 10), (recently, 1)):
         UserAPIKey.objects.filter(pk=key.pk).update(
@@ -203,9 +199,9 @@ def test_stale_days_keeps_keys_never_or_long_ago_tested(user, mocked):
 
 
 def test_dry_run_counts_per_service_and_sends_and_writes_nothing(user, other_user):
-    make_key(user, "openai")
-    make_key(other_user, "openai")
-    key = make_key(user, "anthropic")
+    UserAPIKeyFactory(user=user, service="openai")
+    UserAPIKeyFactory(user=other_user, service="openai")
+    key = UserAPIKeyFactory(user=user, service="anthropic")
     events = AuditEvent.objects.count()
     with responses.RequestsMock() as mock:
         output, error = run("--dry-run")
@@ -221,8 +217,8 @@ def test_dry_run_counts_per_service_and_sends_and_writes_nothing(user, other_use
 def test_a_rate_limited_service_is_left_alone_for_the_rest_of_the_run(user, mocked):
     mocked.get(OPENAI, status=429, json={"error": {"message": "Rate limit reached"}})
     mocked.get(ANTHROPIC, json={"data": []})
-    openai = [make_key(user, "openai") for _ in range(3)]
-    anthropic = [make_key(user, "anthropic") for _ in range(2)]
+    openai = UserAPIKeyFactory.create_batch(3, user=user, service="openai")
+    anthropic = UserAPIKeyFactory.create_batch(2, user=user, service="anthropic")
     output, error = run("--concurrency", "1")
     assert error is None
     assert calls_to(mocked, OPENAI) == 1
@@ -241,7 +237,7 @@ def test_a_rate_limited_service_is_left_alone_for_the_rest_of_the_run(user, mock
 
 def test_with_concurrency_no_new_probe_starts_after_a_429(user, mocked):
     mocked.get(OPENAI, status=429, json={"error": {"message": "Rate limit reached"}})
-    keys = [make_key(user) for _ in range(8)]
+    keys = UserAPIKeyFactory.create_batch(8, user=user)
     output, error = run("--concurrency", "3")
     assert error is None
     probed = calls_to(mocked, OPENAI)
@@ -262,7 +258,7 @@ def test_probes_run_concurrently_and_results_are_recorded(user, mocked):
         return 200, {}, '{"data": []}'
 
     mocked.add_callback(responses.GET, OPENAI, callback=answer)
-    keys = [make_key(user) for _ in range(2)]
+    keys = UserAPIKeyFactory.create_batch(2, user=user)
     _, error = run("--concurrency", "2")
     assert error is None
     assert len(threads) == 2
@@ -274,8 +270,8 @@ def test_probes_run_concurrently_and_results_are_recorded(user, mocked):
 def test_an_undecryptable_key_is_counted_and_the_run_goes_on(user, mocked):
     mocked.get(OPENAI, json={"data": []})
     with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
-        lost = make_key(user)
-    readable = make_key(user)
+        lost = UserAPIKeyFactory(user=user)
+    readable = UserAPIKeyFactory(user=user)
     output, error = run()
     assert error is not None
     assert error.returncode == 1
@@ -289,7 +285,7 @@ def test_an_undecryptable_key_is_counted_and_the_run_goes_on(user, mocked):
 
 
 def test_keys_of_a_disabled_service_are_counted_not_probed(user, mocked, settings):
-    key = make_key(user, "github")
+    key = UserAPIKeyFactory(user=user, service="github")
     settings.BYOK = {**settings.BYOK, "DISABLED_SERVICES": ["github"]}
     output, error = run()
     assert error is None
@@ -311,7 +307,7 @@ def test_keys_of_a_disabled_service_are_counted_not_probed(user, mocked, setting
     ],
 )
 def test_bad_option_values_are_command_errors(user, mocked, args):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     _, error = run(*args)
     assert error is not None
     assert len(mocked.calls) == 0
@@ -324,7 +320,9 @@ def test_the_output_never_contains_a_secret(user, other_user, mocked):
     secrets = []
     for owner, service in ((user, "openai"), (other_user, "anthropic"), (user, "twilio")):
         credentials = fake_credentials(service)
-        make_key(owner, service, credentials, nickname=f"{service} key")
+        UserAPIKeyFactory(
+            user=owner, service=service, credentials=credentials, nickname=f"{service} key"
+        )
         secrets += secret_values(credentials)
     output, error = run("--verbosity", "3")
     assert error is not None

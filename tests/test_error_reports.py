@@ -34,7 +34,7 @@ from byok.http import ProbeClient
 from byok.services.registry import registry
 from byok.signals import key_revealed, key_used
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 from support import ADMINS, windows
 
@@ -187,7 +187,7 @@ def page_import(client, user, monkeypatch, where="store"):
 
 def page_test_stored_key(client, user, monkeypatch):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     failing = fail_in_probe(monkeypatch)
     response = client.post(reverse("byok:test", args=[key.pk]))
     return response, [secret], failing
@@ -203,7 +203,7 @@ def api_create(client, user, monkeypatch, service="openai", where="probe"):
 
 def api_update(client, user, monkeypatch, where="probe"):
     old, new = fake_credentials("twilio"), fake_credentials("twilio")
-    key = make_key(user, service="twilio", credentials=old)
+    key = UserAPIKeyFactory(user=user, service="twilio", credentials=old)
     failing = FAILING[where](monkeypatch)
     body = {"credentials": new, "test": where == "probe"}
     response = client.patch(f"{API}{key.pk}/", body, content_type="application/json")
@@ -220,7 +220,7 @@ def api_test_candidate(client, user, monkeypatch):
 
 def api_retest_stored_key(client, user, monkeypatch):
     credentials = fake_credentials("cloudinary")
-    key = make_key(user, service="cloudinary", credentials=credentials)
+    key = UserAPIKeyFactory(user=user, service="cloudinary", credentials=credentials)
     failing = fail_in_probe(monkeypatch)
     response = client.post(f"{API}{key.pk}/test/")
     return response, [credentials["api_secret"]], failing
@@ -245,7 +245,7 @@ def api_import_upload(client, user, monkeypatch):
 
 def api_reveal_renderer(client, user, monkeypatch):
     secret = fake_credentials("github")
-    key = make_key(user, service="github", credentials=secret)
+    key = UserAPIKeyFactory(user=user, service="github", credentials=secret)
     failing = fail_in_renderer(monkeypatch)
     response = client.post(f"{API}{key.pk}/reveal/", HTTP_ACCEPT="application/json")
     return response, [secret], failing
@@ -253,7 +253,7 @@ def api_reveal_renderer(client, user, monkeypatch):
 
 def api_reveal_receiver(client, user, monkeypatch, request_cleanup):
     credentials = fake_credentials("aws_s3")
-    key = make_key(user, service="aws_s3", credentials=credentials)
+    key = UserAPIKeyFactory(user=user, service="aws_s3", credentials=credentials)
     request_cleanup(fail_in_receiver(key_revealed))
     response = client.post(f"{API}{key.pk}/reveal/")
     return response, [credentials["secret_access_key"]], RECEIVER
@@ -261,7 +261,7 @@ def api_reveal_receiver(client, user, monkeypatch, request_cleanup):
 
 def host_view_receiver(client, user, monkeypatch, request_cleanup):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     request_cleanup(fail_in_receiver(key_used))
     with override_settings(ROOT_URLCONF=__name__):
         response = client.get("/host/")
@@ -338,7 +338,7 @@ def test_no_secret_in_the_error_report_of_a_failing_receiver(
 
 def test_reveal_answers_as_before_though_rendered_early(client, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     response = client.post(f"{API}{key.pk}/reveal/")
     assert response.status_code == 200
     assert json.loads(response.content)["key"] == secret

@@ -8,7 +8,7 @@ from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.models import UserAPIKey
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def test_loaded_credentials_stay_sealed_until_opened(user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     key = UserAPIKey.objects.get()
     assert isinstance(key.credentials, SealedCredentials)
     assert secret not in repr(key.credentials)
@@ -27,13 +27,13 @@ def test_loaded_credentials_stay_sealed_until_opened(user):
 
 def test_a_model_instance_never_prints_its_secret(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     for text in (repr(key), str(key), repr(key.__dict__)):
         assert secret not in text
 
 
 def test_plain_mappings_cannot_be_assigned(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     key.credentials = {"api_key": "sk-proj-assigned-directly"}
     with pytest.raises(TypeError, match="set_credentials"):
         key.save()
@@ -45,7 +45,7 @@ def test_a_plain_string_is_not_mistaken_for_ciphertext():
 
 
 def test_key_id_is_the_deprecated_name_of_the_encryption_key_id_lookup(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     primary = get_keyring().primary.id
     assert UserAPIKey.objects.filter(credentials__key_id=primary).get() == key
     assert not UserAPIKey.objects.filter(credentials__key_id="00000000").exists()
@@ -58,7 +58,7 @@ def test_decryption_error_key_id_is_deprecated():
 
 
 def test_only_isnull_and_encryption_key_id_can_be_queried(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert UserAPIKey.objects.filter(credentials__isnull=False).get() == key
     assert (
         UserAPIKey.objects.filter(credentials__encryption_key_id=get_keyring().primary.id).get()
@@ -70,7 +70,7 @@ def test_only_isnull_and_encryption_key_id_can_be_queried(user):
 
 def test_serialized_fixtures_hold_ciphertext_and_load_back(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     data = serializers.serialize("json", UserAPIKey.objects.all())
     assert secret not in data
     stored = json.loads(data)[0]["fields"]["credentials"]

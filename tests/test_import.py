@@ -10,7 +10,7 @@ from byok.importing import MAX_BYTES
 from byok.models import AuditEvent, UserAPIKey
 from byok.services.registry import registry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials, rand, secret_values
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +112,7 @@ def test_atomic_imports_nothing_when_anything_fails(user):
 
 
 def test_duplicates_in_the_file_and_in_the_database_are_skipped(user):
-    stored = make_key(user, "openai")
+    stored = UserAPIKeyFactory(user=user, service="openai")
     again = fake_credentials("github")
     text = "\n".join(
         [f"OPENAI_API_KEY={stored.get_secret()}", f"GITHUB_TOKEN={again}", f"GH_TOKEN={again}"]
@@ -135,7 +135,7 @@ def test_duplicates_in_the_file_and_in_the_database_are_skipped(user):
 
 
 def test_another_users_identical_key_is_not_a_duplicate(user, other_user):
-    key = make_key(other_user, "openai")
+    key = UserAPIKeyFactory(user=other_user, service="openai")
     _output, error = run(user, f"OPENAI_API_KEY={key.get_secret()}")
     assert error is None
     assert UserAPIKey.objects.filter(user=user).count() == 1
@@ -195,7 +195,9 @@ def test_a_10_mb_file_is_refused_unread_and_nothing_is_imported(user):
 
 
 def test_dry_run_checks_everything_and_stores_nothing(user):
-    make_key(user, "github", credentials=(github := fake_credentials("github")))
+    UserAPIKeyFactory(
+        user=user, service="github", credentials=(github := fake_credentials("github"))
+    )
     text = f"OPENAI_API_KEY={fake_credentials('openai')}\nGITHUB_TOKEN={github}\n"
     output, error = run(user, text, "--dry-run")
     assert error is None

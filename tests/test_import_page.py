@@ -8,7 +8,7 @@ from django.test import Client
 from byok.importing import MAX_BYTES
 from byok.models import AuditEvent, UserAPIKey
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_a_dry_run_stores_nothing(browser):
 
 def test_a_key_already_stored_is_a_duplicate(browser, user):
     secret = fake_credentials("github")
-    make_key(user, "github", secret)
+    UserAPIKeyFactory(user=user, service="github", credentials=secret)
     response = post(browser, f"GH_TOKEN={secret}\n")
     assert 'data-byok-outcome="duplicate"' in response.content.decode()
     assert UserAPIKey.objects.count() == 1

@@ -9,8 +9,9 @@ import byok
 from byok.models import AuditEvent, UserAPIKey
 from byok.signals import key_tested
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
+from support import signal_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -72,14 +73,10 @@ def test_format_warnings_come_back_on_the_instance(user):
 
 @responses.activate
 def test_retesting_a_stored_key_updates_it_and_audits(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     responses.get(MODELS, status=401, json=REJECTED)
-    received = []
-    key_tested.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
+    with signal_calls(key_tested) as received:
         result = byok.test_user_api_key(key, actor=user)
-    finally:
-        key_tested.disconnect(dispatch_uid="t")
     assert result.status == "invalid"
     stored = UserAPIKey.objects.get(pk=key.pk)
     assert (stored.status, stored.last_test_message) == (

@@ -9,8 +9,9 @@ from byok.keys import remove_user_api_key, update_user_api_key
 from byok.models import AuditEvent, UserAPIKey
 from byok.signals import key_updated
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
+from support import signal_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -20,13 +21,9 @@ def codes(excinfo, field):
 
 
 def test_nickname_change_is_audited_and_signalled(user):
-    key = make_key(user)
-    received = []
-    key_updated.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
+    key = UserAPIKeyFactory(user=user)
+    with signal_calls(key_updated) as received:
         update_user_api_key(key, nickname=" Work ", actor=user)
-    finally:
-        key_updated.disconnect(dispatch_uid="t")
     assert UserAPIKey.objects.get(pk=key.pk).nickname == "Work"
     assert received[0]["fields"] == ["nickname"]
     assert AuditEvent.objects.get(action="updated").metadata == {
@@ -36,13 +33,13 @@ def test_nickname_change_is_audited_and_signalled(user):
 
 
 def test_an_update_that_changes_nothing_records_nothing(user):
-    key = make_key(user, nickname="Same")
+    key = UserAPIKeyFactory(user=user, nickname="Same")
     update_user_api_key(key, nickname="Same", is_active=True, is_default=True)
     assert not AuditEvent.objects.filter(action="updated").exists()
 
 
 def test_replacing_the_secret(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     key.status = "valid"
     key.save(update_fields=["status"])
     secret = fake_credentials("openai")
@@ -56,14 +53,14 @@ def test_replacing_the_secret(user):
 
 def test_an_update_without_credentials_keeps_the_secret(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     update_user_api_key(key, nickname="renamed", environment="test")
     assert UserAPIKey.objects.get(pk=key.pk).get_secret() == secret
 
 
 @pytest.mark.parametrize("echo", ["hint", "ascii"])
 def test_the_masked_value_echoed_back_is_refused(user, echo):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     value = key.masked_key if echo == "hint" else key.masked_key.replace("…", "...")
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(key, credentials=value)
@@ -73,8 +70,8 @@ def test_the_masked_value_echoed_back_is_refused(user, echo):
 
 def test_replacing_with_another_keys_secret_is_a_duplicate(user):
     first_secret = fake_credentials("openai")
-    make_key(user, credentials=first_secret)
-    second = make_key(user)
+    UserAPIKeyFactory(user=user, credentials=first_secret)
+    second = UserAPIKeyFactory(user=user)
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(second, credentials=first_secret)
     assert codes(excinfo, "credentials") == ["duplicate"]
@@ -82,14 +79,14 @@ def test_replacing_with_another_keys_secret_is_a_duplicate(user):
 
 def test_replacing_with_the_same_secret_is_fine(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     update_user_api_key(key, credentials=secret)
     assert UserAPIKey.objects.get(pk=key.pk).get_secret() == secret
 
 
 @responses.activate
 def test_a_replacement_the_provider_rejects_changes_nothing(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     responses.get(
         "https://api.openai.com/v1/models", status=401, json={"error": {"code": "invalid_api_key"}}
     )
@@ -101,30 +98,30 @@ def test_a_replacement_the_provider_rejects_changes_nothing(user):
 
 
 def test_moving_environment_moves_the_slot(user):
-    first = make_key(user)
-    second = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     update_user_api_key(first, environment="test")
     assert byok.resolve_api_key(user, "openai").key_id == second.pk
     assert byok.resolve_api_key(user, "openai", environment="test").key_id == first.pk
 
 
 def test_unsetting_the_default_hands_over(user):
-    first = make_key(user)
-    second = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     update_user_api_key(first, is_default=False)
     assert byok.resolve_api_key(user, "openai").key_id == second.pk
 
 
 def test_the_only_active_key_stays_the_default(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(key, is_default=False)
     assert codes(excinfo, "is_default") == ["only_key"]
 
 
 def test_an_inactive_key_cannot_be_made_default(user):
-    make_key(user)
-    second = make_key(user)
+    UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     update_user_api_key(second, is_active=False)
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(second, is_default=True)
@@ -136,7 +133,7 @@ def test_an_inactive_key_cannot_be_made_default(user):
     [({"nickname": "x" * 101}, "nickname"), ({"environment": "staging"}, "environment")],
 )
 def test_bad_values_change_nothing(user, kwargs, field):
-    key = make_key(user, nickname="kept")
+    key = UserAPIKeyFactory(user=user, nickname="kept")
     with pytest.raises(ValidationError) as excinfo:
         update_user_api_key(key, **kwargs)
     assert field in excinfo.value.error_dict
@@ -144,7 +141,7 @@ def test_bad_values_change_nothing(user, kwargs, field):
 
 
 def test_a_deleted_key_cannot_be_changed(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     remove_user_api_key(key)
     with pytest.raises(ValidationError, match="deleted"):
         update_user_api_key(key, nickname="back")

@@ -22,9 +22,9 @@ from byok.keys import (
 from byok.models import AuditEvent, ServicePreference, UserAPIKey
 from byok.signals import key_added, key_removed, key_updated, key_used
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
-from support import OTHER_ENCRYPTION_KEY, client_for, with_row_locks
+from support import OTHER_ENCRYPTION_KEY, client_for, signal_calls, with_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -46,12 +46,12 @@ def _current_byok():
 
 def test_returns_the_users_key(user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     assert byok.get_user_api_key(user, "openai") == secret
 
 
 def test_lookup_is_one_select_and_no_write(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with CaptureQueriesContext(connection) as queries:
         byok.get_user_api_key(user, "openai")
     assert len(queries) == 1
@@ -60,11 +60,11 @@ def test_lookup_is_one_select_and_no_write(user):
 
 @platform_keys(openai=PLATFORM)
 def test_fallback_lookup_is_also_one_query(user, other_user):
-    make_key(other_user)
+    UserAPIKeyFactory(user=other_user)
     with CaptureQueriesContext(connection) as queries:
         assert byok.get_user_api_key(user, "openai") == PLATFORM
     assert len(queries) == 1
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     remove_user_api_key(key)
     with CaptureQueriesContext(connection) as queries:
         assert byok.get_user_api_key(user, "openai") == PLATFORM
@@ -75,7 +75,7 @@ def test_fallback_lookup_is_also_one_query(user, other_user):
 def test_resolve_says_whose_key_serves(user):
     platform = byok.resolve_api_key(user, "openai")
     assert (platform.source, platform.key_id, platform.key) == ("platform", None, None)
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     mine = byok.resolve_api_key(user, "openai")
     assert (mine.source, mine.key_id) == ("user", key.pk)
     assert mine.key == key
@@ -108,7 +108,7 @@ def test_always_use_my_key_turns_fallback_off(user):
         byok.get_user_api_key(user, "openai")
     assert excinfo.value.fallback_refused
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     assert byok.get_user_api_key(user, "openai") == secret
     set_platform_fallback(user, "openai", True)
     UserAPIKey.objects.all().delete()
@@ -125,7 +125,7 @@ def test_fallback_preference_per_environment(user):
 
 def test_multi_field_services_return_a_mapping(user):
     credentials = fake_credentials("twilio")
-    make_key(user, "twilio", credentials)
+    UserAPIKeyFactory(user=user, service="twilio", credentials=credentials)
     assert byok.get_user_api_key(user, "twilio") == credentials
 
 
@@ -139,7 +139,7 @@ def test_multi_field_platform_keys_are_mappings(user):
 
 def test_environments_are_separate(user):
     test_secret = fake_credentials("stripe")
-    make_key(user, "stripe", test_secret, environment="test")
+    UserAPIKeyFactory(user=user, service="stripe", credentials=test_secret, environment="test")
     with pytest.raises(NoAPIKey):
         byok.get_user_api_key(user, "stripe")
     assert byok.get_user_api_key(user, "stripe", environment="test") == test_secret
@@ -158,7 +158,7 @@ def test_unknown_service_is_refused(user):
 
 
 def test_an_undecryptable_row_raises_a_clear_error(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     stored_with = key.credentials.encryption_key_id
     with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
         with pytest.raises(DecryptionError) as excinfo:
@@ -172,22 +172,18 @@ def test_an_undecryptable_row_raises_a_clear_error(user):
 
 def test_changing_secret_key_loses_nothing(user):
     secret = fake_credentials("anthropic")
-    make_key(user, "anthropic", secret)
+    UserAPIKeyFactory(user=user, service="anthropic", credentials=secret)
     with override_settings(SECRET_KEY="an-entirely-new-secret-key-after-a-leak"):
         assert byok.get_user_api_key(user, "anthropic") == secret
         with pytest.raises(ValidationError):
-            make_key(user, "anthropic", secret)
+            UserAPIKeyFactory(user=user, service="anthropic", credentials=secret)
 
 
 def test_key_used_signal_carries_no_secret(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
-    received = []
-    key_used.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
+    key = UserAPIKeyFactory(user=user, credentials=secret)
+    with signal_calls(key_used) as received:
         byok.get_user_api_key(user, "openai")
-    finally:
-        key_used.disconnect(dispatch_uid="t")
     (call,) = received
     assert (call["source"], call["key_id"], call["service"]) == ("user", key.pk, "openai")
     assert secret not in repr(call)
@@ -195,7 +191,7 @@ def test_key_used_signal_carries_no_secret(user):
 
 def test_async_twins(user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     assert async_to_sync(byok.aget_user_api_key)(user, "openai") == secret
     assert async_to_sync(byok.aresolve_api_key)(user, "openai").source == "user"
 
@@ -270,7 +266,7 @@ def test_error_messages_never_repeat_the_value(user):
 
 def test_the_same_secret_twice_is_refused(user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     for environment in ("production", "test"):
         with pytest.raises(ValidationError) as excinfo:
             byok.add_user_api_key(user, "openai", secret, environment=environment)
@@ -280,20 +276,20 @@ def test_the_same_secret_twice_is_refused(user):
 
 def test_another_user_may_store_the_same_secret(user, other_user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
-    make_key(other_user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
+    UserAPIKeyFactory(user=other_user, credentials=secret)
     assert UserAPIKey.objects.count() == 2
 
 
 def test_a_deleted_secret_can_be_stored_again(user):
     secret = fake_credentials("openai")
-    remove_user_api_key(make_key(user, credentials=secret))
-    assert make_key(user, credentials=secret).get_secret() == secret
+    remove_user_api_key(UserAPIKeyFactory(user=user, credentials=secret))
+    assert UserAPIKeyFactory(user=user, credentials=secret).get_secret() == secret
 
 
 def test_duplicates_are_found_across_a_key_rotation(user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     from django.conf import settings
 
     keys = [OTHER_ENCRYPTION_KEY, *settings.BYOK["ENCRYPTION_KEYS"]]
@@ -301,16 +297,12 @@ def test_duplicates_are_found_across_a_key_rotation(user):
         override_settings(BYOK={**_current_byok(), "ENCRYPTION_KEYS": keys}),
         pytest.raises(ValidationError),
     ):
-        make_key(user, credentials=secret)
+        UserAPIKeyFactory(user=user, credentials=secret)
 
 
 def test_add_sends_key_added_and_audits(user):
-    received = []
-    key_added.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
-        key = make_key(user)
-    finally:
-        key_added.disconnect(dispatch_uid="t")
+    with signal_calls(key_added) as received:
+        key = UserAPIKeyFactory(user=user)
     assert received[0]["key"] == key
     event = AuditEvent.objects.get()
     assert (event.action, event.key, event.owner_id, event.actor_id) == (
@@ -325,46 +317,42 @@ def test_add_sends_key_added_and_audits(user):
 
 
 def test_the_first_key_of_a_slot_is_its_default(user):
-    first = make_key(user)
-    second = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     assert first.is_default
     assert not UserAPIKey.objects.get(pk=second.pk).is_default
     assert UserAPIKey.objects.default_for(user, "openai", "production") == first
 
 
 def test_adding_as_default_takes_over(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     secret = fake_credentials("openai")
-    second = make_key(user, credentials=secret, is_default=True)
+    second = UserAPIKeyFactory(user=user, credentials=secret, is_default=True)
     assert UserAPIKey.objects.defaults().get() == second
     assert byok.get_user_api_key(user, "openai") == secret
 
 
 def test_set_default_key(user):
-    make_key(user)
-    second = make_key(user)
-    received = []
-    key_updated.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
+    UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
+    with signal_calls(key_updated) as received:
         set_default_key(second)
-    finally:
-        key_updated.disconnect(dispatch_uid="t")
     assert byok.resolve_api_key(user, "openai").key_id == second.pk
     assert received[0]["fields"] == ["is_default"]
 
 
 def test_only_an_active_key_can_be_default(user):
-    make_key(user)
-    second = make_key(user)
+    UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     set_key_active(second, False)
     with pytest.raises(ValidationError):
         set_default_key(second)
 
 
 def test_deactivating_the_default_hands_over_to_the_newest_active_key(user):
-    first = make_key(user)
-    make_key(user)
-    third = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    UserAPIKeyFactory(user=user)
+    third = UserAPIKeyFactory(user=user)
     set_key_active(first, False)
     assert byok.resolve_api_key(user, "openai").key_id == third.pk
     set_key_active(third, False)
@@ -373,7 +361,7 @@ def test_deactivating_the_default_hands_over_to_the_newest_active_key(user):
 
 
 def test_deactivating_the_only_key_leaves_no_default(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     set_key_active(key, False)
     with pytest.raises(NoAPIKey):
         byok.get_user_api_key(user, "openai")
@@ -383,13 +371,9 @@ def test_deactivating_the_only_key_leaves_no_default(user):
 
 def test_soft_delete_erases_the_secret_and_keeps_the_row(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
-    received = []
-    key_removed.connect(lambda **kwargs: received.append(kwargs), weak=False, dispatch_uid="t")
-    try:
+    key = UserAPIKeyFactory(user=user, credentials=secret)
+    with signal_calls(key_removed) as received:
         remove_user_api_key(key, actor=user)
-    finally:
-        key_removed.disconnect(dispatch_uid="t")
     row = UserAPIKey.objects.get(pk=key.pk)
     assert (row.credentials, row.fingerprint, row.is_active) == (None, None, False)
     assert row.deleted_at is not None
@@ -404,41 +388,41 @@ def test_soft_delete_erases_the_secret_and_keeps_the_row(user):
 
 
 def test_deleting_the_default_hands_over(user):
-    first = make_key(user)
-    second = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     remove_user_api_key(first)
     assert byok.resolve_api_key(user, "openai").key_id == second.pk
 
 
 def test_a_hard_delete_also_hands_over(user):
-    first = make_key(user)
-    second = make_key(user)
+    first = UserAPIKeyFactory(user=user)
+    second = UserAPIKeyFactory(user=user)
     first.delete()
     assert ServicePreference.objects.get().default_key == second
 
 
 def test_deleting_the_user_deletes_everything(user):
-    make_key(user)
-    make_key(user, "twilio")
+    UserAPIKeyFactory(user=user)
+    UserAPIKeyFactory(user=user, service="twilio")
     user.delete()
     assert not UserAPIKey.objects.exists()
     assert not ServicePreference.objects.exists()
 
 
 def test_querysets(user, other_user):
-    mine = make_key(user)
-    inactive = make_key(user, "anthropic")
+    mine = UserAPIKeyFactory(user=user)
+    inactive = UserAPIKeyFactory(user=user, service="anthropic")
     set_key_active(inactive, False)
-    deleted = make_key(user, "resend")
+    deleted = UserAPIKeyFactory(user=user, service="resend")
     remove_user_api_key(deleted)
-    make_key(other_user)
+    UserAPIKeyFactory(user=other_user)
     assert set(UserAPIKey.objects.for_user(user)) == {mine, inactive}
     assert set(UserAPIKey.objects.for_user(user).active()) == {mine}
     assert set(UserAPIKey.objects.alive().filter(user=user)) == {mine, inactive}
 
 
 def test_works_with_the_configured_user_model(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     from django.conf import settings
 
     if settings.AUTH_USER_MODEL == "accounts.EmailUser":
@@ -506,7 +490,7 @@ def test_concurrent_adds_in_different_slots_are_caught_by_the_index():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_adds_leave_exactly_one_default():
     user = UserFactory()
-    results, errors = run_concurrently(lambda: make_key(user), 4)
+    results, errors = run_concurrently(lambda: UserAPIKeyFactory(user=user), 4)
     assert (len(results), errors) == (4, [])
     assert UserAPIKey.objects.defaults().count() == 1
     assert ServicePreference.objects.count() == 1
@@ -515,7 +499,7 @@ def test_concurrent_first_adds_leave_exactly_one_default():
 def test_keys_added_without_an_environment_take_the_default_one(user, settings, tmp_path):
     """``BYOK["DEFAULT_ENVIRONMENT"]`` applies wherever a key is added, not only to lookups."""
     settings.BYOK = {**settings.BYOK, "DEFAULT_ENVIRONMENT": "development"}
-    make_key(user, "openai")
+    UserAPIKeyFactory(user=user, service="openai")
     api = client_for(user)
     assert (
         api.post(

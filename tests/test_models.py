@@ -4,7 +4,7 @@ from byok.crypto import TOKEN_PREFIX
 from byok.models import UserAPIKey
 from byok.services import registry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import FAKES, fake_credentials, secret_values
 from support import raw_byok_tables, windows
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_the_raw_tables_hold_no_plaintext_and_no_prefix_of_it(user):
     stored = {service: fake_credentials(service) for service in FAKES}
     for service, credentials in stored.items():
-        make_key(user, service, credentials)
+        UserAPIKeyFactory(user=user, service=service, credentials=credentials)
     dump = raw_byok_tables()
     assert dump.count(TOKEN_PREFIX) == len(stored)
     for service, credentials in stored.items():
@@ -32,7 +32,7 @@ def test_the_raw_tables_hold_no_plaintext_and_no_prefix_of_it(user):
 def test_masked_keys_keep_only_the_public_prefix_and_last_four(user):
     for service in FAKES:
         credentials = fake_credentials(service)
-        key = make_key(user, service, credentials)
+        key = UserAPIKeyFactory(user=user, service=service, credentials=credentials)
         spec = registry.get(service)
         source = (
             credentials
@@ -46,12 +46,12 @@ def test_masked_keys_keep_only_the_public_prefix_and_last_four(user):
 def test_every_service_round_trips(user):
     for service in FAKES:
         credentials = fake_credentials(service)
-        make_key(user, service, credentials)
+        UserAPIKeyFactory(user=user, service=service, credentials=credentials)
         assert UserAPIKey.objects.get(service=service).get_secret() == credentials
 
 
 def test_str_shows_the_nickname_or_the_hint(user):
-    key = make_key(user, nickname="Work laptop")
+    key = UserAPIKeyFactory(user=user, nickname="Work laptop")
     assert str(key) == "OpenAI: Work laptop"
-    unnamed = make_key(user, "anthropic")
+    unnamed = UserAPIKeyFactory(user=user, service="anthropic")
     assert str(unnamed) == f"Anthropic: {unnamed.masked_key}"

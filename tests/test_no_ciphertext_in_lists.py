@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from byok.models import UserAPIKey
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from support import client_for
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def fetched_ciphertext(queries):
 
 @pytest.fixture
 def keys(user):
-    return [make_key(user), make_key(user, service="stripe")]
+    return [UserAPIKeyFactory(user=user), UserAPIKeyFactory(user=user, service="stripe")]
 
 
 def test_the_list_endpoint_never_fetches_the_ciphertext(user, keys):

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def host(tmp_path):
 
 def shown(browser, user, page=BASE):
     """Where the message of a removal appears on ``page``: host alerts, byok toasts."""
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     browser.post(f"{BASE}keys/{key.pk}/remove/")
     body = browser.get(page).content.decode()
     toasts = body.split("data-byok-toasts>", 1)[1].split("</div>", 1)[0]

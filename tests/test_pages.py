@@ -12,9 +12,9 @@ from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from byok.models import KeyUsage, PlatformUsage, UserAPIKey
+from byok.models import UserAPIKey
 
-from factories import UserFactory, make_key
+from factories import KeyUsageFactory, PlatformUsageFactory, UserAPIKeyFactory
 from fakes import FAKES, fake_credentials, secret_values
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_the_dashboard_needs_a_signed_in_user():
 
 def test_the_dashboard_shows_every_service_and_the_users_keys_masked(browser, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret, nickname="Work")
+    key = UserAPIKeyFactory(user=user, credentials=secret, nickname="Work")
     page = html(browser.get(BASE))
     assert page.count("data-byok-card ") == len(FAKES)
     assert key.masked_key in page
@@ -61,11 +61,11 @@ def test_the_dashboard_shows_every_service_and_the_users_keys_masked(browser, us
 
 def test_the_dashboard_runs_the_same_queries_for_1_and_12_keys(browser, user):
     services = list(FAKES)
-    make_key(user, services[0])
+    UserAPIKeyFactory(user=user, service=services[0])
     with CaptureQueriesContext(connection) as one:
         browser.get(BASE)
     for service in services[1:]:
-        make_key(user, service)
+        UserAPIKeyFactory(user=user, service=service)
     with CaptureQueriesContext(connection) as twelve:
         page = html(browser.get(BASE))
     assert page.count("data-byok-key=") == 12
@@ -91,7 +91,7 @@ def test_the_banner_can_be_dismissed_with_a_plain_form(browser):
 
 
 def test_pages_carry_no_inline_script(browser, user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     for url in (BASE, f"{BASE}add/openai/", f"{BASE}usage/"):
         page = html(browser.get(url))
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], url
@@ -177,7 +177,7 @@ def test_an_unknown_service_is_404(browser):
 
 
 def test_test_again(browser, user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = browser.post(f"{BASE}keys/{key.pk}/test/")
     assert response.status_code == 302
     assert messages_of(response) == ["OpenAI accepted the key."]
@@ -186,7 +186,7 @@ def test_test_again(browser, user, provider):
 
 
 def test_removing_asks_first_then_erases(browser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     confirm = browser.get(f"{BASE}keys/{key.pk}/remove/")
     assert "Remove this key?" in html(confirm)
     response = browser.post(f"{BASE}keys/{key.pk}/remove/")
@@ -196,7 +196,7 @@ def test_removing_asks_first_then_erases(browser, user):
 
 
 def test_another_users_key_is_404_everywhere(browser):
-    theirs = make_key(UserFactory())
+    theirs = UserAPIKeyFactory()
     for method, path in [("post", "test/"), ("get", "remove/"), ("post", "remove/")]:
         response = getattr(browser, method)(f"{BASE}keys/{theirs.pk}/{path}")
         assert response.status_code == 404, (method, path)
@@ -204,7 +204,7 @@ def test_another_users_key_is_404_everywhere(browser):
 
 
 def test_forms_need_a_csrf_token(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     refused = [
@@ -218,7 +218,7 @@ def test_forms_need_a_csrf_token(user):
 
 
 def test_get_is_not_allowed_where_it_would_change_something(browser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert browser.get(f"{BASE}keys/{key.pk}/test/").status_code == 405
     assert browser.get(f"{BASE}banner/dismiss/").status_code == 405
 
@@ -227,16 +227,10 @@ def test_get_is_not_allowed_where_it_would_change_something(browser, user):
 
 
 def test_the_usage_page_draws_accessible_charts_with_tables(browser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     today = timezone.localdate()
-    KeyUsage.objects.create(key=key, date=today, calls=7, cost="0.014")
-    PlatformUsage.objects.create(
-        user=user,
-        service="resend",
-        environment="production",
-        date=today - timedelta(days=3),
-        calls=2,
-    )
+    KeyUsageFactory(key=key, date=today, calls=7, cost="0.014")
+    PlatformUsageFactory(user=user, service="resend", date=today - timedelta(days=3), calls=2)
     page = html(browser.get(f"{BASE}usage/?days=7"))
     assert page.count('role="img"') == 4
     assert '<title id="byok-calls-openai-title">OpenAI: calls per day</title>' in page
@@ -265,8 +259,8 @@ def render_card(user):
 
 
 def test_the_settings_card(user):
-    make_key(user, "openai")
-    make_key(user, "openai")
+    UserAPIKeyFactory(user=user, service="openai")
+    UserAPIKeyFactory(user=user, service="openai")
     card = render_card(user)
     assert "API Keys (BYOK)" in card
     assert "Your Own Keys" in card
@@ -298,7 +292,10 @@ def test_pages_extend_the_configured_base_template(browser, tmp_path):
 
 def test_no_page_holds_a_secret(browser, user, provider):
     stored = {service: fake_credentials(service) for service in FAKES}
-    keys = [make_key(user, service, credentials) for service, credentials in stored.items()]
+    keys = [
+        UserAPIKeyFactory(user=user, service=service, credentials=credentials)
+        for service, credentials in stored.items()
+    ]
     pages = [
         browser.get(BASE),
         browser.get(f"{BASE}?category=ai"),

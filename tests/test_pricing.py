@@ -14,7 +14,7 @@ from byok.models import KeyUsage, PlatformUsage
 from byok.services import registry
 from byok.services.prices import Price, Tokens
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def test_the_shipped_tables_are_dated_sourced_and_positive(service):
 
 
 def test_a_chat_call_costs_its_uncached_cached_and_output_tokens(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     cost = byok.track_api_usage(
         user, "openai", model="gpt-4o", input_tokens=1_000, cached_input_tokens=200,
         output_tokens=500,
@@ -54,7 +54,7 @@ def test_a_chat_call_costs_its_uncached_cached_and_output_tokens(user):
 
 
 def test_anthropic_prices_cache_reads_and_writes(user):
-    make_key(user, "anthropic")
+    UserAPIKeyFactory(user=user, service="anthropic")
     cost = byok.track_api_usage(
         user, "anthropic", model="claude-sonnet-4-5-20250929", input_tokens=10_000,
         cached_input_tokens=4_000, cache_write_tokens=2_000, output_tokens=1_000,
@@ -64,7 +64,7 @@ def test_anthropic_prices_cache_reads_and_writes(user):
 
 
 def test_usage_is_kept_per_model_per_day(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     for model, tokens in [("gpt-4o", 100), ("gpt-4o-mini", 200), ("gpt-4o", 300)]:
         byok.track_api_usage(user, "openai", model=model, input_tokens=tokens)
     rows = {row.model: (row.calls, row.input_tokens) for row in KeyUsage.objects.all()}
@@ -72,7 +72,7 @@ def test_usage_is_kept_per_model_per_day(user):
 
 
 def test_a_dated_snapshot_is_priced_as_its_model(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     dated = byok.track_api_usage(user, "openai", model="gpt-4o-2024-08-06", input_tokens=10**6)
     plain = byok.track_api_usage(user, "openai", model="gpt-4o", input_tokens=10**6)
     assert dated == plain == Decimal("2.50")
@@ -86,7 +86,7 @@ def test_an_unpriced_model_costs_the_per_call_estimate_and_says_so(user, platfor
 
 
 def test_an_explicit_cost_wins_and_is_not_unpriced(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     assert byok.track_api_usage(user, "openai", model="unknown-model", cost="0.5") == Decimal(
         "0.5"
     )
@@ -94,7 +94,7 @@ def test_an_explicit_cost_wins_and_is_not_unpriced(user):
 
 
 def test_the_host_overrides_and_extends_prices(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with prices(openai={"gpt-4o": {"input": "1", "output": "2"}, "house-model": {"input": 3}}):
         assert byok.track_api_usage(user, "openai", model="gpt-4o", input_tokens=10**6) == 1
         assert byok.track_api_usage(user, "openai", model="house-model", input_tokens=10**6) == 3
@@ -104,7 +104,7 @@ def test_the_host_overrides_and_extends_prices(user):
 
 
 def test_a_service_without_a_table_can_be_priced_by_the_host(user):
-    make_key(user, "twilio")
+    UserAPIKeyFactory(user=user, service="twilio")
     with prices(twilio={"sms": {"unit": "0.0083"}}):
         cost = byok.track_api_usage(user, "twilio", model="sms", units=10)
     assert cost == Decimal("0.083")
@@ -122,7 +122,7 @@ def test_a_service_without_a_table_can_be_priced_by_the_host(user):
     ],
 )
 def test_bad_measurements_are_refused(user, kwargs):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with pytest.raises(ValueError, match="must"):
         byok.track_api_usage(user, "openai", **kwargs)
     assert not KeyUsage.objects.exists()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from byok.management.commands import byok_prune_audit
 from byok.models import AuditEvent
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def prune(*args):
 
 
 def test_events_older_than_the_cutoff_are_deleted_and_the_rest_kept(user):
-    key = make_key(user)  # writes a "created" event now
+    key = UserAPIKeyFactory(user=user)  # writes a "created" event now
     old = events(400, 91, key=key)
     recent = events(89, 1, key=key)
     output = prune("--older-than", "90")

@@ -13,7 +13,7 @@ from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError
 from byok.models import AuditEvent, UserAPIKey
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 from support import OTHER_ENCRYPTION_KEY
 
@@ -34,7 +34,7 @@ def stored(user):
     for index in range(8):
         service = ["openai", "twilio", "aws_s3", "github"][index % 4]
         credentials = fake_credentials(service)
-        key = make_key(user, service, credentials)
+        key = UserAPIKeyFactory(user=user, service=service, credentials=credentials)
         secrets[key.pk] = credentials
     return secrets
 
@@ -63,7 +63,9 @@ def test_full_rotation(stored, user):
         user_key = UserAPIKey.objects.get(service="openai", pk__in=list(stored)[:1])
         assert byok.get_user_api_key(user, "openai") in stored.values()
         with pytest.raises(Exception, match="already stored"):
-            make_key(user, "openai", stored[user_key.pk])  # fingerprints were re-made too
+            UserAPIKeyFactory(
+                user=user, service="openai", credentials=stored[user_key.pk]
+            )  # fingerprints were re-made too
     assert f"{old_id}  older key                8" in output
     assert f"{new_id}  primary                  8" in output
     assert "Re-encrypted 3 of 8 rows (37%)" in output
@@ -147,7 +149,7 @@ def test_batch_size_must_be_positive():
 def test_statements_grow_with_batches_not_rows(user):
     def rotation_statements(rows, batch_size):
         for _ in range(rows):
-            make_key(user)
+            UserAPIKeyFactory(user=user)
         with keys(NEW_KEY, OLD_KEY), CaptureQueriesContext(connection) as queries:
             rotation.rotate(batch_size=batch_size)
         UserAPIKey.objects.all().delete()
@@ -192,7 +194,7 @@ def batch_query(old_id):
 def rotated_mostly(stored, user):
     """The eight keys on the old key among 5,000 already on the new one, analysed."""
     with keys(NEW_KEY):
-        token = make_key(user).credentials
+        token = UserAPIKeyFactory(user=user).credentials
     done = [
         UserAPIKey(user=user, service="openai", credentials=token,
                    encryption_key_id=token.encryption_key_id, masked_key="sk-…")
@@ -226,7 +228,7 @@ def test_a_batch_is_an_index_range_without_a_sort_on_mariadb(rotated_mostly):
 def test_the_migration_copies_each_rows_key_id(user):
     from django.db.migrations.executor import MigrationExecutor
 
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     executor = MigrationExecutor(connection)
     executor.migrate([("byok", "0003_masked_key_and_audit_actions")])
     executor.loader.build_graph()

@@ -1,9 +1,9 @@
 """The security model, claim by claim: each test proves one sentence of docs/security.md.
 
 The page names the test beside each claim. Some tests prove a limit rather than a
-protection (a database writer can move a ciphertext, the pages do not throttle
-provider calls, ...): the page states those limits, and the test keeps the page
-honest if the code changes.
+protection (a database writer can move a ciphertext, the throttles count only as far
+as the default cache is shared, ...): the page states those limits, and the test keeps
+the page honest if the code changes.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from byok.services.base import MAX_VALUE_LENGTH, mask_value
 from byok.services.registry import registry
 from byok.validation import validate_credentials
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import FAKES, fake_credentials, rand
 from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, client_for
 
@@ -250,16 +250,6 @@ def anywhere():
         yield mock
 
 
-@pytest.fixture
-def api(user):
-    return client_for(user)
-
-
-@pytest.fixture
-def superuser():
-    return UserFactory(is_staff=True, is_superuser=True)
-
-
 def staff_with(*codenames):
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
@@ -294,7 +284,9 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
         for service in FAKES:
             credentials = fake_credentials(service)
             used.append((service, credentials))
-            make_key(owner, service, credentials, nickname=f"{service} key")
+            UserAPIKeyFactory(
+                user=owner, service=service, credentials=credentials, nickname=f"{service} key"
+            )
     openai_key = UserAPIKey.objects.get(user=user, service="openai")
     byok_keys.test_user_api_key(openai_key, actor=user)
     byok_keys.reveal_user_api_key(openai_key, actor=user)
@@ -320,9 +312,9 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
 
 
 def test_a_ciphertext_names_its_key_and_reveals_only_its_time_and_rough_length(user):
-    short = make_key(user, credentials=f"sk-{rand(40)}")
-    long = make_key(user, credentials=f"sk-{rand(240)}")
-    same_length = make_key(user, credentials=f"sk-{rand(40)}")
+    short = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(40)}")
+    long = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(240)}")
+    same_length = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(40)}")
     token, fingerprint = raw_key_row(short, "credentials", "fingerprint")
 
     key_id = get_keyring().primary.id
@@ -339,7 +331,7 @@ def test_a_ciphertext_names_its_key_and_reveals_only_its_time_and_rough_length(u
 
 
 def test_a_changed_ciphertext_is_refused_never_decrypted_to_garbage(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     token = raw_key_row(key, "credentials")[0]
     middle = len(token) - 40
     set_raw_token(
@@ -353,7 +345,7 @@ def test_a_changed_ciphertext_is_refused_never_decrypted_to_garbage(user):
 
 def test_fingerprints_are_keyed_and_cannot_be_checked_without_the_key(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     (fingerprint,) = raw_key_row(key, "fingerprint")
     material = canonical_bytes({"api_key": secret})
 
@@ -367,7 +359,8 @@ def test_fingerprints_are_keyed_and_cannot_be_checked_without_the_key(user):
 
 def test_the_same_secret_has_the_same_fingerprint_for_every_user(user, other_user):
     secret = fake_credentials("openai")
-    mine, theirs = make_key(user, credentials=secret), make_key(other_user, credentials=secret)
+    mine = UserAPIKeyFactory(user=user, credentials=secret)
+    theirs = UserAPIKeyFactory(user=other_user, credentials=secret)
 
     assert raw_key_row(mine, "fingerprint") == raw_key_row(theirs, "fingerprint")
     assert raw_key_row(mine, "credentials") != raw_key_row(theirs, "credentials")
@@ -377,7 +370,7 @@ def test_the_same_secret_has_the_same_fingerprint_for_every_user(user, other_use
 def test_a_masked_key_shows_a_known_prefix_and_the_last_four_at_most(user, service):
     spec = registry.get(service)
     credentials = as_mapping(service, fake_credentials(service))
-    key = make_key(user, service, credentials)
+    key = UserAPIKeyFactory(user=user, service=service, credentials=credentials)
     source = spec.hint_field or next(f.name for f in spec.fields if f.secret)
     value = credentials[source]
     prefix = max((p for p in spec.key_prefixes if value.startswith(p)), key=len, default="")
@@ -389,7 +382,7 @@ def test_a_masked_key_shows_a_known_prefix_and_the_last_four_at_most(user, servi
 
 
 def test_deleting_a_key_erases_its_ciphertext_and_fingerprint(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert api.delete(f"{API}{key.pk}/").status_code == 204
 
     token, fingerprint, deleted_at = raw_key_row(key, "credentials", "fingerprint", "deleted_at")
@@ -426,8 +419,8 @@ def test_audit_and_usage_rows_reveal_activity_but_no_secret(user):
 def test_a_database_writer_can_move_a_ciphertext_to_another_row(user, other_user):
     """A limit: a ciphertext is not bound to its row, so write access is enough."""
     victims = fake_credentials("openai")
-    victim_key = make_key(other_user, credentials=victims)
-    attacker_key = make_key(user)
+    victim_key = UserAPIKeyFactory(user=other_user, credentials=victims)
+    attacker_key = UserAPIKeyFactory(user=user)
 
     set_raw_token(attacker_key, raw_key_row(victim_key, "credentials")[0])
 
@@ -441,7 +434,8 @@ def test_the_database_and_the_encryption_keys_together_reveal_every_secret(user)
     stored = {}
     for service in FAKES:
         credentials = as_mapping(service, fake_credentials(service))
-        stored[str(make_key(user, service, credentials).pk).replace("-", "")] = credentials
+        key = UserAPIKeyFactory(user=user, service=service, credentials=credentials)
+        stored[str(key.pk).replace("-", "")] = credentials
     keyring = Keyring([EncryptionKey(parse_key(k)) for k in settings.BYOK["ENCRYPTION_KEYS"]])
 
     with connection.cursor() as cursor:
@@ -558,7 +552,7 @@ def test_the_aws_secret_access_key_never_leaves_the_server(anywhere):
 
 def test_an_undecryptable_key_is_logged_by_row_and_key_id_only(api, user, caplog):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     with caplog.at_level(logging.DEBUG), with_byok(ENCRYPTION_KEYS=[OTHER_ENCRYPTION_KEY]):
         assert api.post(f"{API}{key.pk}/reveal/").status_code == 409
 
@@ -636,7 +630,7 @@ def test_the_log_filter_misses_a_secret_whose_mark_is_not_in_the_same_string():
 
 def test_objects_holding_a_secret_never_print_it(user):
     secret, sid_and_token = fake_credentials("openai"), fake_credentials("twilio")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     openai, twilio = registry.get("openai"), registry.get("twilio")
     checked = validate_credentials("openai", secret)
     objects = [
@@ -659,7 +653,7 @@ def test_objects_holding_a_secret_never_print_it(user):
 def test_error_reports_from_the_api_and_pages_hold_no_secret(user, monkeypatch):
     secret = fake_credentials("openai")
     stored_secret = fake_credentials("openai")
-    key = make_key(user, credentials=stored_secret)
+    key = UserAPIKeyFactory(user=user, credentials=stored_secret)
     client = Client(raise_request_exception=False)
     client.force_login(user)
     reports, stop = error_reports()
@@ -682,7 +676,7 @@ def test_error_reports_from_the_api_and_pages_hold_no_secret(user, monkeypatch):
 def test_an_admin_error_report_holds_no_secret(superuser, user, monkeypatch):
     import byok.admin
 
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     secret = fake_credentials("openai")
     client = Client(raise_request_exception=False)
     client.force_login(superuser)
@@ -701,7 +695,7 @@ def test_an_admin_error_report_holds_no_secret(superuser, user, monkeypatch):
 
 
 def test_another_users_key_is_a_404_everywhere(user, other_user, provider):
-    theirs = make_key(other_user, nickname="theirs")
+    theirs = UserAPIKeyFactory(user=other_user, nickname="theirs")
     missing = uuid.uuid4()
     api, pages = client_for(user), page_client(user)
     calls = [
@@ -729,9 +723,9 @@ def test_another_users_key_is_a_404_everywhere(user, other_user, provider):
 
 
 def test_a_users_list_and_figures_hold_only_their_own_keys(user, other_user):
-    mine = make_key(user)
+    mine = UserAPIKeyFactory(user=user)
     for service in ("openai", "anthropic", "stripe"):
-        make_key(other_user, service)
+        UserAPIKeyFactory(user=other_user, service=service)
     api = client_for(user)
 
     assert [k["id"] for k in api.get(API).json()] == [str(mine.pk)]
@@ -743,7 +737,7 @@ def test_a_users_list_and_figures_hold_only_their_own_keys(user, other_user):
 
 def test_reveal_is_throttled_and_audited(user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     api = client_for(user)
 
     answers = [api.post(f"{API}{key.pk}/reveal/", HTTP_USER_AGENT="Browser/1") for _ in range(6)]
@@ -759,7 +753,7 @@ def test_reveal_is_throttled_and_audited(user):
 
 
 def test_reveal_can_be_switched_off(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with with_byok(ALLOW_REVEAL=False):
         assert api.post(f"{API}{key.pk}/reveal/").status_code == 403
 
@@ -767,7 +761,7 @@ def test_reveal_can_be_switched_off(api, user):
 
 
 def test_a_revealed_secret_is_marked_not_to_be_cached(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = api.post(f"{API}{key.pk}/reveal/")
 
     assert response["Cache-Control"] == "no-store"
@@ -776,7 +770,7 @@ def test_a_revealed_secret_is_marked_not_to_be_cached(api, user):
 
 def test_a_session_alone_can_reveal_replace_and_delete_the_users_keys(user, provider):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     session = page_client(user)  # a session cookie, no password asked again
 
     revealed = session.post(f"{API}{key.pk}/reveal/")
@@ -792,7 +786,7 @@ def test_a_session_alone_can_reveal_replace_and_delete_the_users_keys(user, prov
 
 
 def test_throttles_count_in_the_default_cache(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     for _ in range(5):
         api.post(f"{API}{key.pk}/reveal/")
     assert api.post(f"{API}{key.pk}/reveal/").status_code == 429
@@ -809,7 +803,8 @@ def test_staff_see_only_masked_keys_in_the_admin(superuser, user):
     stored = {}
     for service in FAKES:
         credentials = fake_credentials(service)
-        stored[make_key(user, service, credentials)] = secret_fields(service, credentials)
+        key = UserAPIKeyFactory(user=user, service=service, credentials=credentials)
+        stored[key] = secret_fields(service, credentials)
     admin = page_client(superuser)
     pages = [admin.get("/admin/byok/userapikey/"), admin.get("/admin/byok/auditevent/")]
     for key in stored:
@@ -825,7 +820,7 @@ def test_staff_see_only_masked_keys_in_the_admin(superuser, user):
 def test_staff_can_replace_but_never_read_a_secret(user):
     staff = staff_with("view_userapikey", "change_userapikey")
     old = fake_credentials("openai")
-    key = make_key(user, credentials=old)
+    key = UserAPIKeyFactory(user=user, credentials=old)
     new = fake_credentials("openai")
     admin = page_client(staff)
 
@@ -844,7 +839,7 @@ def test_staff_can_replace_but_never_read_a_secret(user):
 
 
 def test_staff_cannot_move_a_key_to_another_owner(superuser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     admin = page_client(superuser)
 
     admin.post(
@@ -857,7 +852,7 @@ def test_staff_cannot_move_a_key_to_another_owner(superuser, user):
 
 
 def test_the_audit_trail_cannot_be_changed_in_the_admin(superuser, user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     event = AuditEvent.objects.get()
     before = list(AuditEvent.objects.values())
     admin = page_client(superuser)
@@ -881,7 +876,7 @@ def test_the_audit_trail_cannot_be_changed_in_the_admin(superuser, user):
 
 
 def test_the_admin_needs_model_permissions(user):
-    key = make_key(user, nickname="kept")
+    key = UserAPIKeyFactory(user=user, nickname="kept")
     nobody, viewer = staff_with(), staff_with("view_userapikey")
     changed = change_form(key, nickname="changed")
 
@@ -895,7 +890,7 @@ def test_the_admin_needs_model_permissions(user):
 
 
 def test_staff_get_no_special_access_through_the_api_or_pages(superuser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
 
     assert client_for(superuser).get(f"{API}{key.pk}/").status_code == 404
     assert client_for(superuser).post(f"{API}{key.pk}/reveal/").status_code == 404
@@ -904,7 +899,7 @@ def test_staff_get_no_special_access_through_the_api_or_pages(superuser, user):
 
 
 def test_admin_changes_are_audited_as_the_staff_member(superuser, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     admin = page_client(superuser)
 
     admin.post(admin_url("change", key), change_form(key, secret=fake_credentials("openai")))
@@ -923,14 +918,14 @@ def test_admin_changes_are_audited_as_the_staff_member(superuser, user):
 
 def test_changing_secret_key_loses_no_stored_secret(user):
     before = fake_credentials("openai")
-    make_key(user, credentials=before)
+    UserAPIKeyFactory(user=user, credentials=before)
 
     with override_settings(SECRET_KEY="an-entirely-different-secret-key-after-a-rotation"):
         reset_keyring()  # derive the keys again, under the new SECRET_KEY
         assert byok.get_user_api_key(user, "openai") == before
         with pytest.raises(ValidationError, match="already stored"):
-            make_key(user, credentials=before)  # the fingerprint still matches
-        during = make_key(user, "anthropic").get_secret()
+            UserAPIKeyFactory(user=user, credentials=before)  # the fingerprint still matches
+        during = UserAPIKeyFactory(user=user, service="anthropic").get_secret()
 
     with override_settings(SECRET_KEY="yet-another-secret-key-for-the-third-time"):
         reset_keyring()
@@ -1097,7 +1092,7 @@ def test_a_large_or_compressed_answer_is_cut_at_256_kb():
     ids=["cut-off", "undecodable"],
 )
 def test_a_broken_answer_is_unreachable_never_an_error_page(api, user, answer):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with responses_lib.RequestsMock() as mock:
         mock.get(OPENAI_MODELS, **answer)
         tested = api.post(f"{API}test/", {"service": "openai", "key": fake_credentials("openai")})
@@ -1209,7 +1204,7 @@ def test_imports_are_capped_in_size_and_entries(api):
 
 
 def test_unsafe_requests_need_a_csrf_token(user, provider):
-    key = make_key(user, nickname="kept")
+    key = UserAPIKeyFactory(user=user, nickname="kept")
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
     body = {"service": "openai", "key": fake_credentials("openai"), "test": False}
@@ -1246,7 +1241,7 @@ def test_provider_calls_through_the_api_are_throttled_per_user(user, other_user,
 
 
 def test_provider_calls_from_the_pages_share_the_users_api_budget(user, other_user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     pages, api = page_client(user), client_for(user)
     candidate = {"service": "openai", "key": fake_credentials("openai")}
 
@@ -1264,7 +1259,8 @@ def test_provider_calls_from_the_pages_share_the_users_api_budget(user, other_us
     assert len(provider.calls) == 10
     assert not UserAPIKey.objects.exclude(pk=key.pk).exists()
     others = page_client(other_user)
-    assert others.post(f"{PAGES}keys/{make_key(other_user).pk}/test/").status_code == 302
+    theirs = UserAPIKeyFactory(user=other_user)
+    assert others.post(f"{PAGES}keys/{theirs.pk}/test/").status_code == 302
     assert len(provider.calls) == 11
 
 
@@ -1318,7 +1314,7 @@ def test_no_request_can_choose_where_a_probe_goes(api, anywhere):
 
 def test_a_masked_value_sent_back_is_refused(api, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     shown = api.get(f"{API}{key.pk}/").json()
 
     echoed = api.patch(f"{API}{key.pk}/", {"key": shown["masked_key"], "test": False})
@@ -1331,7 +1327,7 @@ def test_a_masked_value_sent_back_is_refused(api, user):
 
 def test_nicknames_are_escaped_on_the_pages(user):
     attack = "<script>alert(document.cookie)</script>"
-    key = make_key(user, nickname=attack)
+    key = UserAPIKeyFactory(user=user, nickname=attack)
     pages = page_client(user)
 
     for response in (pages.get(PAGES), pages.get(f"{PAGES}keys/{key.pk}/remove/")):
@@ -1355,7 +1351,7 @@ def test_byok_js_inserts_text_never_html():
 
 def test_host_code_can_read_any_users_key(user, other_user):
     secret = fake_credentials("openai")
-    make_key(other_user, credentials=secret)
+    UserAPIKeyFactory(user=other_user, credentials=secret)
     events = AuditEvent.objects.count()
 
     assert byok.get_user_api_key(other_user, "openai") == secret  # no request, no check
@@ -1363,7 +1359,7 @@ def test_host_code_can_read_any_users_key(user, other_user):
 
 
 def test_byok_never_rewrites_earlier_audit_events(user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     first = list(AuditEvent.objects.values())
 
     byok_keys.update_user_api_key(key, nickname="renamed", credentials=fake_credentials("openai"))
@@ -1378,7 +1374,7 @@ def test_byok_never_rewrites_earlier_audit_events(user, provider):
 
 
 def test_deleting_a_user_keeps_their_audit_events_but_unlinks_them(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     event = AuditEvent.objects.get()
     assert (event.owner_id, event.actor_id) == (user.pk, user.pk)
 

@@ -14,7 +14,7 @@ from byok import metering, usage
 from byok.keys import remove_user_api_key
 from byok.models import KeyUsage, PlatformUsage, UserAPIKey
 
-from factories import UserFactory, make_key
+from factories import KeyUsageFactory, UserAPIKeyFactory, UserFactory
 from support import with_row_locks
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def platform():
 
 
 def test_usage_of_the_users_key_counts_on_the_key(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     byok.track_api_usage(user, "openai", calls=2, units=1500, cost="0.0125")
     byok.track_api_usage(user, "openai", units=500, cost=Decimal("0.0025"))
     key.refresh_from_db()
@@ -70,9 +70,9 @@ def test_usage_on_the_platform_key_is_recorded_apart(user, platform):
 
 
 def test_a_resolved_key_is_charged_even_if_the_default_changes(user):
-    first = make_key(user)
+    first = UserAPIKeyFactory(user=user)
     resolved = byok.resolve_api_key(user, "openai")
-    second = make_key(user, is_default=True)
+    second = UserAPIKeyFactory(user=user, is_default=True)
     byok.track_api_usage(user, "openai", key=resolved)
     assert KeyUsage.objects.get().key == first
     byok.track_api_usage(user, "openai", key=second)
@@ -87,7 +87,7 @@ KEY_CALL_STATEMENTS = {"postgresql": (1, 1), "mysql": (3, 1), "sqlite": (2, 2)}
 def test_at_most_two_writes(user, platform):
     """Two rows at most (the key's, the day's), in as few statements as the database
     allows, and no read when the caller passes what resolve_api_key returned."""
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     resolved = byok.resolve_api_key(user, "openai")
     counts = []
     for _ in range(2):  # the first call of the day inserts, the next adds
@@ -108,7 +108,7 @@ def test_at_most_two_writes(user, platform):
 
 
 def test_cost_defaults_to_the_services_estimate(user, monkeypatch):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     monkeypatch.setattr(type(key.get_service()), "default_cost_per_call", Decimal("0.002"))
     byok.track_api_usage(user, "openai", calls=5)
     assert KeyUsage.objects.get().cost == Decimal("0.01")
@@ -119,7 +119,7 @@ def test_cost_defaults_to_the_services_estimate(user, monkeypatch):
     [{"calls": -1}, {"units": -5}, {"calls": 1.5}, {"cost": "-0.01"}, {"environment": "x"}],
 )
 def test_bad_arguments_are_refused_and_change_nothing(user, kwargs):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with pytest.raises(ValueError, match=r"must|Unknown environment"):
         byok.track_api_usage(user, "openai", **kwargs)
     assert not KeyUsage.objects.exists()
@@ -131,7 +131,7 @@ def test_anonymous_users_are_not_metered(platform):
 
 
 def test_the_portable_upsert_adds_the_same_way(user, monkeypatch):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     monkeypatch.setattr(metering, "UPSERT_VENDORS", frozenset())
     byok.track_api_usage(user, "openai", key=key, calls=2)
     byok.track_api_usage(user, "openai", key=key, calls=3)
@@ -139,7 +139,7 @@ def test_the_portable_upsert_adds_the_same_way(user, monkeypatch):
 
 
 def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     today = timezone.localdate()
     real_update = type(KeyUsage.objects.all()).update
     calls = []
@@ -147,7 +147,7 @@ def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch
     def update_after_a_racing_insert(queryset, **kwargs):
         calls.append(kwargs)
         if len(calls) == 1:  # another request creates the row between our update and insert
-            KeyUsage.objects.create(key=key, date=today, calls=10)
+            KeyUsageFactory(key=key, date=today, calls=10)
             return 0
         return real_update(queryset, **kwargs)
 
@@ -161,7 +161,7 @@ def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch
 @pytest.mark.django_db(transaction=True)
 def test_a_deadlock_victim_is_retried(monkeypatch):
     user = UserFactory()
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     real_record = usage._record
     attempts = []
 
@@ -184,7 +184,7 @@ def test_a_deadlock_victim_is_retried(monkeypatch):
 )
 def test_other_errors_and_nested_transactions_are_not_retried(monkeypatch, error, nested):
     user = UserFactory()
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     attempts = []
 
     def fail(*args):
@@ -223,7 +223,7 @@ def run_sixteen_threads(target):
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_threads_count_exactly_on_a_users_key():
     user = UserFactory()
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     errors = run_sixteen_threads(
         lambda: byok.track_api_usage(user, "openai", units=3, cost="0.001")
     )
@@ -238,7 +238,7 @@ def test_sixteen_threads_count_exactly_on_a_users_key():
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_threads_count_exactly_with_the_resolved_key():
     user = UserFactory()
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     resolved = byok.resolve_api_key(user, "openai")
     errors = run_sixteen_threads(
         lambda: byok.track_api_usage(user, "openai", units=3, cost="0.001", key=resolved)
@@ -252,7 +252,7 @@ def test_sixteen_threads_count_exactly_with_the_resolved_key():
 
 
 def test_the_first_call_of_a_day_creates_its_row_on_every_database(user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     resolved = byok.resolve_api_key(user, "openai")
     byok.track_api_usage(user, "openai", key=resolved, units=7, cost="0.5")
     key, day = UserAPIKey.objects.get(), KeyUsage.objects.get()

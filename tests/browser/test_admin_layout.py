@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from byok.models import UserAPIKey
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,9 +55,9 @@ def keys():
     now = timezone.now()
     rows = []
     for index, service in enumerate(services):
-        key = make_key(
-            owners[index % len(owners)],
-            service,
+        key = UserAPIKeyFactory(
+            user=owners[index % len(owners)],
+            service=service,
             nickname="Customer support assistant (staging)",
             environment=["production", "test", "development"][index % 3],
         )

@@ -4,14 +4,16 @@ import pytest
 
 from byok.models import AuditAction, AuditEvent, UserAPIKey
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def key(signed_in, openai_secret):
-    return make_key(signed_in, "openai", openai_secret, nickname="Work")
+    return UserAPIKeyFactory(
+        user=signed_in, service="openai", credentials=openai_secret, nickname="Work"
+    )
 
 
 def row_of(page, key):

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from byok.services.registry import registry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,7 @@ def test_category_tabs_filter_the_cards(page, expect, live_server, signed_in, da
 
 @pytest.mark.parametrize("context_options", [{"viewport": {"width": 390, "height": 844}}])
 def test_phone_shows_one_column(page, signed_in, dashboard):
-    make_key(signed_in, "openai", nickname="Work")
+    UserAPIKeyFactory(user=signed_in, service="openai", nickname="Work")
     page.goto(dashboard)
     columns = page.locator("[data-byok-grid]").evaluate(
         "grid => getComputedStyle(grid).gridTemplateColumns"
@@ -48,7 +48,7 @@ def test_phone_shows_one_column(page, signed_in, dashboard):
 
 
 def test_settings_card_leads_to_the_dashboard(page, expect, live_server, signed_in, dashboard):
-    make_key(signed_in, "openai")
+    UserAPIKeyFactory(user=signed_in, service="openai")
     page.goto(reverse("settings"))
     card = page.locator(".byok-settings-card")
     expect(card.get_by_role("heading")).to_have_text("API Keys (BYOK)")

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,7 +99,7 @@ THEMED = {
 
 @pytest.fixture
 def dashboard_with_a_key(signed_in, dashboard):
-    make_key(signed_in, "openai", nickname="Work")
+    UserAPIKeyFactory(user=signed_in, service="openai", nickname="Work")
     return dashboard
 
 
@@ -131,7 +131,7 @@ def test_the_primary_button_hover_follows_the_theme(page, host_layout, signed_in
 def test_the_usage_chart_follows_the_theme(page, host_layout, signed_in):
     from byok import track_api_usage
 
-    make_key(signed_in, "openai")
+    UserAPIKeyFactory(user=signed_in, service="openai")
     track_api_usage(signed_in, "openai", calls=3)
     with host_layout(host_stylesheet(":root")):
         page.goto(reverse("byok:usage"))

@@ -6,7 +6,7 @@ from byok import get_user_api_key
 from byok.models import UserAPIKey
 from byok.services.registry import registry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def test_wrong_format_on_the_add_page(page, expect, signed_in, dashboard, provid
 
 
 def test_test_again_with_the_form(page, expect, signed_in, dashboard, openai_answers):
-    key = make_key(signed_in, "openai")
+    key = UserAPIKeyFactory(user=signed_in, service="openai")
     openai_answers(401)
     page.goto(dashboard)
     row = page.locator(f'[data-byok-key="{key.pk}"]')
@@ -56,7 +56,7 @@ def test_test_again_with_the_form(page, expect, signed_in, dashboard, openai_ans
 
 
 def test_remove_on_the_confirmation_page(page, expect, signed_in, dashboard):
-    key = make_key(signed_in, "openai")
+    key = UserAPIKeyFactory(user=signed_in, service="openai")
     page.goto(dashboard)
     page.locator(f'[data-byok-key="{key.pk}"]').get_by_role("link", name="Remove").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Remove this key?")

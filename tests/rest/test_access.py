@@ -2,7 +2,7 @@
 
 import pytest
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
 from support import client_for
 
@@ -72,7 +72,7 @@ STRANGER = {
 
 @pytest.fixture
 def owner_key(db):
-    return make_key(UserFactory())
+    return UserAPIKeyFactory()
 
 
 def caller(role, owner_key):

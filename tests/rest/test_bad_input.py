@@ -6,7 +6,7 @@ import pytest
 
 from byok.models import UserAPIKey
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 from support import raw_byok_tables
 
@@ -17,7 +17,7 @@ BASE = "/api/user/api-keys/"
 
 @pytest.fixture
 def key(user):
-    return make_key(user)
+    return UserAPIKeyFactory(user=user)
 
 
 def send(api, method, url, raw, content_type="application/json"):
@@ -95,7 +95,7 @@ def test_bad_or_unknown_ids_are_404(api, key, path, method):
 
 
 def test_another_users_id_is_404_and_changes_nothing(api, key):
-    theirs = make_key(UserFactory())
+    theirs = UserAPIKeyFactory()
     before = raw_byok_tables()
     for method, suffix in [
         ("get", ""),

@@ -7,7 +7,7 @@ example project do not): the list's filter form is rendered from byok's template
 import pytest
 from django.conf import settings
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials, secret_values
 from support import windows
 
@@ -26,7 +26,11 @@ def browser(client, user):
 @pytest.fixture
 def keys(user):
     credentials = {service: fake_credentials(service) for service in ("openai", "twilio")}
-    return [make_key(user, service, value) for service, value in credentials.items()], credentials
+    stored = [
+        UserAPIKeyFactory(user=user, service=service, credentials=value)
+        for service, value in credentials.items()
+    ]
+    return stored, credentials
 
 
 def no_secret_in(page, credentials):

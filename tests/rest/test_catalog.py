@@ -4,16 +4,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 from django.utils import timezone
 
-import byok
 from byok.keys import remove_user_api_key, update_user_api_key
-from byok.models import KeyUsage, PlatformUsage
 from byok.services.registry import registry
 
-from factories import make_key
+from factories import KeyUsageFactory, PlatformUsageFactory, UserAPIKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,11 +17,11 @@ BASE = "/api/user/api-keys/"
 
 
 def test_services_is_the_catalog_with_the_users_keys(api, user):
-    make_key(user, "openai")
-    make_key(user, "openai")
-    inactive = make_key(user, "anthropic")
+    UserAPIKeyFactory(user=user, service="openai")
+    UserAPIKeyFactory(user=user, service="openai")
+    inactive = UserAPIKeyFactory(user=user, service="anthropic")
     update_user_api_key(inactive, is_active=False)
-    remove_user_api_key(make_key(user, "resend"))
+    remove_user_api_key(UserAPIKeyFactory(user=user, service="resend"))
     body = {item["id"]: item for item in api.get(f"{BASE}services/").json()}
     assert list(body) == [service.id for service in registry]
     assert (body["openai"]["connected"], body["openai"]["key_count"]) == (True, 2)
@@ -44,14 +40,12 @@ def test_services_is_the_catalog_with_the_users_keys(api, user):
 
 
 def test_stats(api, user):
-    make_key(user, "openai")
-    make_key(user, "anthropic")
-    byok.track_api_usage(user, "openai", calls=3, cost="0.25")
-    byok.track_api_usage(user, "anthropic", calls=2, cost="0.5")
-    with override_settings(BYOK={**settings.BYOK, "PLATFORM_KEYS": {"resend": "re_" + "a1" * 8}}):
-        byok.track_api_usage(user, "resend", calls=4, cost="1")
+    openai = UserAPIKeyFactory(user=user, service="openai")
+    KeyUsageFactory(key=openai, calls=3, cost="0.25")
+    KeyUsageFactory(key__user=user, key__service="anthropic", calls=2, cost="0.5")
+    PlatformUsageFactory(user=user, service="resend", calls=4, cost="1")
     last_month = timezone.localdate().replace(day=1) - timedelta(days=1)
-    KeyUsage.objects.create(key=user.byok_api_keys.first(), date=last_month, calls=100, cost=9)
+    KeyUsageFactory(key=openai, date=last_month, calls=100, cost=9)
     body = api.get(f"{BASE}stats/").json()
     assert body == {
         "connected_services": 2,
@@ -63,22 +57,14 @@ def test_stats(api, user):
 
 
 def test_usage_rows_by_day_service_and_source(api, user):
-    key = make_key(user, "openai")
+    key = UserAPIKeyFactory(user=user, service="openai")
     today = timezone.localdate()
-    KeyUsage.objects.create(key=key, date=today, calls=5, units=100, cost=Decimal("0.01"))
-    KeyUsage.objects.create(key=key, date=today - timedelta(days=40), calls=1)
-    PlatformUsage.objects.create(
-        user=user,
-        service="openai",
-        environment="production",
-        date=today - timedelta(days=1),
-        calls=2,
-        units=7,
-        cost=0,
+    KeyUsageFactory(key=key, date=today, calls=5, units=100, cost=Decimal("0.01"))
+    KeyUsageFactory(key=key, date=today - timedelta(days=40), calls=1)
+    PlatformUsageFactory(
+        user=user, service="openai", date=today - timedelta(days=1), calls=2, units=7, cost=0
     )
-    PlatformUsage.objects.create(
-        user=user, service="resend", environment="production", date=today, calls=9
-    )
+    PlatformUsageFactory(user=user, service="resend", date=today, calls=9)
     body = api.get(f"{BASE}usage/").json()
     assert (body["days"], body["end"], body["service"]) == (30, str(today), None)
     assert body["rows"] == [

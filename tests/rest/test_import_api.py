@@ -10,7 +10,7 @@ from byok.importing import MAX_BYTES
 from byok.models import AuditEvent, UserAPIKey
 
 from .conftest import OPENAI_MODELS
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +77,7 @@ def test_an_atomic_import_with_a_failure_is_a_400_and_stores_nothing(api):
 
 
 def test_dry_run_stores_nothing(api, user):
-    stored = make_key(user, "openai")
+    stored = UserAPIKeyFactory(user=user, service="openai")
     text = f"OPENAI_API_KEY={stored.get_secret()}\nGH_TOKEN={fake_credentials('github')}\n"
     response = api.post(URL, {"text": text, "dry_run": True}, format="json")
     assert response.status_code == 200

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from byok.models import AuditEvent, UserAPIKey
 
 from .conftest import OPENAI_MODELS
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_format_errors_are_keyed_by_credential_field(api):
 
 def test_a_duplicate_secret_is_a_400_with_code_duplicate(api, user):
     secret = fake_credentials("openai")
-    make_key(user, credentials=secret)
+    UserAPIKeyFactory(user=user, credentials=secret)
     response = api.post(BASE, {"service": "openai", "key": secret, "test": False})
     assert response.status_code == 400
     assert codes(response.json(), "credentials") == ["duplicate"]
@@ -113,7 +113,7 @@ def test_format_warnings_come_back(api):
 
 def test_list_and_retrieve_are_masked(api, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     listed = api.get(BASE)
     assert [item["id"] for item in listed.json()] == [str(key.pk)]
     detail = api.get(f"{BASE}{key.pk}/")
@@ -122,7 +122,7 @@ def test_list_and_retrieve_are_masked(api, user):
 
 
 def test_deleted_keys_are_not_listed(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     api.delete(f"{BASE}{key.pk}/")
     assert api.get(BASE).json() == []
     assert api.get(f"{BASE}{key.pk}/").status_code == 404
@@ -130,7 +130,7 @@ def test_deleted_keys_are_not_listed(api, user):
 
 def test_pagination_follows_the_hosts_settings(api, user):
     for service in ("openai", "anthropic", "resend"):
-        make_key(user, service)
+        UserAPIKeyFactory(user=user, service=service)
     paged = {
         **getattr(settings, "REST_FRAMEWORK", {}),
         "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -146,7 +146,7 @@ def test_pagination_follows_the_hosts_settings(api, user):
 
 def test_patch_without_credentials_keeps_the_secret(api, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     response = api.patch(f"{BASE}{key.pk}/", {"nickname": "renamed", "environment": "test"})
     assert response.status_code == 200
     assert (response.json()["nickname"], response.json()["environment"]) == ("renamed", "test")
@@ -154,14 +154,14 @@ def test_patch_without_credentials_keeps_the_secret(api, user):
 
 
 def test_put_needs_every_setting(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = api.put(f"{BASE}{key.pk}/", {"nickname": "x"})
     assert response.status_code == 400
     assert {"environment", "is_default", "is_active"} <= set(response.json())
 
 
 def test_put_accepts_the_representation_sent_back(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     representation = api.get(f"{BASE}{key.pk}/").json()
     representation["nickname"] = "from a form"
     response = api.put(f"{BASE}{key.pk}/", representation)
@@ -171,7 +171,7 @@ def test_put_accepts_the_representation_sent_back(api, user):
 
 @pytest.mark.parametrize("echo", ["hint", "ascii"])
 def test_the_masked_value_echoed_back_is_refused(api, user, echo):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     value = key.masked_key if echo == "hint" else key.masked_key.replace("…", "...")
     response = api.patch(f"{BASE}{key.pk}/", {"key": value, "test": False})
     assert response.status_code == 400
@@ -180,7 +180,7 @@ def test_the_masked_value_echoed_back_is_refused(api, user, echo):
 
 
 def test_replacing_the_secret_tests_it(api, user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     secret = fake_credentials("openai")
     response = api.patch(f"{BASE}{key.pk}/", {"key": secret})
     assert response.status_code == 200
@@ -189,7 +189,7 @@ def test_replacing_the_secret_tests_it(api, user, provider):
 
 
 def test_unsetting_the_only_default_is_refused(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = api.patch(f"{BASE}{key.pk}/", {"is_default": False})
     assert response.status_code == 400
     assert codes(response.json(), "is_default") == ["only_key"]
@@ -199,7 +199,7 @@ def test_unsetting_the_only_default_is_refused(api, user):
 
 
 def test_delete_is_a_soft_delete(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     assert api.delete(f"{BASE}{key.pk}/").status_code == 204
     row = UserAPIKey.objects.get(pk=key.pk)
     assert (row.credentials, row.deleted_at is not None) == (None, True)
@@ -223,7 +223,7 @@ def test_testing_a_malformed_candidate_reports_the_fields(api, provider):
 
 
 def test_retesting_updates_the_key(api, user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = api.post(f"{BASE}{key.pk}/test/")
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["test"]["status"]) == ("valid", "valid")
@@ -234,7 +234,7 @@ def test_retesting_updates_the_key(api, user, provider):
 
 def test_reveal_returns_the_plaintext_once_audited_and_uncached(api, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 200
     assert response.json() == {"credentials": {"api_key": secret}, "key": secret}
@@ -244,12 +244,12 @@ def test_reveal_returns_the_plaintext_once_audited_and_uncached(api, user):
 
 def test_reveal_of_a_multi_field_key_has_no_key_shorthand(api, user):
     credentials = fake_credentials("twilio")
-    key = make_key(user, "twilio", credentials)
+    key = UserAPIKeyFactory(user=user, service="twilio", credentials=credentials)
     assert api.post(f"{BASE}{key.pk}/reveal/").json() == {"credentials": credentials}
 
 
 def test_reveal_can_be_turned_off(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
         response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 403
@@ -257,7 +257,7 @@ def test_reveal_can_be_turned_off(api, user):
 
 
 def test_reveal_is_throttled(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     statuses = [api.post(f"{BASE}{key.pk}/reveal/").status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
 
@@ -280,7 +280,7 @@ def test_throttle_rates_can_be_overridden(api, user, provider):
 def test_an_undecryptable_key_is_a_409_and_the_list_still_works(api, user):
     from support import OTHER_ENCRYPTION_KEY
 
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
         assert api.post(f"{BASE}{key.pk}/reveal/").status_code == 409
         assert api.post(f"{BASE}{key.pk}/test/").status_code == 409
@@ -307,10 +307,9 @@ def test_session_auth_needs_a_csrf_token(user):
 
 
 def test_every_missing_key_gets_the_same_404(api, user):
-    from factories import UserFactory
 
-    theirs = make_key(UserFactory())
-    gone = make_key(user)
+    theirs = UserAPIKeyFactory()
+    gone = UserAPIKeyFactory(user=user)
     api.delete(f"{BASE}{gone.pk}/")
     messages = {
         api.get(f"{BASE}{path}/").json()["detail"]
@@ -320,7 +319,7 @@ def test_every_missing_key_gets_the_same_404(api, user):
 
 
 def test_replacing_a_secret_is_throttled_like_a_test(api, user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     rates = {
         **getattr(settings, "REST_FRAMEWORK", {}),
         "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
@@ -346,7 +345,7 @@ def test_replacing_a_secret_is_throttled_like_a_test(api, user, provider):
 
 
 def test_switching_the_default_off_and_default_on_at_once_is_refused(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = api.patch(f"{BASE}{key.pk}/", {"is_active": False, "is_default": True})
     assert response.status_code == 400
     assert codes(response.json(), "is_default") == ["inactive"]
@@ -354,7 +353,7 @@ def test_switching_the_default_off_and_default_on_at_once_is_refused(api, user):
 
 
 def test_the_only_key_can_be_switched_off_with_put(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     representation = api.get(f"{BASE}{key.pk}/").json()
     response = api.put(
         f"{BASE}{key.pk}/", {**representation, "is_active": False, "is_default": False}
@@ -369,7 +368,7 @@ def test_format_problems_of_candidates_carry_codes(api, provider):
 
 
 def test_reveal_turned_off_spends_no_throttle_and_hides_existence(api, user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
         statuses = {
             api.post(f"{BASE}{key_id}/reveal/").status_code
@@ -381,7 +380,7 @@ def test_reveal_turned_off_spends_no_throttle_and_hides_existence(api, user):
 
 def test_keys_of_a_removed_service_can_still_be_found_and_revealed(api, user):
     secret = fake_credentials("sentry")
-    key = make_key(user, "sentry", secret)
+    key = UserAPIKeyFactory(user=user, service="sentry", credentials=secret)
     with override_settings(BYOK={**settings.BYOK, "DISABLED_SERVICES": ["sentry"]}):
         listed = api.get(f"{BASE}?service=sentry").json()
         revealed = api.post(f"{BASE}{key.pk}/reveal/").json()
@@ -390,7 +389,7 @@ def test_keys_of_a_removed_service_can_still_be_found_and_revealed(api, user):
 
 
 def test_retesting_counts_as_an_update(api, user, provider):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     before = UserAPIKey.objects.get().updated_at
     api.post(f"{BASE}{key.pk}/test/")
     assert UserAPIKey.objects.get().updated_at > before

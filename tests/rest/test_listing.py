@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from byok.fields import SealedCredentials
 from byok.keys import update_user_api_key
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory
 from fakes import FAKES
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +26,10 @@ def test_the_list_runs_the_same_queries_for_1_and_12_keys_and_decrypts_nothing(
     api, user, monkeypatch
 ):
     services = list(FAKES)
-    make_key(user, services[0])
+    UserAPIKeyFactory(user=user, service=services[0])
     one, _ = queries_to_list(api)
     for service in services[1:]:
-        make_key(user, service)
+        UserAPIKeyFactory(user=user, service=service)
 
     def no_decryption(*args, **kwargs):
         raise AssertionError("the list decrypted a key")
@@ -42,11 +42,11 @@ def test_the_list_runs_the_same_queries_for_1_and_12_keys_and_decrypts_nothing(
 
 @pytest.fixture
 def keys(user):
-    openai = make_key(user, "openai")
-    stripe = make_key(user, "stripe", environment="test")
-    twilio = make_key(user, "twilio")
+    openai = UserAPIKeyFactory(user=user, service="openai")
+    stripe = UserAPIKeyFactory(user=user, service="stripe", environment="test")
+    twilio = UserAPIKeyFactory(user=user, service="twilio")
     update_user_api_key(twilio, is_active=False)
-    make_key(UserFactory(), "openai")
+    UserAPIKeyFactory(service="openai")
     return {"openai": openai, "stripe": stripe, "twilio": twilio}
 
 

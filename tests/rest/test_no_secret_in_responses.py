@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import FAKES, fake_credentials, secret_values
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +71,7 @@ def openai_secret(stored):
 
 def test_deleting_erases_and_never_returns_the_secret(api, user):
     secret = fake_credentials("openai")
-    key = make_key(user, credentials=secret)
+    key = UserAPIKeyFactory(user=user, credentials=secret)
     response = api.delete(f"{BASE}{key.pk}/")
     assert response.status_code == 204
     assert secret not in everything_in(response)

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.checks import positive_data_acceptance
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from support import run_in_test_project
 
 SCHEMA_URL = "/api/user/api-keys/schema/?format=json"
@@ -54,7 +54,7 @@ def sign_up_the_caller():
     user = user_model._default_manager.filter(**identity).first()
     if user is None:
         user = user_model._default_manager.create_user(**identity, password=PASSWORD)
-        make_key(user)
+        UserAPIKeyFactory(user=user)
     return user
 
 

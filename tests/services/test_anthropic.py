@@ -1,7 +1,6 @@
 import pytest
 
 import byok
-from byok.services import registry
 
 from fakes import URLSAFE, rand
 from probe_contract import Answer, ProbeContract
@@ -115,12 +114,3 @@ def test_an_unusual_shape_is_only_a_warning(value):
     assert result.warnings == [result.warnings[0]]
     assert "usual shape" in result.warnings[0]
     assert value not in result.warnings[0]
-
-
-def test_the_catalog_entry():
-    entry = registry.get("anthropic").catalog()
-    assert entry["popular"] is True
-    assert len(entry["benefits"]) == 4
-    assert len(entry["setup_steps"]) == 4
-    assert entry["setup_steps"][-1] == "Paste it here and choose “Add & test key”."
-    assert entry["fields"][0]["help_text"]

@@ -6,7 +6,6 @@ import requests
 from django.test import override_settings
 
 import byok
-from byok.services import registry
 from byok.services.sigv4 import EMPTY_SHA256
 
 from fakes import BASE32, HEX, fake_credentials, rand, secret_values
@@ -344,12 +343,3 @@ def test_format_warnings(changes, warning):
 def test_valid_fakes_pass_without_warning(credentials):
     result = byok.validate_credentials("aws_s3", credentials)
     assert (result.ok, result.warnings) == (True, [])
-
-
-def test_the_catalog_entry():
-    entry = registry.get("aws_s3").catalog()
-    assert entry["difficulty"] == "advanced"
-    assert len(entry["setup_steps"]) == 4
-    assert len(entry["benefits"]) == 4
-    assert entry["default_cost_per_call"] == "0.000005"
-    assert all(field["help_text"] for field in entry["fields"])

@@ -2,7 +2,6 @@ import pytest
 from django.test import override_settings
 
 import byok
-from byok.services import registry
 
 from fakes import ALNUM, HEX, github_checksum, github_token, rand
 from probe_contract import Answer, ProbeContract
@@ -189,12 +188,3 @@ def test_an_installation_jwt_is_accepted_with_a_warning():
 def test_valid_fakes_pass_without_warning(value):
     result = byok.validate_credentials("github", value)
     assert (result.ok, result.warnings) == (True, [])
-
-
-def test_the_catalog_entry():
-    entry = registry.get("github").catalog()
-    assert entry["popular"] is True
-    assert len(entry["setup_steps"]) == 4
-    assert len(entry["benefits"]) == 4
-    assert entry["default_cost_per_call"] == "0"
-    assert all(field["help_text"] for field in entry["fields"])

@@ -1,7 +1,6 @@
 import pytest
 
 import byok
-from byok.services import registry
 
 from fakes import rand
 from probe_contract import Answer, ProbeContract
@@ -107,11 +106,3 @@ def test_an_unusual_shape_is_only_a_warning():
     assert len(result.warnings) == 1
     assert "usual shape" in result.warnings[0]
     assert value not in result.warnings[0]
-
-
-def test_the_catalog_entry():
-    entry = registry.get("resend").catalog()
-    assert entry["popular"] is False
-    assert len(entry["benefits"]) == 4
-    assert entry["setup_steps"][-1] == "Paste it here and choose “Add & test key”."
-    assert len(entry["setup_steps"]) == 4

@@ -5,7 +5,6 @@ import pytest
 from django.test import override_settings
 
 import byok
-from byok.services import registry
 
 from fakes import ALNUM, HEX, fake_credentials, rand
 from probe_contract import Answer, ProbeContract
@@ -161,11 +160,3 @@ def test_a_token_that_is_not_json_has_no_details():
 def test_valid_fakes_pass_without_warning(value):
     result = byok.validate_credentials("sentry", value)
     assert (result.ok, result.warnings) == (True, [])
-
-
-def test_the_catalog_entry():
-    entry = registry.get("sentry").catalog()
-    assert len(entry["setup_steps"]) == 4
-    assert len(entry["benefits"]) == 4
-    assert entry["default_cost_per_call"] == "0"
-    assert all(field["help_text"] for field in entry["fields"])

@@ -1,7 +1,6 @@
 import pytest
 
 import byok
-from byok.services import registry
 
 from fakes import ALNUM, HEX, rand
 from probe_contract import Answer, ProbeContract, basic_auth
@@ -176,12 +175,3 @@ def test_a_malformed_sid_is_never_sent(mocked):
 def test_the_fakes_pass_without_warning():
     result = byok.validate_credentials("twilio", fake())
     assert (result.ok, result.warnings) == (True, [])
-
-
-def test_the_catalog_entry_is_complete():
-    entry = registry.get("twilio").catalog()
-    assert len(entry["benefits"]) == 4
-    assert len(entry["setup_steps"]) == 4
-    assert entry["setup_steps"][-1] == "Paste it here and choose “Add & test key”."
-    assert entry["icon"] == "byok/icons/twilio.svg"
-    assert all(field["help_text"] for field in entry["fields"])

@@ -177,7 +177,7 @@ def rule_of(budget: BudgetRow | Budget, defaults: dict[str, Rule]) -> Rule | Non
     if budget.default_name and default is None:
         return None
     return Rule(
-        name=budget.default_name or _("budget %(id)s") % {"id": budget.id},
+        name=budget.default_name or f"budget {budget.id}",
         service=budget.service,
         applies_to=budget.applies_to,
         period=budget.period,
@@ -231,25 +231,72 @@ class BudgetState:
         )
 
 
-def states(rows: Iterable[BudgetRow], today: date) -> list[BudgetState]:
+def states(
+    rows: Iterable[BudgetRow],
+    today: date,
+    *,
+    covering: tuple[str, Source] | None = None,
+    blocking: bool = False,
+) -> list[BudgetState]:
     """Where the user stands on each budget: their rows, and the default budgets that
-    have none yet (nothing spent)."""
+    have none yet (nothing spent). ``covering`` (a service and whose key) and
+    ``blocking`` keep only the budgets that count a call and stop one: the lookup
+    reads no more than it needs."""
     defaults = default_rules()
     found = []
     named = set()
     for row in rows:
-        rule = rule_of(row, defaults)
-        if rule is None:
-            continue
         named.add(row.default_name)
-        start = period_start(rule.period, today)
-        spent = row.spent if row.period_start == start else Decimal(0)
-        found.append(BudgetState(row.id, rule, start, spent, row.reserved))
+        if (blocking and row.action != BudgetAction.BLOCK) or (
+            covering and not _covers(row, *covering)
+        ):
+            continue
+        rule = rule_of(row, defaults)
+        if rule is not None:
+            start = period_start(rule.period, today)
+            spent = row.spent if row.period_start == start else Decimal(0)
+            found.append(BudgetState(row.id, rule, start, spent, row.reserved))
     for name, rule in defaults.items():
-        if name not in named:
+        if name in named or (blocking and not rule.blocks):
+            continue
+        if covering is None or rule.covers(*covering):
             start = period_start(rule.period, today)
             found.append(BudgetState(None, rule, start, Decimal(0), Decimal(0)))
     return found
+
+
+def _covers(row: BudgetRow, service: str, source: Source) -> bool:
+    return row.service in ("", service) and row.applies_to in (source, AppliesTo.ALL)
+
+
+def over_budget(
+    rows: Iterable[BudgetRow], service: str, source: Source, today: date
+) -> BudgetState | None:
+    """The first blocking budget covering a call on ``source``'s key that is spent (or
+    fully held): what the lookup checks on every call, so it builds nothing for a
+    budget with room left."""
+    defaults = default_rules()
+    named = set()
+    for row in rows:
+        named.add(row.default_name)
+        if row.action != BudgetAction.BLOCK or not _covers(row, service, source):
+            continue
+        default = defaults.get(row.default_name) if row.default_name else None
+        if row.default_name and default is None:
+            continue  # a default the site no longer sets
+        limit = row.limit if row.limit is not None or default is None else default.limit
+        start = period_start(row.period, today)
+        spent = row.spent if row.period_start == start else Decimal(0)
+        if spent + row.reserved >= (limit or 0):
+            rule = rule_of(row, defaults)
+            assert rule is not None
+            return BudgetState(row.id, rule, start, spent, row.reserved)
+    for name, rule in defaults.items():
+        if name not in named and rule.blocks and rule.limit <= 0 and rule.covers(service, source):
+            return BudgetState(
+                None, rule, period_start(rule.period, today), Decimal(0), Decimal(0)
+            )
+    return None
 
 
 def refusing(
@@ -326,16 +373,23 @@ def place_hold(user_pk: Any, states: Sequence[BudgetState], amount: Decimal) -> 
 # -- Metering --------------------------------------------------------------------------
 
 
+def covered(rows: Iterable[BudgetRow], service: str, source: Source) -> bool:
+    """Whether any budget (a row, or a default without one) counts a call."""
+    return any(_covers(row, service, source) for row in rows) or any(
+        rule.covers(service, source) for rule in default_rules().values()
+    )
+
+
 def charge(
-    user_pk: Any, service: str, source: Source, amount: Decimal, budgets: Sequence[BudgetState]
+    user_pk: Any, service: str, source: Source, amount: Decimal, rows: Iterable[BudgetRow]
 ) -> None:
     """Add ``amount`` to every budget of the user that covers the call, and announce
     each alert threshold the spend reaches (once per budget, period and threshold).
 
-    ``budgets`` are what the lookup saw; a default budget among them with no row yet
-    gets its row first. Call it in the transaction that records the call's usage.
+    ``rows`` are the budgets the lookup read; a default budget with no row yet gets
+    its row first. Call it in the transaction that records the call's usage.
     """
-    covering = [state for state in budgets if state.rule.covers(service, source)]
+    covering = states(rows, timezone.localdate(), covering=(service, source))
     if not covering:
         return
     _make_rows(user_pk, [state.rule for state in covering if state.id is None])

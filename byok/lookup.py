@@ -151,14 +151,19 @@ def _budget(values: tuple[Any, ...]) -> BudgetRow:
         service,
         applies_to,
         period,
-        None if limit is None else _LIMIT.to_python(limit),
+        None if limit is None else _decimal(limit),
         action,
         alert_at,
         default_name,
-        None if start is None else _START.to_python(start),
-        _SPENT.to_python(spent),
-        Decimal(0) if reserved is None else _SPENT.to_python(reserved),
+        start if start is None or isinstance(start, date) else date.fromisoformat(start),
+        _decimal(spent),
+        Decimal(0) if reserved is None else _decimal(reserved),
     )
+
+
+def _decimal(value: Any) -> Decimal:
+    """A decimal column's value as the driver returned it (SQLite: a float or an int)."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _prep(model: Any, name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
@@ -172,6 +177,3 @@ def _user_pk() -> Any:
 
 #: The fields whose conversions the lookup runs on each call.
 _KEY_PK = UserAPIKey._meta.pk
-_LIMIT = Budget._meta.get_field("limit")
-_START = Budget._meta.get_field("period_start")
-_SPENT = Budget._meta.get_field("spent")

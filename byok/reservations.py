@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import router, transaction
+from django.utils import timezone
 
 from byok import budgets
 from byok.models import Budget, lock_user_row
@@ -37,11 +38,12 @@ def hold(
         if user is not None and user.is_authenticated:
             lock_user_row(user.pk, router.db_for_write(Budget))
         resolved = resolve_api_key(user, service, environment=environment)
-        covering = [
-            state
-            for state in resolved.budgets
-            if state.rule.blocks and state.rule.covers(service, resolved.spends)
-        ]
+        covering = budgets.states(
+            resolved.budgets,
+            timezone.localdate(),
+            covering=(service, resolved.spends),
+            blocking=True,
+        )
         for state in covering:
             if state.refuses(amount):
                 budgets.record_block(state, user, service)

@@ -18,10 +18,10 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from byok import budgets
-from byok.budgets import BudgetState, Hold
+from byok.budgets import Hold
 from byok.conf import conf
 from byok.exceptions import DecryptionError, NoAPIKey
-from byok.lookup import find
+from byok.lookup import BudgetRow, find
 from byok.models import AppliesTo, Environment, UserAPIKey
 from byok.services.registry import registry
 from byok.signals import key_used
@@ -43,7 +43,7 @@ class ResolvedKey:
     service: str
     environment: str
     key_id: uuid.UUID | None = None
-    budgets: tuple[BudgetState, ...] = field(default=(), repr=False)
+    budgets: tuple[BudgetRow, ...] = field(default=(), repr=False)
     hold: Hold | None = field(default=None, repr=False)
 
     @cached_property
@@ -75,23 +75,23 @@ def resolve_api_key(
     if user is not None and user.is_authenticated:
         found = find(user.pk, service, environment, timezone.now())
     slot = None if found is None else found.slot
-    states = () if found is None else tuple(budgets.states(found.budgets, timezone.localdate()))
+    rows = () if found is None else found.budgets
     if slot is not None and slot.credentials is not None:
-        _refuse_if_over_budget(user, service, states, AppliesTo.OWN)
+        _refuse_if_over_budget(user, service, rows, AppliesTo.OWN)
         try:
             credentials = slot.credentials.open()
         except DecryptionError as error:
             raise error.for_row(slot.key_id) from None
         value = definition.present(credentials)
-        resolved = ResolvedKey(value, "user", service, environment, slot.key_id, states)
+        resolved = ResolvedKey(value, "user", service, environment, slot.key_id, rows)
     else:
         refused = slot is not None and not slot.allow_platform_fallback
         platform = conf.PLATFORM_KEYS.get(service)
         if not fallback or refused or not platform:
             raise NoAPIKey(service, fallback_refused=refused)
-        _refuse_if_over_budget(user, service, states, AppliesTo.PLATFORM)
+        _refuse_if_over_budget(user, service, rows, AppliesTo.PLATFORM)
         value = definition.present(definition.normalize(platform))
-        resolved = ResolvedKey(value, "platform", service, environment, None, states)
+        resolved = ResolvedKey(value, "platform", service, environment, None, rows)
     key_used.send(
         sender=UserAPIKey,
         user=user,
@@ -104,9 +104,9 @@ def resolve_api_key(
 
 
 def _refuse_if_over_budget(
-    user: Any, service: str, states: tuple[BudgetState, ...], spends: str
+    user: Any, service: str, rows: tuple[BudgetRow, ...], spends: str
 ) -> None:
-    over = budgets.refusing(states, service, spends)
+    over = budgets.over_budget(rows, service, spends, timezone.localdate())
     if over is not None:
         budgets.record_block(over, user, service)
         raise over.exceeded(service)

@@ -22,8 +22,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from byok import budgets
-from byok.budgets import BudgetState, Hold
-from byok.lookup import find
+from byok.budgets import Hold
+from byok.lookup import BudgetRow, find
 from byok.metering import add_key_usage, add_platform_usage
 from byok.models import AppliesTo, Environment, KeyUsage, PlatformUsage, UserAPIKey
 from byok.resolution import ResolvedKey
@@ -83,7 +83,7 @@ def track_api_usage(
         return amount
     key_id, budgets_seen, hold = _served_by(user, service, environment, key)
     spends = AppliesTo.PLATFORM if key_id is None else AppliesTo.OWN
-    charged = amount and any(state.rule.covers(service, spends) for state in budgets_seen)
+    charged = amount and budgets.covered(budgets_seen, service, spends)
     counters = {
         **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
         "unpriced_calls": calls if model and cost is None and not found else 0,
@@ -147,14 +147,14 @@ atrack_api_usage = sync_to_async(track_api_usage)
 
 def _served_by(
     user: Any, service: str, environment: str, key: ResolvedKey | UserAPIKey | None
-) -> tuple[uuid.UUID | None, Sequence[BudgetState], Hold | None]:
+) -> tuple[uuid.UUID | None, Sequence[BudgetRow], Hold | None]:
     """The key that served (``None``: the platform's), the user's budgets and the call's
     hold. What :func:`~byok.resolve_api_key` returned says it all; anything else takes
     one query."""
     if isinstance(key, ResolvedKey):
         return key.key_id, key.budgets, key.hold
     found = find(user.pk, service, environment, timezone.now())
-    seen = budgets.states(found.budgets if found else (), timezone.localdate())
+    seen = found.budgets if found else ()
     if isinstance(key, UserAPIKey):
         return key.pk, seen, None
     slot = found.slot if found else None

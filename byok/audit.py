@@ -50,14 +50,16 @@ def record(
     *,
     key: UserAPIKey | None = None,
     owner: Any = None,
+    team: Any = None,
     actor: Any = None,
     service: str = "",
     request: HttpRequest | None = None,
     **metadata: Any,
 ) -> AuditEvent:
-    """Append one event. Owner and service default to the key's."""
+    """Append one event. Owner (a user), team and service default to the key's."""
     if key is not None:
         owner = owner if owner is not None else key.user_id
+        team = team if team is not None else key.team_id
         service = service or key.service
     ip_address, user_agent = None, ""
     if request is not None:
@@ -69,6 +71,7 @@ def record(
         action=action,
         key=key,
         owner_id=getattr(owner, "pk", owner),
+        team_id=getattr(team, "pk", team),
         actor_id=getattr(actor, "pk", actor),
         service=service,
         ip_address=ip_address,

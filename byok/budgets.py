@@ -309,9 +309,9 @@ def refusing(
     return None
 
 
-def record_block(state: BudgetState, user: Any, service: str) -> None:
+def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = None) -> None:
     """Write the first block of a budget in a period to the audit trail (one row per
-    budget and period, not per refused call)."""
+    budget and period, not per refused call); ``team_pk``: the team whose key it was."""
     if state.id is None:
         return
     first = (
@@ -323,6 +323,7 @@ def record_block(state: BudgetState, user: Any, service: str) -> None:
         audit.record(
             AuditAction.BUDGET_BLOCKED,
             owner=user,
+            team=team_pk,
             service=service,
             budget=state.id,
             spent=str(state.used),
@@ -381,7 +382,12 @@ def covered(rows: Iterable[BudgetRow], service: str, source: Source) -> bool:
 
 
 def charge(
-    user_pk: Any, service: str, source: Source, amount: Decimal, rows: Iterable[BudgetRow]
+    user_pk: Any,
+    service: str,
+    source: Source,
+    amount: Decimal,
+    rows: Iterable[BudgetRow],
+    team_pk: Any = None,
 ) -> None:
     """Add ``amount`` to every budget of the user that covers the call, and announce
     each alert threshold the spend reaches (once per budget, period and threshold).
@@ -395,7 +401,7 @@ def charge(
     _make_rows(user_pk, [state.rule for state in covering if state.id is None])
     today = timezone.localdate()
     rules = {state.id or state.rule.name: state.rule for state in covering}
-    for spent in _add_spend(user_pk, service, source, amount, today):
+    for spent in _add_spend(user_pk, team_pk, service, source, amount, today):
         rule = rules.get(spent.id) or rules.get(spent.default_name)
         if rule is not None:
             _alert_if_due(spent, rule)
@@ -430,7 +436,7 @@ class Spent(NamedTuple):
 
 
 def _add_spend(
-    user_pk: Any, service: str, source: Source, amount: Decimal, today: date
+    user_pk: Any, team_pk: Any, service: str, source: Source, amount: Decimal, today: date
 ) -> list[Spent]:
     """One ``UPDATE`` of the covering budgets' rows (starting a new period where theirs
     ended), and their state right after it: returned by the ``UPDATE`` where the
@@ -441,9 +447,12 @@ def _add_spend(
     }
     table = connection.ops.quote_name(Budget._meta.db_table)
     returned = ", ".join(column[name] for name in Spent._fields)
+    user, team = column["user"], column["team"]
+    # The user's budgets (their own, or theirs on this team's key) and the team's.
+    service_column, applies_to = column["service"], column["applies_to"]
     covering = (
-        f"{column['user']} = %s AND {column['service']} IN ('', %s) "
-        f"AND {column['applies_to']} IN (%s, '{AppliesTo.ALL}')"
+        f"(({user} = %s AND ({team} IS NULL OR {team} = %s)) OR ({user} IS NULL AND {team} = %s)) "
+        f"AND {service_column} IN ('', %s) AND {applies_to} IN (%s, '{AppliesTo.ALL}')"
     )
     starts = [_prep("period_start", period_start(p, today), connection) for p in PERIODS]
     current = f"CASE {column['period']} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
@@ -458,7 +467,8 @@ def _add_spend(
         f"{column['period_start']} = ({current}) WHERE {covering}"
     )
     spent = _prep("spent", amount, connection)
-    where = [_prep("user", user_pk, connection), service, source]
+    team_value = None if team_pk is None else _prep("team", team_pk, connection)
+    where = [_prep("user", user_pk, connection), team_value, team_value, service, source]
     params = [*current_params, spent, spent, *current_params, *current_params, *where]
     with connection.cursor() as cursor:
         if _returns_from_update(connection):
@@ -497,7 +507,7 @@ def _alert_if_due(spent: Spent, rule: Rule) -> None:
     ).update(alerted=reached[-1])
     if not won:
         return  # another call moved it on: that call announces
-    budget = Budget.objects.select_related("user").get(pk=spent.id)
+    budget = Budget.objects.select_related("user", "team").get(pk=spent.id)
     for threshold in reached:
         announce(budget, rule, threshold, spent.spent, spent.period_start)
 
@@ -510,6 +520,7 @@ def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: 
             sender=Budget,
             budget=budget,
             user=budget.user,
+            team=budget.team,
             threshold=threshold,
             spent=spent,
             limit=rule.limit,
@@ -525,6 +536,7 @@ def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: 
 def set_budget(
     user: Any,
     *,
+    team: Any = None,
     limit: Decimal | int | str,
     period: str = BudgetPeriod.MONTH,
     service: str | None = None,
@@ -538,10 +550,17 @@ def set_budget(
     """Set the user's budget on ``service`` (``None``: every service), ``applies_to`` and
     ``period``: created, or changed if one exists. ``site=True`` imposes it: the user
     can then neither raise nor remove it. Raises ``ValidationError`` for bad values.
+
+    With ``team``, the budget counts spend on that team's keys: the member ``user``'s
+    alone, or (``user=None``) all its members' together.
     """
+    if user is None and team is None:
+        raise ValueError("A budget belongs to a user, a team, or a member of a team.")
     identity: dict[str, Any] = {
         "service": _service(service, field="service"),
-        "applies_to": _choice(applies_to, AppliesTo, field="applies_to"),
+        "applies_to": AppliesTo.TEAM
+        if team is not None
+        else _choice(applies_to, AppliesTo, field="applies_to"),
         "period": _choice(period, BudgetPeriod, field="period"),
     }
     values: dict[str, Any] = {
@@ -552,11 +571,12 @@ def set_budget(
     source = BudgetSource.SITE if site else BudgetSource.USER
     with transaction.atomic(using=router.db_for_write(Budget)):
         budget, created = Budget.objects.update_or_create(
-            user=user, source=source, default_name="", **identity, defaults=values
+            user=user, team=team, source=source, default_name="", **identity, defaults=values
         )
         audit.record(
             AuditAction.BUDGET_CHANGED,
             owner=user,
+            team=team,
             actor=actor,
             request=request,
             service=identity["service"],
@@ -579,6 +599,7 @@ def remove_budget(
         audit.record(
             AuditAction.BUDGET_CHANGED,
             owner=budget.user_id,
+            team=budget.team_id,
             actor=actor,
             request=request,
             service=budget.service,

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.utils.module_loading import import_string
 
+from byok import teams
 from byok.budgets import default_rule
 from byok.conf import RENDER_MESSAGES_CHOICES, conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
@@ -97,7 +99,50 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         *_check_services(),
         *_check_prices(),
         *_check_default_budgets(),
+        *_check_teams(),
     ]
+
+
+#: The sources ``BYOK["RESOLUTION_ORDER"]`` may list.
+SOURCES = ("user", "team", "platform")
+
+
+def _check_teams() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    order = conf._get("RESOLUTION_ORDER")
+    if (
+        not isinstance(order, list | tuple)
+        or not order
+        or len(set(order)) != len(order)
+        or not all(isinstance(source, str) and source in SOURCES for source in order)
+    ):
+        messages.append(
+            Error(
+                "BYOK['RESOLUTION_ORDER'] must list some of "
+                f"{', '.join(map(repr, SOURCES))}, each once.",
+                hint='The default is ["user", "team", "platform"]: the user\'s own key first.',
+                id="byok.E019",
+            )
+        )
+    try:
+        teams.adapter()
+    except ImproperlyConfigured as error:
+        messages.append(Error(str(error), obj="BYOK['TEAM_ADAPTER']", id="byok.E020"))
+    chooser = conf.CURRENT_TEAM
+    if isinstance(chooser, str):
+        try:
+            chooser = import_string(chooser)
+        except ImportError as error:
+            chooser = error
+    if chooser is not None and not callable(chooser):
+        messages.append(
+            Error(
+                "BYOK['CURRENT_TEAM'] must be a callable (user, request) -> team or None, "
+                "or its import path.",
+                id="byok.E020",
+            )
+        )
+    return messages
 
 
 def _load_errors() -> list[CheckMessage]:

@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "PRICES": {},
     "DEFAULT_BUDGETS": [],
     "RESERVATION_TTL": 600,
+    "RESOLUTION_ORDER": ["user", "team", "platform"],
+    "TEAM_ADAPTER": "byok.teams.MembershipAdapter",
+    "CURRENT_TEAM": None,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -124,6 +127,21 @@ class ByokSettings:
     def RESERVATION_TTL(self) -> float:
         """Seconds a reservation holds money when its call never settles (a crash)."""
         return float(self._get("RESERVATION_TTL"))
+
+    @property
+    def RESOLUTION_ORDER(self) -> Sequence[str]:
+        """Whose key serves first: ``user``, ``team`` and ``platform``, in order."""
+        return list(self._get("RESOLUTION_ORDER"))
+
+    @property
+    def TEAM_ADAPTER(self) -> str:
+        """Import path of the class that says who is in which team (byok.teams)."""
+        return str(self._get("TEAM_ADAPTER"))
+
+    @property
+    def CURRENT_TEAM(self) -> Any:
+        """A callable, or its import path, ``(user, request) -> team | None``."""
+        return self._get("CURRENT_TEAM")
 
     @property
     def BASE_TEMPLATE(self) -> str:

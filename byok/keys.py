@@ -17,11 +17,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from byok import audit
+from byok import audit, teams
 from byok.crypto import get_keyring
 from byok.exceptions import KeyRejected, UnknownService
 from byok.fields import canonical_bytes
-from byok.models import AuditAction, Environment, KeyStatus, ServicePreference, UserAPIKey
+from byok.models import (
+    AuditAction,
+    Environment,
+    KeyStatus,
+    Owner,
+    ServicePreference,
+    UserAPIKey,
+)
 from byok.probes import probe, test_credentials
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.registry import registry
@@ -78,19 +85,50 @@ def add_user_api_key(
 
 
 @sensitive_variables()
+def add_team_api_key(
+    team: Any,
+    service: str,
+    credentials: object,
+    *,
+    actor: Any,
+    nickname: str = "",
+    environment: str | None = None,
+    test: bool = False,
+    is_default: bool = False,
+    request: HttpRequest | None = None,
+) -> UserAPIKey:
+    """Check, encrypt and store a credential owned by ``team``, which its members use
+    without seeing it. Refused (``PermissionDenied``) unless ``actor`` is one of the
+    team's owners or admins; otherwise as :func:`add_user_api_key`."""
+    teams.require_manager(actor, team)
+    key = prepare_key(
+        None,
+        service,
+        credentials,
+        team=team,
+        nickname=nickname,
+        environment=environment,
+        test=test,
+    )
+    return store_key(key, is_default=is_default, actor=actor, request=request)
+
+
+@sensitive_variables()
 def prepare_key(
     user: Any,
     service: str,
     credentials: object,
     *,
+    team: Any = None,
     nickname: str = "",
     environment: str | None = None,
     test: bool = False,
 ) -> UserAPIKey:
-    """The checked (and, with ``test``, tested) key :func:`add_user_api_key` would store.
+    """The checked (and, with ``test``, tested) key :func:`add_user_api_key` would store:
+    ``user``'s, or (``user`` ``None``) ``team``'s.
 
     Nothing is written. Raises what :func:`add_user_api_key` raises, except that a
-    secret the user already stored is only found by :func:`store_key`.
+    secret the owner already stored is only found by :func:`store_key`.
     """
     if not isinstance(service, str) or service not in registry:
         raise ValidationError(
@@ -99,7 +137,9 @@ def prepare_key(
     environment = _check_environment(environment)
     nickname = _check_nickname(nickname)
     checked, result = check_new_secret(service, credentials, environment, test=test)
-    key = UserAPIKey(user=user, service=service, nickname=nickname, environment=environment)
+    key = UserAPIKey(
+        user=user, team=team, service=service, nickname=nickname, environment=environment
+    )
     key.set_credentials(checked)
     if result is not None:
         key.record_test(result)
@@ -125,17 +165,22 @@ def check_new_secret(
     return checked, result
 
 
-def is_stored(user: Any, key: UserAPIKey) -> bool:
-    """Whether ``user`` already stored the secret of the unsaved ``key``."""
-    return holds_secret(user, key.get_credentials())
+def is_stored(owner: Owner | Any, key: UserAPIKey) -> bool:
+    """Whether the owner (an :class:`Owner`, or a user) already stored the secret of
+    the unsaved ``key``."""
+    return holds_secret(owner, key.get_credentials())
 
 
 @sensitive_variables()
-def holds_secret(user: Any, credentials: Mapping[str, str], *, exclude: Any = None) -> bool:
-    """Whether ``user`` (or their id) stored ``credentials`` in a key other than
-    ``exclude``, whichever encryption key made its fingerprint."""
+def holds_secret(
+    owner: Owner | Any, credentials: Mapping[str, str], *, exclude: Any = None
+) -> bool:
+    """Whether the owner (an :class:`Owner`, a user, or a user's id) stored
+    ``credentials`` in a key other than ``exclude``, whichever encryption key made its
+    fingerprint."""
+    owner = owner if isinstance(owner, Owner) else Owner.user(owner)
     fingerprints = get_keyring().fingerprints(canonical_bytes(credentials))
-    keys = UserAPIKey.objects.filter(user=user, fingerprint__in=fingerprints)
+    keys = UserAPIKey.objects.filter(**owner.filter, fingerprint__in=fingerprints)
     if exclude is not None:
         keys = keys.exclude(pk=exclude.pk)
     return keys.exists()
@@ -152,8 +197,8 @@ def store_key(
     """Save a key from :func:`prepare_key`, unless its owner already stored the secret."""
     user = key.user
     with _atomic():
-        preference = ServicePreference.lock(user, key.service, key.environment)
-        if is_stored(user, key):
+        preference = ServicePreference.lock(key.owner, key.service, key.environment)
+        if is_stored(key.owner, key):
             raise _duplicate()
         try:
             with _atomic():
@@ -184,6 +229,7 @@ def test_user_api_key(
     ``tested`` audit event and sends ``key_tested``. Raises
     :class:`~byok.exceptions.DecryptionError` if the key cannot be decrypted.
     """
+    _require_manager_of(key, actor)
     result = test_credentials(key.service, key.get_credentials(), environment=key.environment)
     record_test_result(key, result, actor=actor, request=request)
     return result
@@ -232,10 +278,18 @@ def reveal_user_api_key(
     Writes a ``revealed`` audit event and sends ``key_revealed``. Raises
     :class:`~byok.exceptions.DecryptionError` if the key cannot be decrypted.
     """
+    _require_manager_of(key, actor)
     credentials = key.get_credentials()
     audit.record(AuditAction.REVEALED, key=key, actor=actor, request=request)
     key_revealed.send(sender=UserAPIKey, key=key, actor=actor)
     return credentials
+
+
+def _require_manager_of(key: UserAPIKey, actor: Any) -> None:
+    """A team's key is changed, tested and revealed only by the team's owners and
+    admins. ``actor=None`` is the host's own code, trusted as it is for users' keys."""
+    if key.team_id is not None and actor is not None:
+        teams.require_manager(actor, key.team)
 
 
 def _check_nickname(nickname: object) -> str:
@@ -279,6 +333,7 @@ def update_user_api_key(
     Returns ``key``, refreshed, with ``warnings`` and ``probe_result`` set as
     :func:`add_user_api_key` sets them.
     """
+    _require_manager_of(key, actor)
     nickname = None if nickname is None else _check_nickname(nickname)
     environment = None if environment is None else _check_environment(environment)
     checked = result = None
@@ -367,7 +422,7 @@ def _settle_after_update(
 def _replace_secret(
     key: UserAPIKey, checked: ValidationResult, result: ProbeResult | None
 ) -> None:
-    if holds_secret(key.user_id, checked.credentials, exclude=key):
+    if holds_secret(key.owner, checked.credentials, exclude=key):
         raise _duplicate()
     key.set_credentials(checked)
     if result is None:
@@ -397,7 +452,7 @@ def _apply_default(
         return ["is_default"]
     successor = (
         UserAPIKey.objects.active()
-        .for_slot(key.user_id, key.service, key.environment)
+        .for_slot(key.owner, key.service, key.environment)
         .exclude(pk=key.pk)
         .order_by("-created_at")
         .first()
@@ -420,13 +475,14 @@ def _apply_default(
 
 
 def _lock_preference_of(key: UserAPIKey) -> ServicePreference:
-    return ServicePreference.lock(key.user_id, key.service, key.environment)
+    return ServicePreference.lock(key.owner, key.service, key.environment)
 
 
 def remove_user_api_key(
     key: UserAPIKey, *, actor: Any = None, request: HttpRequest | None = None
 ) -> None:
     """Soft-delete: erase the ciphertext and fingerprint, keep the row for the trail."""
+    _require_manager_of(key, actor)
     with _atomic():
         preference = _lock_preference_of(key)
         key.credentials = None
@@ -484,5 +540,37 @@ def set_platform_fallback(
             actor=user,
             service=service,
             allow_platform_fallback=allow,
+            environment=environment or "all",
+        )
+
+
+def require_team_key(
+    team: Any,
+    service: str,
+    required: bool = True,
+    *,
+    actor: Any,
+    environment: str | None = None,
+) -> None:
+    """Make the team's members use the team's key for ``service`` and no other (theirs
+    or the platform's), or stop requiring it. Refused unless ``actor`` manages the team.
+
+    Without ``environment`` the choice applies to every environment.
+    """
+    if service not in registry:
+        raise UnknownService(service)
+    teams.require_manager(actor, team)
+    environments = [Environment.resolve(environment)] if environment else list(Environment.values)
+    with _atomic():
+        for env in environments:
+            preference = ServicePreference.lock(Owner.team(team), service, env)
+            preference.required = required
+            preference.save(update_fields=["required"])
+        audit.record(
+            AuditAction.PREFERENCE_CHANGED,
+            team=team,
+            actor=actor,
+            service=service,
+            team_key_required=required,
             environment=environment or "all",
         )

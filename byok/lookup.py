@@ -16,12 +16,15 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
+from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.dispatch import receiver
 from django.utils import timezone
 
+from byok import teams
 from byok.fields import SealedCredentials
-from byok.models import Budget, Reservation, ServicePreference, UserAPIKey
+from byok.models import Budget, Reservation, ServicePreference, UserAPIKey, team_model
 
 
 class SlotRow(NamedTuple):
@@ -35,8 +38,19 @@ class SlotRow(NamedTuple):
     credentials: SealedCredentials | None
 
 
+class TeamSlotRow(NamedTuple):
+    """The team's slot, read only when the user is a member of the team asked for."""
+
+    team_id: Any
+    required: bool
+    allow_platform_fallback: bool
+    key_id: uuid.UUID | None
+    credentials: SealedCredentials | None
+
+
 class BudgetRow(NamedTuple):
-    """One of the user's budgets that covers the service, as the lookup read it."""
+    """One budget that covers the service, as the lookup read it: the user's own
+    (``team_id`` empty), the user's on a team's key, or (``user_id`` empty) the team's."""
 
     id: int
     service: str
@@ -48,36 +62,49 @@ class BudgetRow(NamedTuple):
     default_name: str
     period_start: date | None
     spent: Decimal
+    user_id: Any
+    team_id: Any
     #: The amount its unexpired reservations hold.
     reserved: Decimal
 
 
 class Found(NamedTuple):
-    """What the lookup read: the slot (``None`` if the user never had one) and the
-    user's budgets on the service."""
+    """What the lookup read: the user's slot (``None`` if the user never had one), the
+    team's (``None`` without a team, or for a user not in it) and the budgets."""
 
     slot: SlotRow | None
+    team_slot: TeamSlotRow | None
     budgets: tuple[BudgetRow, ...]
 
 
-_statements: dict[str, str] = {}
+_statements: dict[tuple[str, str], str] = {}
+
+
+@receiver(setting_changed)
+def _forget_statements(*, setting: str, **kwargs: object) -> None:
+    if setting in ("BYOK", "BYOK_TEAM_MODEL"):  # the team adapter's table may change
+        _statements.clear()
 
 
 def _statement(connection: BaseDatabaseWrapper) -> str:
-    sql = _statements.get(connection.vendor)
+    membership = teams.membership_model()
+    cache_key = (connection.vendor, membership._meta.label)
+    sql = _statements.get(cache_key)
     if sql is None:
-        sql = _statements[connection.vendor] = _build_statement(connection.ops.quote_name)
+        sql = _statements[cache_key] = _build_statement(connection.ops.quote_name, membership)
     return sql
 
 
-def _build_statement(quote_name: Any) -> str:
+def _build_statement(quote_name: Any, membership_model: Any) -> str:
     user, pref, key = get_user_model()._meta, ServicePreference._meta, UserAPIKey._meta
-    budget, reservation = Budget._meta, Reservation._meta
+    budget, reservation, membership = Budget._meta, Reservation._meta, membership_model._meta
+    adapter = teams.adapter()
 
     def column(meta: Any, name: str) -> str:
         return str(quote_name(meta.get_field(name).column))
 
     user_id = f"u.{column(user, user.pk.name)}"
+    team_id = f"m.{column(membership, adapter.team_field)}"
     budget_columns = ", ".join(f"b.{column(budget, name)}" for name in BUDGET_COLUMNS)
     reserved = (
         f"SELECT SUM(r.{column(reservation, 'amount')}) "  # noqa: S608
@@ -85,17 +112,28 @@ def _build_statement(quote_name: Any) -> str:
         f"WHERE r.{column(reservation, 'budget')} = b.{column(budget, 'id')} "
         f"AND r.{column(reservation, 'expires_at')} > %s"
     )
+    b_user, b_team = f"b.{column(budget, 'user')}", f"b.{column(budget, 'team')}"
     # Only quoted names from the models' metadata go into the text; values are bound.
     return (
         f"SELECT p.{column(pref, 'allow_platform_fallback')}, "  # noqa: S608
-        f"k.{column(key, 'id')}, k.{column(key, 'credentials')}, {budget_columns}, ({reserved}) "
+        f"k.{column(key, 'id')}, k.{column(key, 'credentials')}, {team_id}, "
+        f"tp.{column(pref, 'required')}, tp.{column(pref, 'allow_platform_fallback')}, "
+        f"tk.{column(key, 'id')}, tk.{column(key, 'credentials')}, "
+        f"{budget_columns}, ({reserved}) "
         f"FROM {quote_name(user.db_table)} u "
         f"LEFT JOIN {quote_name(pref.db_table)} p ON p.{column(pref, 'user')} = {user_id} "
         f"AND p.{column(pref, 'service')} = %s AND p.{column(pref, 'environment')} = %s "
         f"LEFT JOIN {quote_name(key.db_table)} k "
         f"ON k.{column(key, 'id')} = p.{column(pref, 'default_key')} "
-        f"LEFT JOIN {quote_name(budget.db_table)} b ON b.{column(budget, 'user')} = {user_id} "
-        f"AND b.{column(budget, 'service')} IN ('', %s) "
+        f"LEFT JOIN {quote_name(membership.db_table)} m ON {team_id} = %s "
+        f"AND m.{column(membership, adapter.user_field)} = {user_id} "
+        f"LEFT JOIN {quote_name(pref.db_table)} tp ON tp.{column(pref, 'team')} = {team_id} "
+        f"AND tp.{column(pref, 'service')} = %s AND tp.{column(pref, 'environment')} = %s "
+        f"LEFT JOIN {quote_name(key.db_table)} tk "
+        f"ON tk.{column(key, 'id')} = tp.{column(pref, 'default_key')} "
+        f"LEFT JOIN {quote_name(budget.db_table)} b ON b.{column(budget, 'service')} IN ('', %s) "
+        f"AND (({b_user} = {user_id} AND ({b_team} IS NULL OR {b_team} = {team_id})) "
+        f"OR ({b_user} IS NULL AND {b_team} = {team_id})) "
         f"WHERE {user_id} = %s"
     )
 
@@ -103,16 +141,22 @@ def _build_statement(quote_name: Any) -> str:
 #: The budget's columns the lookup reads, in :class:`BudgetRow`'s order.
 BUDGET_COLUMNS = (
     "id", "service", "applies_to", "period", "limit", "action", "alert_at", "default_name",
-    "period_start", "spent",
+    "period_start", "spent", "user", "team",
 )  # fmt: skip
 
 
-def find(user_pk: Any, service: str, environment: str, now: datetime) -> Found | None:
-    """The slot's preference and default key, and the user's budgets on ``service``;
-    ``None`` for a user who does not exist."""
+def find(
+    user_pk: Any, service: str, environment: str, now: datetime, team_pk: Any = None
+) -> Found | None:
+    """The user's slot, the slot of the team ``team_pk`` if the user is in it, and the
+    budgets on ``service`` (the user's, and the team's); ``None`` for a user who does
+    not exist."""
     connection: BaseDatabaseWrapper = connections[router.db_for_read(ServicePreference)]
     params = [
         _prep(Reservation, "expires_at", now, connection),
+        service,
+        environment,
+        None if team_pk is None else _team_pk().get_db_prep_value(team_pk, connection),
         service,
         environment,
         service,
@@ -123,16 +167,20 @@ def find(user_pk: Any, service: str, environment: str, now: datetime) -> Found |
         rows = cursor.fetchall()
     if not rows:
         return None
-    allow, key_id, token = rows[0][:3]
-    slot = None
+    allow, key_id, token, member_of, required, team_allow, team_key_id, team_token = rows[0][:8]
+    slot = team_slot = None
     if allow is not None:
-        slot = SlotRow(
-            bool(allow),
-            None if key_id is None else _KEY_PK.to_python(key_id),
-            None if token is None else SealedCredentials(token),
+        slot = SlotRow(bool(allow), _key_pk(key_id), _sealed(token))
+    if member_of is not None and required is not None:
+        team_slot = TeamSlotRow(
+            _team_pk().to_python(member_of),
+            bool(required),
+            bool(team_allow),
+            _key_pk(team_key_id),
+            _sealed(team_token),
         )
-    budgets = tuple(_budget(row[3:]) for row in rows if row[3] is not None)
-    return Found(slot, budgets)
+    budgets = tuple(_budget(row[8:]) for row in rows if row[8] is not None)
+    return Found(slot, team_slot, budgets)
 
 
 def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
@@ -141,11 +189,19 @@ def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
     return None if found is None else found.slot
 
 
+def _key_pk(value: Any) -> uuid.UUID | None:
+    return None if value is None else _KEY_PK.to_python(value)
+
+
+def _sealed(token: str | None) -> SealedCredentials | None:
+    return None if token is None else SealedCredentials(token)
+
+
 def _budget(values: tuple[Any, ...]) -> BudgetRow:
     (pk, service, applies_to, period, limit, action, alert_at, default_name, start, spent) = (
         values[:10]
     )
-    reserved = values[10]
+    user_id, team_id, reserved = values[10:13]
     return BudgetRow(
         int(pk),
         service,
@@ -157,6 +213,8 @@ def _budget(values: tuple[Any, ...]) -> BudgetRow:
         default_name,
         start if start is None or isinstance(start, date) else date.fromisoformat(start),
         _decimal(spent),
+        None if user_id is None else _user_pk().to_python(user_id),
+        None if team_id is None else _team_pk().to_python(team_id),
         Decimal(0) if reserved is None else _decimal(reserved),
     )
 
@@ -173,6 +231,10 @@ def _prep(model: Any, name: str, value: Any, connection: BaseDatabaseWrapper) ->
 def _user_pk() -> Any:
     """The user model's primary key field (the swappable model is only known at run time)."""
     return get_user_model()._meta.pk
+
+
+def _team_pk() -> Any:
+    return team_model()._meta.pk
 
 
 #: The fields whose conversions the lookup runs on each call.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import django
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -18,6 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
 from byok.crypto import Keyring, get_keyring
+from byok.deletion import delete_with_owner
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
 from byok.results import ProbeResult, ProbeStatus
@@ -60,6 +64,127 @@ KeyStatus = models.TextChoices(  # type: ignore[call-overload]
 )
 
 
+#: The team model byok uses: its own, or the host's (``settings.BYOK_TEAM_MODEL``).
+TEAM_MODEL = getattr(settings, "BYOK_TEAM_MODEL", "byok.Team")
+
+
+#: ``CheckConstraint``'s keyword for its condition: ``condition`` since Django 5.1,
+#: ``check`` before.
+CHECK = "condition" if django.VERSION >= (5, 1) else "check"
+
+
+def one_owner(name: str) -> models.CheckConstraint:
+    """A row belongs to a user or to a team, never both, never neither."""
+    exactly_one = models.Q(user__isnull=False, team__isnull=True) | models.Q(
+        user__isnull=True, team__isnull=False
+    )
+    return check_constraint(name, exactly_one)
+
+
+def check_constraint(name: str, condition: models.Q) -> models.CheckConstraint:
+    """A ``CheckConstraint`` under either keyword for its condition."""
+    return models.CheckConstraint(name=name, **{CHECK: condition})  # type: ignore[arg-type]
+
+
+class TeamRole(models.TextChoices):
+    """What a member may do with a team's keys: owners and admins manage them and
+    see the team's trail; members use them, masked."""
+
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    MEMBER = "member", _("Member")
+
+
+class Team(models.Model):
+    """A group of users who share keys. A host with a team or organization model of
+    its own points ``settings.BYOK_TEAM_MODEL`` at it instead (see docs/teams.md)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team")
+        swappable = "BYOK_TEAM_MODEL"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def add_member(self, user: Any, role: str = TeamRole.MEMBER) -> TeamMembership:
+        """Make ``user`` a member with ``role`` (or change their role)."""
+        if role not in TeamRole.values:
+            raise ValueError(f"Unknown role {role!r}; use one of {', '.join(TeamRole.values)}.")
+        membership, _created = TeamMembership.objects.update_or_create(
+            team=self, user=user, defaults={"role": role}
+        )
+        return membership
+
+    def remove_member(self, user: Any) -> None:
+        TeamMembership.objects.filter(team=self, user=user).delete()
+
+
+class TeamMembership(models.Model):
+    """A user's place in a team, with a role: what byok's default team adapter reads."""
+
+    team = models.ForeignKey(TEAM_MODEL, on_delete=models.CASCADE, related_name="byok_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_memberships"
+    )
+    role = models.CharField(
+        _("role"), max_length=8, choices=TeamRole.choices, default=TeamRole.MEMBER
+    )
+    created_at = models.DateTimeField(_("joined"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("team membership")
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="byok_one_membership_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.team_id} ({self.role})"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose a key (and a slot's preference) is: a user's or a team's."""
+
+    kind: str  # "user" or "team"
+    pk: Any
+
+    @classmethod
+    def user(cls, user: Any) -> Owner:
+        return cls("user", getattr(user, "pk", user))
+
+    @classmethod
+    def team(cls, team: Any) -> Owner:
+        return cls("team", getattr(team, "pk", team))
+
+    @property
+    def filter(self) -> dict[str, Any]:
+        """The keyword arguments that select this owner's rows."""
+        return {f"{self.kind}_id": self.pk}
+
+    @property
+    def label(self) -> str:
+        """``user:<pk>`` or ``team:<pk>``, as audit events and ciphertexts name it."""
+        return f"{self.kind}:{self.pk}"
+
+    def lock(self, using: str) -> None:
+        """Lock the owner's row for the rest of the transaction: every write byok makes
+        for one owner (keys, reservations) queues behind the one before."""
+        model = get_user_model() if self.kind == "user" else team_model()
+        # PostgreSQL's weaker lock still serialises byok's writers but does not block
+        # other tables' inserts that reference the row.
+        no_key = connections[using].features.has_select_for_no_key_update
+        rows = model._base_manager.using(using).select_for_update(no_key=no_key)
+        list(rows.filter(pk=self.pk).values_list("pk", flat=True))
+
+
+def team_model() -> type[models.Model]:
+    """The team model in use (``settings.BYOK_TEAM_MODEL``, or byok's ``Team``)."""
+    return apps.get_model(TEAM_MODEL, require_ready=False)
+
+
 class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
     def alive(self) -> UserAPIKeyQuerySet:
         """Keys that have not been deleted."""
@@ -73,8 +198,12 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
         """The user's keys, deleted ones excluded."""
         return self.alive().filter(user=user)
 
-    def for_slot(self, user: Any, service: str, environment: str) -> UserAPIKeyQuerySet:
-        return self.filter(user=user, service=service, environment=environment)
+    def for_team(self, team: Any) -> UserAPIKeyQuerySet:
+        """The team's keys, deleted ones excluded."""
+        return self.alive().filter(team=team)
+
+    def for_slot(self, owner: Owner, service: str, environment: str) -> UserAPIKeyQuerySet:
+        return self.filter(**owner.filter, service=service, environment=environment)
 
     def masked(self) -> UserAPIKeyQuerySet:
         """Keys as lists show them: without the ciphertext, which they never decrypt."""
@@ -89,9 +218,9 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
         """Keys that serve their (user, service, environment)."""
         return self.filter(default_for__isnull=False)
 
-    def default_for(self, user: Any, service: str, environment: str) -> UserAPIKey | None:
-        """The key that serves this user's calls to a service, if any."""
-        return self.defaults().for_slot(user, service, environment).first()
+    def default_for(self, owner: Owner, service: str, environment: str) -> UserAPIKey | None:
+        """The key that serves this owner's calls to a service, if any."""
+        return self.defaults().for_slot(owner, service, environment).first()
 
 
 class UserAPIKey(models.Model):
@@ -103,11 +232,22 @@ class UserAPIKey(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    #: The owner: a user, or (``user`` empty) a team.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
         related_name="byok_api_keys",
         verbose_name=_("user"),
+    )
+    team = models.ForeignKey(
+        TEAM_MODEL,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
+        related_name="byok_api_keys",
+        verbose_name=_("team"),
     )
     service = models.CharField(_("service"), max_length=64, db_index=True)
     credentials = EncryptedCredentialsField(_("credentials"), null=True)
@@ -157,17 +297,27 @@ class UserAPIKey(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "service", "environment"], name="byok_key_slot_idx"),
+            models.Index(fields=["team", "service", "environment"], name="byok_key_team_slot_idx"),
             models.Index(fields=["encryption_key_id", "id"], name="byok_key_encryption_key_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "fingerprint"], name="byok_unique_secret_per_user"
             ),
+            models.UniqueConstraint(
+                fields=["team", "fingerprint"], name="byok_unique_secret_per_team"
+            ),
+            one_owner("byok_key_has_one_owner"),
         ]
 
     def __str__(self) -> str:
         label = self.nickname or self.masked_key
         return f"{self.service_name}: {label}"
+
+    @property
+    def owner(self) -> Owner:
+        """The key's user, or its team."""
+        return Owner.user(self.user_id) if self.user_id is not None else Owner.team(self.team_id)
 
     def get_service(self) -> Service:
         """The key's service; :class:`~byok.exceptions.UnknownService` if it is gone."""
@@ -248,7 +398,18 @@ class ServicePreference(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_preferences"
+        settings.AUTH_USER_MODEL,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
+        related_name="byok_preferences",
+    )
+    team = models.ForeignKey(
+        TEAM_MODEL,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
+        related_name="byok_preferences",
     )
     service = models.CharField(max_length=64)
     environment = models.CharField(max_length=16, choices=Environment.choices)
@@ -258,6 +419,8 @@ class ServicePreference(models.Model):
     allow_platform_fallback = models.BooleanField(
         _("use the platform's key when I have none"), default=True
     )
+    #: A team's slot only: its members use the team's key and no other for the service.
+    required = models.BooleanField(_("members must use the team's key"), default=False)
 
     class Meta:
         verbose_name = _("service preference")
@@ -265,27 +428,36 @@ class ServicePreference(models.Model):
             models.UniqueConstraint(
                 fields=["user", "service", "environment"], name="byok_one_preference_per_slot"
             ),
+            models.UniqueConstraint(
+                fields=["team", "service", "environment"],
+                name="byok_one_preference_per_team_slot",
+            ),
+            one_owner("byok_preference_has_one_owner"),
         ]
 
     def __str__(self) -> str:
         return f"{self.service} ({self.environment})"
 
+    @property
+    def owner(self) -> Owner:
+        return Owner.user(self.user_id) if self.user_id is not None else Owner.team(self.team_id)
+
     @classmethod
-    def lock(cls, user: Any, service: str, environment: str) -> ServicePreference:
+    def lock(cls, owner: Owner | Any, service: str, environment: str) -> ServicePreference:
         """The slot's row, created if needed, for a transaction that changes keys.
 
-        It first locks the owner's user row, which always exists: every key write
-        of one user then queues behind the previous one, and concurrent first
-        writes cannot deadlock on the gap lock MySQL takes for a missing row.
-        Locking reads see rows committed after the transaction began, even under
-        MySQL's REPEATABLE READ.
+        ``owner`` is an :class:`Owner`, or a user. It first locks the owner's own row,
+        which always exists: every key write of one owner then queues behind the
+        previous one, and concurrent first writes cannot deadlock on the gap lock
+        MySQL takes for a missing row. Locking reads see rows committed after the
+        transaction began, even under MySQL's REPEATABLE READ.
         """
         using = router.db_for_write(cls)
         if not transaction.get_connection(using).in_atomic_block:
             raise TransactionManagementError("ServicePreference.lock() needs a transaction.")
-        user_pk = getattr(user, "pk", user)
-        lock_user_row(user_pk, using)
-        slot = {"user_id": user_pk, "service": service, "environment": environment}
+        owner = owner if isinstance(owner, Owner) else Owner.user(owner)
+        owner.lock(using)
+        slot = {**owner.filter, "service": service, "environment": environment}
         row = cls.objects.using(using).select_for_update().filter(**slot).first()
         return row or cls.objects.using(using).create(**slot)
 
@@ -305,28 +477,13 @@ class ServicePreference(models.Model):
             return
         newest = (
             UserAPIKey.objects.active()
-            .for_slot(self.user_id, self.service, self.environment)
+            .for_slot(self.owner, self.service, self.environment)
             .order_by("-created_at")
             .first()
         )
         if newest != current:
             self.default_key = newest
             self.save(update_fields=["default_key"])
-
-
-def lock_user_row(user_pk: Any, using: str) -> None:
-    """Lock the user's row for the rest of the transaction: every write byok makes for
-    one user (keys, reservations) queues behind the one before."""
-    user_model = get_user_model()
-    # PostgreSQL's weaker lock still serialises byok's writers but does not block
-    # other tables' inserts that reference the user.
-    no_key = connections[using].features.has_select_for_no_key_update
-    list(
-        user_model._base_manager.using(using)
-        .select_for_update(no_key=no_key)
-        .filter(pk=user_pk)
-        .values_list("pk", flat=True)
-    )
 
 
 class DailyUsage(models.Model):
@@ -353,16 +510,28 @@ class DailyUsage(models.Model):
 
 
 class KeyUsage(DailyUsage):
-    """Daily usage served by one of the user's keys."""
+    """Daily usage served by one stored key, by whoever made the calls: the key's owner,
+    or for a team's key each member apart."""
 
     key = models.ForeignKey(UserAPIKey, on_delete=models.CASCADE, related_name="daily_usage")
+    #: Who made the calls (empty once their account is deleted: a team's key keeps its
+    #: history).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="byok_key_usage",
+        verbose_name=_("made by"),
+    )
 
     class Meta(DailyUsage.Meta):
         verbose_name = _("daily key usage")
         verbose_name_plural = _("daily key usage")
         constraints = [
             models.UniqueConstraint(
-                fields=["key", "date", "model"], name="byok_one_usage_row_per_key_day_model"
+                fields=["key", "user", "date", "model"],
+                name="byok_one_usage_row_per_key_caller_day_model",
             ),
         ]
 
@@ -407,6 +576,7 @@ class AppliesTo(models.TextChoices):
 
     PLATFORM = "platform", _("The platform's key")
     OWN = "own", _("The user's own keys")
+    TEAM = "team", _("The team's keys")
     ALL = "all", _("All keys")
 
 
@@ -428,8 +598,9 @@ class BudgetQuerySet(models.QuerySet["Budget"]):
 
 
 class Budget(models.Model):
-    """A spending limit for one user: over a calendar period, on one service or all,
-    counting the platform's key, the user's own keys, or both.
+    """A spending limit over a calendar period, on one service or all: a user's (counting
+    the platform's key, the user's own keys, a team's or all), a team's (its members'
+    spend on its keys together) or one member's on a team's keys.
 
     The row also holds what was spent in its current period (``period_start``):
     metering adds to it in SQL, and the key lookup reads it, so a blocking budget
@@ -438,11 +609,23 @@ class Budget(models.Model):
     limit, period and thresholds from the setting unless the admin set its own.
     """
 
+    #: The user whose spend counts; empty on a team's budget (its members' spend on its key).
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
         related_name="byok_budgets",
         verbose_name=_("user"),
+    )
+    #: With a user: that member's spend on the team's key; alone: all its members'.
+    team = models.ForeignKey(
+        TEAM_MODEL,
+        on_delete=delete_with_owner,
+        null=True,
+        blank=True,
+        related_name="byok_budgets",
+        verbose_name=_("team"),
     )
     service = models.CharField(
         _("service"), max_length=64, blank=True, help_text=_("Empty: every service.")
@@ -492,8 +675,15 @@ class Budget(models.Model):
                 condition=~models.Q(default_name=""),
                 name="byok_one_row_per_default_budget",
             ),
+            check_constraint(
+                "byok_budget_has_owner",
+                models.Q(user__isnull=False) | models.Q(team__isnull=False),
+            ),
         ]
-        indexes = [models.Index(fields=["user", "service"], name="byok_budget_user_idx")]
+        indexes = [
+            models.Index(fields=["user", "service"], name="byok_budget_user_idx"),
+            models.Index(fields=["team", "service"], name="byok_budget_team_idx"),
+        ]
 
     def __str__(self) -> str:
         service = registry.get(self.service).name if self.service in registry else self.service
@@ -539,6 +729,10 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
         """A user's trail: everything that happened to their keys."""
         return self.filter(owner=user)
 
+    def for_team(self, team: Any) -> AuditEventQuerySet:
+        """A team's trail: everything that happened to its keys and budgets."""
+        return self.filter(team=team)
+
 
 class AuditEvent(models.Model):
     """An append-only record of something done to a key. Never holds a secret."""
@@ -568,6 +762,15 @@ class AuditEvent(models.Model):
         on_delete=models.SET_NULL,
         related_name="audit_events",
         verbose_name=_("key"),
+    )
+    #: The team whose key (or budget) it was about; its admins see the event.
+    team = models.ForeignKey(
+        TEAM_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team"),
     )
     service = models.CharField(_("service"), max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)

@@ -18,7 +18,7 @@ def settle_slot_after_hard_delete(*, instance: UserAPIKey, **kwargs: Any) -> Non
         preference = (
             ServicePreference.objects.select_for_update()
             .filter(
-                user_id=instance.user_id,
+                **instance.owner.filter,
                 service=instance.service,
                 environment=instance.environment,
             )

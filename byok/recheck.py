@@ -47,6 +47,7 @@ class KeyCheck:
     """What happened to one key. Carries ids and names only, never a secret."""
 
     key_id: uuid.UUID
+    #: The owning user's id, or ``team:<id>`` for a team's key.
     owner_id: Any
     service: str
     nickname: str
@@ -223,7 +224,7 @@ def _check(
 ) -> KeyCheck:
     return KeyCheck(
         key_id=key.pk,
-        owner_id=key.user_id,
+        owner_id=key.user_id if key.user_id is not None else key.owner.label,
         service=key.service,
         nickname=key.nickname,
         old_status=key.status if old_status is None else old_status,

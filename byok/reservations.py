@@ -22,22 +22,34 @@ from typing import Any
 from django.db import router, transaction
 from django.utils import timezone
 
-from byok import budgets
-from byok.models import Budget, lock_user_row
+from byok import budgets, teams
+from byok.models import Budget, Owner
 from byok.resolution import ResolvedKey, resolve_api_key
 
 
 def hold(
-    user: Any, service: str, estimate: Decimal | int | str, *, environment: str | None = None
+    user: Any,
+    service: str,
+    estimate: Decimal | int | str,
+    *,
+    environment: str | None = None,
+    team: Any = None,
 ) -> ResolvedKey:
     """The key to call with, with ``estimate`` (USD) set aside on each blocking budget
     that covers the call (``hold`` on the result); :class:`~byok.BudgetExceeded` when it
-    does not fit. Release it with ``resolved.hold.release()`` if the call is not made."""
+    does not fit. Release it with ``resolved.hold.release()`` if the call is not made.
+
+    A call for a team also locks the team's row (after the user's: always in that
+    order), so that members racing for one team budget queue too."""
     amount = _amount(estimate)
-    with transaction.atomic(using=router.db_for_write(Budget)):
+    using = router.db_for_write(Budget)
+    with transaction.atomic(using=using):
         if user is not None and user.is_authenticated:
-            lock_user_row(user.pk, router.db_for_write(Budget))
-        resolved = resolve_api_key(user, service, environment=environment)
+            Owner.user(user).lock(using)
+            team = team if team is not None else teams.current_team(user)
+            if team is not None:
+                Owner.team(teams.team_pk(team)).lock(using)
+        resolved = resolve_api_key(user, service, environment=environment, team=team)
         covering = budgets.states(
             resolved.budgets,
             timezone.localdate(),
@@ -46,7 +58,7 @@ def hold(
         )
         for state in covering:
             if state.refuses(amount):
-                budgets.record_block(state, user, service)
+                budgets.record_block(state, user, service, resolved.team_id)
                 raise state.exceeded(service)
         placed = budgets.place_hold(user.pk, covering, amount) if covering else None
     return replace(resolved, hold=placed or budgets.Hold([]))
@@ -54,12 +66,17 @@ def hold(
 
 @contextmanager
 def reserve(
-    user: Any, service: str, estimate: Decimal | int | str, *, environment: str | None = None
+    user: Any,
+    service: str,
+    estimate: Decimal | int | str,
+    *,
+    environment: str | None = None,
+    team: Any = None,
 ) -> Iterator[ResolvedKey]:
     """``with byok.reserve(user, "openai", estimate) as resolved:`` — call the provider
     with ``resolved.value`` and record the call with
     ``track_api_usage(..., key=resolved)`` inside the block; see :func:`hold`."""
-    resolved = hold(user, service, estimate, environment=environment)
+    resolved = hold(user, service, estimate, environment=environment, team=team)
     try:
         yield resolved
     finally:

@@ -9,33 +9,39 @@ write. A key over a blocking budget is refused with
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from byok import budgets
+from byok import budgets, teams
 from byok.budgets import Hold
 from byok.conf import conf
 from byok.exceptions import DecryptionError, NoAPIKey
+from byok.fields import SealedCredentials
 from byok.lookup import BudgetRow, find
 from byok.models import AppliesTo, Environment, UserAPIKey
+from byok.services.base import Service
 from byok.services.registry import registry
 from byok.signals import key_used
 
-Source = Literal["user", "platform"]
+Source = Literal["user", "team", "platform"]
+#: What budgets call each source: whose money a call spends.
+SPENDS = {"user": AppliesTo.OWN, "team": AppliesTo.TEAM, "platform": AppliesTo.PLATFORM}
 
 
 @dataclass(frozen=True)
 class ResolvedKey:
     """The credential that serves a call, and whose it is.
 
-    ``budgets`` are the user's budgets as the lookup read them (metering adds to them
-    without reading them again); ``hold``, the money :func:`byok.reserve` set aside
-    for the call.
+    ``source`` is ``user`` (the user's own key), ``team`` (the key of the team
+    ``team_id``) or ``platform``. ``budgets`` are the budgets as the lookup read them
+    (metering adds to them without reading them again); ``hold``, the money
+    :func:`byok.reserve` set aside for the call.
     """
 
     value: str | dict[str, str] = field(repr=False)
@@ -45,78 +51,117 @@ class ResolvedKey:
     key_id: uuid.UUID | None = None
     budgets: tuple[BudgetRow, ...] = field(default=(), repr=False)
     hold: Hold | None = field(default=None, repr=False)
+    team_id: Any = None
 
     @cached_property
     def key(self) -> UserAPIKey | None:
-        """The user's key row (one query, on first access); ``None`` for the platform's."""
+        """The key's row (one query, on first access); ``None`` for the platform's."""
         return None if self.key_id is None else UserAPIKey.objects.get(pk=self.key_id)
 
     @property
     def spends(self) -> str:
-        """Whose money a call spends, as budgets count it: ``own`` or ``platform``."""
-        return AppliesTo.OWN if self.source == "user" else AppliesTo.PLATFORM
+        """Whose money a call spends, as budgets count it: ``own``, ``team`` or ``platform``."""
+        return SPENDS[self.source]
 
 
 @sensitive_variables()
 def resolve_api_key(
-    user: Any, service: str, *, environment: str | None = None, fallback: bool = True
+    user: Any,
+    service: str,
+    *,
+    environment: str | None = None,
+    fallback: bool = True,
+    team: Any = None,
 ) -> ResolvedKey:
-    """The user's default active key for ``service``, else the platform's key.
+    """The key that serves ``user``'s call to ``service``: by default the user's own
+    key, else the key of ``team`` (or of the team ``BYOK["CURRENT_TEAM"]`` picks) if
+    the user is a member, else the platform's (``BYOK["RESOLUTION_ORDER"]``). A team
+    that requires its key for the service gets it and nothing else.
 
-    One query and one decryption when the user has a key; no writes. Raises
-    :class:`~byok.exceptions.NoAPIKey` when neither exists, or when the user
-    chose "always use my key" for the service and has none, and its subclass
-    :class:`~byok.exceptions.BudgetExceeded` when the key that would serve is over a
-    blocking budget (a budget on the platform's key never stops the user's own key).
+    One query and one decryption; no writes. Raises :class:`~byok.exceptions.NoAPIKey`
+    when no key may serve (also when the user chose "always use my key" and has none),
+    and its subclass :class:`~byok.exceptions.BudgetExceeded` when the key that would
+    serve is over a blocking budget (a budget on the platform's key never stops the
+    user's own key, and byok never switches keys to get round a budget).
     """
     definition = registry.get(service)
     environment = Environment.resolve(environment)
     found = None
     if user is not None and user.is_authenticated:
-        found = find(user.pk, service, environment, timezone.now())
+        team = team if team is not None else teams.current_team(user)
+        found = find(user.pk, service, environment, timezone.now(), teams.team_pk(team))
     slot = None if found is None else found.slot
+    team_slot = None if found is None else found.team_slot
     rows = () if found is None else found.budgets
-    if slot is not None and slot.credentials is not None:
-        _refuse_if_over_budget(user, service, rows, AppliesTo.OWN)
-        try:
-            credentials = slot.credentials.open()
-        except DecryptionError as error:
-            raise error.for_row(slot.key_id) from None
-        value = definition.present(credentials)
-        resolved = ResolvedKey(value, "user", service, environment, slot.key_id, rows)
+    required = team_slot is not None and team_slot.required
+    refused = required or (slot is not None and not slot.allow_platform_fallback)
+    order = cast("Sequence[Source]", ("team",) if required else conf.RESOLUTION_ORDER)
+    for source in order:
+        served: tuple[SealedCredentials | None, uuid.UUID | None, Any]
+        if source == "user" and slot is not None and slot.credentials is not None:
+            served = slot.credentials, slot.key_id, None
+        elif source == "team" and team_slot is not None and team_slot.credentials is not None:
+            served = team_slot.credentials, team_slot.key_id, team_slot.team_id
+        elif source == "platform" and fallback and not refused and service in conf.PLATFORM_KEYS:
+            served = None, None, None
+        else:
+            continue
+        _refuse_if_over_budget(user, service, rows, SPENDS[source], served[2])
+        resolved = _resolved(definition, source, served, environment, rows)
+        key_used.send(
+            sender=UserAPIKey,
+            user=user,
+            service=service,
+            environment=environment,
+            source=resolved.source,
+            key_id=resolved.key_id,
+        )
+        return resolved
+    raise NoAPIKey(service, fallback_refused=refused)
+
+
+@sensitive_variables()
+def _resolved(
+    definition: Service,
+    source: Source,
+    served: tuple[SealedCredentials | None, uuid.UUID | None, Any],
+    environment: str,
+    rows: tuple[BudgetRow, ...],
+) -> ResolvedKey:
+    sealed, key_id, team_id = served
+    if sealed is None:
+        credentials = definition.normalize(conf.PLATFORM_KEYS[definition.id])
     else:
-        refused = slot is not None and not slot.allow_platform_fallback
-        platform = conf.PLATFORM_KEYS.get(service)
-        if not fallback or refused or not platform:
-            raise NoAPIKey(service, fallback_refused=refused)
-        _refuse_if_over_budget(user, service, rows, AppliesTo.PLATFORM)
-        value = definition.present(definition.normalize(platform))
-        resolved = ResolvedKey(value, "platform", service, environment, None, rows)
-    key_used.send(
-        sender=UserAPIKey,
-        user=user,
-        service=service,
-        environment=environment,
-        source=resolved.source,
-        key_id=resolved.key_id,
-    )
-    return resolved
+        try:
+            credentials = sealed.open()
+        except DecryptionError as error:
+            raise error.for_row(key_id) from None
+    value = definition.present(credentials)
+    return ResolvedKey(value, source, definition.id, environment, key_id, rows, None, team_id)
 
 
 def _refuse_if_over_budget(
-    user: Any, service: str, rows: tuple[BudgetRow, ...], spends: str
+    user: Any, service: str, rows: tuple[BudgetRow, ...], spends: str, team_pk: Any
 ) -> None:
     over = budgets.over_budget(rows, service, spends, timezone.localdate())
     if over is not None:
-        budgets.record_block(over, user, service)
+        budgets.record_block(over, user, service, team_pk)
         raise over.exceeded(service)
 
 
 def get_user_api_key(
-    user: Any, service: str, *, environment: str | None = None, fallback: bool = True
+    user: Any,
+    service: str,
+    *,
+    environment: str | None = None,
+    fallback: bool = True,
+    team: Any = None,
 ) -> str | dict[str, str]:
     """The credential to use for ``service``: a string, or a dict for multi-field services."""
-    return resolve_api_key(user, service, environment=environment, fallback=fallback).value
+    resolved = resolve_api_key(
+        user, service, environment=environment, fallback=fallback, team=team
+    )
+    return resolved.value
 
 
 aresolve_api_key = sync_to_async(resolve_api_key)

@@ -17,9 +17,10 @@ key_revealed = Signal()
 #: (a :class:`byok.results.ProbeResult`).
 key_tested = Signal()
 #: Spend on a budget reached one of its alert thresholds, once per budget, period and
-#: threshold. ``budget`` (a :class:`byok.models.Budget`), ``user``, ``threshold``
-#: (percent), ``spent`` and ``limit`` (USD ``Decimal``s), ``period_start``.
+#: threshold. ``budget`` (a :class:`byok.models.Budget`), ``user`` (``None`` on a
+#: team's budget), ``team`` (``None`` on a user's own), ``threshold`` (percent),
+#: ``spent`` and ``limit`` (USD ``Decimal``s), ``period_start``.
 budget_threshold_reached = Signal()
 #: Host code was handed a credential. ``user``, ``service``, ``environment``,
-#: ``source`` ("user" or "platform"), ``key_id`` (None for the platform's key).
+#: ``source`` ("user", "team" or "platform"), ``key_id`` (None for the platform's key).
 key_used = Signal()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, router, transaction
@@ -81,9 +81,9 @@ def track_api_usage(
     environment = Environment.resolve(environment if key is None else key.environment)
     if user is None or not user.is_authenticated:
         return amount
-    key_id, budgets_seen, hold = _served_by(user, service, environment, key)
-    spends = AppliesTo.PLATFORM if key_id is None else AppliesTo.OWN
-    charged = amount and budgets.covered(budgets_seen, service, spends)
+    served = _served_by(user, service, environment, key)
+    key_id, spends, hold = served.key_id, served.spends, served.hold
+    charged = amount and budgets.covered(served.budgets, service, spends)
     counters = {
         **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
         "unpriced_calls": calls if model and cost is None and not found else 0,
@@ -102,7 +102,9 @@ def track_api_usage(
             with transaction.atomic(using=using):
                 _record(user, service, environment, key_id, model or "", counters)
                 if charged:
-                    budgets.charge(user.pk, service, spends, amount, budgets_seen)
+                    budgets.charge(
+                        user.pk, service, spends, amount, served.budgets, served.team_id
+                    )
                 if hold is not None:
                     hold.settle()
             return amount
@@ -133,7 +135,7 @@ def _record(
     if key_id is None:
         add_platform_usage(user.pk, service, environment, day, counters)
     else:
-        add_key_usage(key_id, day, timezone.now(), counters)
+        add_key_usage(key_id, {"user": user.pk, **day}, timezone.now(), counters)
 
 
 def is_deadlock(error: OperationalError) -> bool:
@@ -145,21 +147,34 @@ def is_deadlock(error: OperationalError) -> bool:
 atrack_api_usage = sync_to_async(track_api_usage)
 
 
+class Served(NamedTuple):
+    """Which key served a call, whose money it spends, the budgets that may count it and
+    the money reserved for it."""
+
+    key_id: uuid.UUID | None
+    spends: str
+    team_id: Any
+    budgets: Sequence[BudgetRow]
+    hold: Hold | None
+
+
 def _served_by(
     user: Any, service: str, environment: str, key: ResolvedKey | UserAPIKey | None
-) -> tuple[uuid.UUID | None, Sequence[BudgetRow], Hold | None]:
-    """The key that served (``None``: the platform's), the user's budgets and the call's
-    hold. What :func:`~byok.resolve_api_key` returned says it all; anything else takes
-    one query."""
+) -> Served:
+    """What :func:`~byok.resolve_api_key` returned says it all; a key row or nothing
+    (the user's current key, else the platform's) takes one query."""
     if isinstance(key, ResolvedKey):
-        return key.key_id, key.budgets, key.hold
-    found = find(user.pk, service, environment, timezone.now())
+        return Served(key.key_id, key.spends, key.team_id, key.budgets, key.hold)
+    team_id = key.team_id if isinstance(key, UserAPIKey) else None
+    found = find(user.pk, service, environment, timezone.now(), team_id)
     seen = found.budgets if found else ()
     if isinstance(key, UserAPIKey):
-        return key.pk, seen, None
+        spends = AppliesTo.TEAM if team_id is not None else AppliesTo.OWN
+        return Served(key.pk, spends, team_id, seen, None)
     slot = found.slot if found else None
-    served = slot.key_id if slot is not None and slot.credentials is not None else None
-    return served, seen, None
+    if slot is not None and slot.credentials is not None:
+        return Served(slot.key_id, AppliesTo.OWN, None, seen, None)
+    return Served(None, AppliesTo.PLATFORM, None, seen, None)
 
 
 @dataclass(frozen=True)

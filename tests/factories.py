@@ -5,8 +5,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from byok.keys import add_user_api_key
-from byok.models import Environment, KeyUsage, PlatformUsage, UserAPIKey
+from byok.keys import add_team_api_key, add_user_api_key
+from byok.models import Environment, KeyUsage, PlatformUsage, Team, TeamRole, UserAPIKey
 
 from fakes import fake_credentials
 
@@ -52,13 +52,49 @@ class UserAPIKeyFactory(factory.django.DjangoModelFactory):
         return add_user_api_key(user, service, credentials, **options)
 
 
+class TeamFactory(factory.django.DjangoModelFactory):
+    """A team of byok's own model; ``owner=`` a user makes them its owner."""
+
+    class Meta:
+        model = Team
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+    @factory.post_generation
+    def owner(team, create, user, **kwargs):
+        if user is not None:
+            team.add_member(user, TeamRole.OWNER)
+
+
+class TeamAPIKeyFactory(factory.django.DjangoModelFactory):
+    """A team's key, stored through :func:`byok.keys.add_team_api_key` by one of the
+    team's owners (made for it unless ``actor`` is given)."""
+
+    class Meta:
+        model = UserAPIKey
+
+    team = factory.SubFactory(TeamFactory)
+    service = "openai"
+    credentials = factory.LazyAttribute(lambda key: fake_credentials(key.service))
+
+    @classmethod
+    def _create(cls, model_class, team, service, credentials, actor=None, **options):
+        if actor is None:
+            actor = UserFactory()
+            team.add_member(actor, TeamRole.OWNER)
+        return add_team_api_key(team, service, credentials, actor=actor, **options)
+
+
 class KeyUsageFactory(factory.django.DjangoModelFactory):
-    """A day's usage of a user's key, written as a row (track_api_usage is tested apart)."""
+    """A day's usage of a key, written as a row (track_api_usage is tested apart)."""
 
     class Meta:
         model = KeyUsage
 
     key = factory.SubFactory(UserAPIKeyFactory)
+    #: Who made the calls: the key's owner, unless a team's key.
+    user = factory.LazyAttribute(lambda usage: usage.key.user)
     date = factory.LazyFunction(timezone.localdate)
     calls = 1
 

@@ -385,8 +385,9 @@ def test_budget_states_count_only_the_current_period():
     today = timezone.localdate()
     last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     row = budgets.BudgetRow(
-        1, "", "all", "month", Decimal(1), "block", "50", "", last_month, Decimal(5), Decimal(0)
-    )
+        1, "", "all", "month", Decimal(1), "block", "50", "", last_month, Decimal(5),
+        user_id=1, team_id=None, reserved=Decimal(0),
+    )  # fmt: skip
     (state,) = budgets.states([row], today)
     assert (state.spent, state.start) == (Decimal(0), today.replace(day=1))
     assert rule.covers("openai", "own")

@@ -293,6 +293,9 @@ RECEIVER_CASES = {
     "API reveal, a key_revealed receiver fails": api_reveal_receiver,
     "a host view's get_user_api_key, a key_used receiver fails": host_view_receiver,
 }
+#: Cases where no frame the report shows holds the secret readably, protected or not
+#: (the resolved key hides its value from ``repr``): the report must not show it either way.
+OUT_OF_REACH = {"a host view's get_user_api_key, a key_used receiver fails"}
 
 
 def report_of(mails):
@@ -304,7 +307,7 @@ def report_of(mails):
     return message.subject, message.body, html.unescape(html_body)
 
 
-def check(response, secrets, failing_frame, mails, protected):
+def check(response, secrets, failing_frame, mails, protected, reachable=True):
     assert response.status_code == 500
     subject, text, html_report = report_of(mails)
     for report in (text, html_report):
@@ -313,10 +316,11 @@ def check(response, secrets, failing_frame, mails, protected):
     everything = "\n".join([subject, text, html_report, response.content.decode()])
     pieces = {piece for secret in secrets for piece in windows(secret, 12)}
     shown = sorted(piece for piece in pieces if piece in everything)
-    if protected:
+    if protected or not reachable:
         assert not shown, f"{len(shown)} pieces of a secret in the report"
+    if protected:
         assert SafeExceptionReporterFilter.cleansed_substitute in text
-    else:
+    elif reachable:
         assert shown, "the case never put the secret within the report's reach"
 
 
@@ -333,7 +337,8 @@ def test_no_secret_in_the_error_report_of_a_failing_receiver(
     response, secrets, failing_frame = RECEIVER_CASES[case](
         client, user, monkeypatch, request.addfinalizer
     )
-    check(response, secrets, failing_frame, admin_mails, protected)
+    reachable = case not in OUT_OF_REACH
+    check(response, secrets, failing_frame, admin_mails, protected, reachable)
 
 
 def test_reveal_answers_as_before_though_rendered_early(client, user):

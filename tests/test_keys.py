@@ -19,7 +19,7 @@ from byok.keys import (
     set_key_active,
     set_platform_fallback,
 )
-from byok.models import AuditEvent, ServicePreference, UserAPIKey
+from byok.models import AuditEvent, Owner, ServicePreference, UserAPIKey
 from byok.signals import key_added, key_removed, key_updated, key_used
 
 from factories import UserAPIKeyFactory, UserFactory
@@ -321,7 +321,7 @@ def test_the_first_key_of_a_slot_is_its_default(user):
     second = UserAPIKeyFactory(user=user)
     assert first.is_default
     assert not UserAPIKey.objects.get(pk=second.pk).is_default
-    assert UserAPIKey.objects.default_for(user, "openai", "production") == first
+    assert UserAPIKey.objects.default_for(Owner.user(user), "openai", "production") == first
 
 
 def test_adding_as_default_takes_over(user):

@@ -50,7 +50,7 @@ from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
 from byok.importing import MAX_BYTES, MAX_ENTRIES, Entry
-from byok.models import AuditEvent, KeyUsage, UserAPIKey
+from byok.models import AuditEvent, KeyUsage, Team, TeamRole, UserAPIKey
 from byok.probes import probe_client
 from byok.resolution import resolve_api_key
 from byok.results import ProbeStatus
@@ -301,6 +301,15 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
     )
     used.append(("anthropic", replaced))
     byok_keys.remove_user_api_key(UserAPIKey.objects.get(user=other_user, service="stripe"))
+    team = Team.objects.create(name="Research")
+    team.add_member(user, TeamRole.OWNER)
+    member = UserFactory()
+    team.add_member(member)
+    team_secret = fake_credentials("openai")
+    byok_keys.add_team_api_key(team, "openai", team_secret, actor=user)
+    used.append(("openai", team_secret))
+    served = byok.resolve_api_key(member, "openai", team=team)
+    byok.track_api_usage(member, "openai", key=served)
     with with_byok(PLATFORM_KEYS={"openai": platform_secret}):
         byok.track_api_usage(UserFactory(), "openai")
     used.append(("openai", platform_secret))

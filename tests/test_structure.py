@@ -18,10 +18,11 @@ PACKAGE = Path(byok.__file__).parent
 #: STYLE.md's floors, bottom up: a module imports only from its own floor or below.
 FLOORS = [
     {"byok", "byok.version", "byok.conf", "byok.exceptions", "byok.crypto", "byok.http",
-     "byok.results", "byok.signals", "byok.rate_limits"},
+     "byok.results", "byok.signals", "byok.rate_limits", "byok.deletion"},
     {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
-    {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering"},
+    {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering",
+     "byok.teams"},
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
      "byok.rotation"},
     {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations"},

@@ -147,13 +147,15 @@ def test_the_portable_upsert_recovers_from_a_concurrent_insert(user, monkeypatch
     def update_after_a_racing_insert(queryset, **kwargs):
         calls.append(kwargs)
         if len(calls) == 1:  # another request creates the row between our update and insert
-            KeyUsageFactory(key=key, date=today, calls=10)
+            KeyUsageFactory(key=key, user=user, date=today, calls=10)
             return 0
         return real_update(queryset, **kwargs)
 
     monkeypatch.setattr(type(KeyUsage.objects.all()), "update", update_after_a_racing_insert)
     metering._upsert_portably(
-        KeyUsage, {"key": key.pk, "date": today}, {"calls": 1, "units": 0, "cost": 0}
+        KeyUsage,
+        {"key": key.pk, "user": user.pk, "date": today},
+        {"calls": 1, "units": 0, "cost": 0},
     )
     assert KeyUsage.objects.get().calls == 11
 

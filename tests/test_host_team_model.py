@@ -1,0 +1,71 @@
+"""A host with its own team model (``BYOK_TEAM_MODEL``) and membership table
+(``BYOK["TEAM_ADAPTER"]``): byok's migrations follow it, its lookup joins the host's
+table in its one query, and its permissions ask the host's adapter. Run in a fresh
+process, since the team model is fixed when Django starts."""
+
+from support import run_in_test_project
+
+HOST = """
+import django
+django.setup()
+from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+connection.creation.create_test_db(verbosity=0)
+call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+import byok
+from byok import keys
+from byok.exceptions import NoAPIKey
+from byok.models import Budget, UserAPIKey, team_model
+from factories import UserFactory
+from fakes import fake_credentials
+from organizations.models import Organization, Seat
+
+assert team_model() is Organization
+tables = connection.introspection.table_names()
+assert "byok_team" not in tables and "organizations_organization" in tables, tables
+
+acme = Organization.objects.create(slug="acme")
+admin, member, outsider = UserFactory(), UserFactory(), UserFactory()
+Seat.objects.create(organization=acme, person=admin, is_admin=True)
+seat = Seat.objects.create(organization=acme, person=member)
+
+try:
+    keys.add_team_api_key(acme, "openai", fake_credentials("openai"), actor=member)
+except PermissionDenied:
+    pass
+else:
+    raise AssertionError("a member added a key")
+key = keys.add_team_api_key(acme, "openai", fake_credentials("openai"), actor=admin)
+assert key.team_id == acme.pk
+
+byok.set_budget(None, team=acme, limit="5", action="block")
+with CaptureQueriesContext(connection) as queries:
+    resolved = byok.resolve_api_key(member, "openai", team=acme)
+assert len(queries) == 1, [q["sql"] for q in queries]
+assert (resolved.source, resolved.key_id) == ("team", key.pk)
+assert [row.team_id for row in resolved.budgets] == [acme.pk]
+
+for who in (outsider, member):
+    if who is member:
+        seat.delete()
+    try:
+        byok.resolve_api_key(who, "openai", team=acme)
+    except NoAPIKey:
+        pass
+    else:
+        raise AssertionError("served someone without a seat")
+
+acme.delete()
+assert not UserAPIKey.objects.exists() and not Budget.objects.exists()
+connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+print("ok")
+"""
+
+
+def test_a_host_team_model_and_its_own_membership_table():
+    result = run_in_test_project(HOST, settings="organizations_settings")
+    assert result.stdout.strip() == "ok"

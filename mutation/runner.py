@@ -1,0 +1,149 @@
+"""Running mutants: each in a fresh pytest, against the tests that cover its line.
+
+Every worker owns a copy of the ``byok`` package, first on ``PYTHONPATH``, so
+workers run side by side and the checkout is never touched. Bytecode is neither
+written nor read from a cache, so a mutant the same size as the original, made
+in the same second, is never mistaken for it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from mutation.config import Config
+from mutation.coverage_map import CoverageMap
+from mutation.operators import Mutant
+
+
+class Outcome(str, Enum):
+    KILLED = "killed"
+    SURVIVED = "survived"
+    NO_COVERAGE = "no coverage"
+    TIMEOUT = "timeout"
+
+    @property
+    def detected(self) -> bool:
+        """A mutant that hangs the suite is noticed as surely as one that fails it."""
+        return self in (Outcome.KILLED, Outcome.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Result:
+    mutant: Mutant
+    outcome: Outcome
+    tests: int
+    seconds: float
+
+
+def selected_tests(
+    mutant: Mutant, coverage_map: CoverageMap, mapping: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """The tests that run the mutated statement (for import-time code, its scope: the
+    decorated function's body, the class, the module), within the module's own test
+    paths if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the
+    whole suite. If none of those covers the line, every test that does runs."""
+    first, last = mutant.scope
+    covering = coverage_map.tests_for(mutant.module, range(first, last + 1))
+    paths = mapping.get(mutant.module, ())
+    own = [test for test in covering if test.split("::")[0].startswith(paths)]
+    return own or covering
+
+
+class Workers:
+    """A pool of package copies; each mutant borrows one for the length of its run."""
+
+    def __init__(self, config: Config, pytest: Path, env: Mapping[str, str]) -> None:
+        self.config = config
+        self.pytest = pytest
+        self.env = dict(env)
+        self.free: queue.Queue[Path] = queue.Queue()
+        for number in range(config.workers):
+            place = config.state / f"worker-{number}"
+            shutil.rmtree(place, ignore_errors=True)
+            shutil.copytree(
+                config.root / "byok",
+                place / "byok",
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
+            self.free.put(place)
+
+    def run(self, mutant: Mutant, tests: list[str]) -> Result:
+        if not tests:
+            return Result(mutant, Outcome.NO_COVERAGE, 0, 0.0)
+        place = self.free.get()
+        target = place / mutant.module
+        original = (self.config.root / mutant.module).read_text()
+        try:
+            target.write_text(mutant.apply(original))
+            started = time.monotonic()
+            outcome = self._pytest(place, tests)
+            return Result(mutant, outcome, len(tests), time.monotonic() - started)
+        finally:
+            target.write_text(original)
+            self.free.put(place)
+
+    def _pytest(self, place: Path, tests: list[str]) -> Outcome:
+        plugins = [arg for plugin in self.config.pytest_plugins for arg in ("-p", plugin)]
+        command = [
+            str(self.pytest),
+            "-x",
+            "-q",
+            "--no-header",
+            "-p",
+            "no:cacheprovider",
+            *plugins,
+            *tests,
+        ]
+        env = {**self.env, "PYTHONPATH": str(place), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        with subprocess.Popen(
+            command,
+            cwd=self.config.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        ) as process:
+            try:
+                output, _ = process.communicate(timeout=self.config.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                return Outcome.TIMEOUT
+        # 0: every test passed. Anything else is the suite noticing: a failure, an
+        # import the mutant broke (in a test module, 2, or in a conftest, 4)... except
+        # a test that no longer exists, which means the coverage map is stale.
+        if process.returncode in (4, 5) and "not found" in output:
+            raise SystemExit("A test in the coverage map is gone: run without --reuse-coverage.")
+        return Outcome.SURVIVED if process.returncode == 0 else Outcome.KILLED
+
+
+def run_all(
+    workers: Workers,
+    mutants: list[Mutant],
+    coverage_map: CoverageMap,
+    progress: Callable[[Result, int, int], None],
+) -> list[Result]:
+    results: list[Result] = []
+    with ThreadPoolExecutor(max_workers=workers.config.workers) as pool:
+        futures = [
+            pool.submit(
+                workers.run, mutant, selected_tests(mutant, coverage_map, workers.config.tests)
+            )
+            for mutant in mutants
+        ]
+        for done, future in enumerate(futures, start=1):
+            result = future.result()
+            results.append(result)
+            progress(result, done, len(mutants))
+    return results

@@ -123,9 +123,12 @@ class EncryptedCredentialsField(_TextField):
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> Any:
+        # Django records ``editable`` only when it differs from its default, True;
+        # this field's default is False, so record it only when it is True.
         name, path, args, kwargs = super().deconstruct()
-        if kwargs.get("editable") is False:
-            del kwargs["editable"]
+        kwargs.pop("editable", None)
+        if self.editable:
+            kwargs["editable"] = True
         return name, path, args, kwargs
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:

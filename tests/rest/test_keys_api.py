@@ -287,6 +287,47 @@ def test_an_undecryptable_key_is_a_409_and_the_list_still_works(api, user):
         assert api.get(BASE).status_code == 200
 
 
+UNDECRYPTABLE = {
+    "detail": "This key cannot be decrypted with the site's encryption keys; "
+    "the site's administrators have been told."
+}
+SERVICE_GONE = {"detail": "This key's service is no longer available on this site."}
+
+
+@pytest.mark.parametrize("action", ["reveal", "test"])
+def test_an_undecryptable_key_says_so_and_tells_the_administrators(api, user, action, caplog):
+    from support import OTHER_ENCRYPTION_KEY
+
+    secret = fake_credentials("openai")
+    key = make_key(user, credentials=secret)
+    stored_under = key.credentials.encryption_key_id
+    with override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
+        response = api.post(f"{BASE}{key.pk}/{action}/")
+    assert response.status_code == 409
+    assert response.json() == UNDECRYPTABLE
+    [record] = [r for r in caplog.records if r.name == "byok.rest"]
+    assert record.levelname == "ERROR"
+    assert record.getMessage() == (
+        f"API key {key.pk} cannot be decrypted (encryption key id {stored_under})"
+    )
+    assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_new_secret_for_a_service_gone_from_the_site_is_a_409(api, user, method):
+    key = make_key(user)
+    body = {"key": fake_credentials("openai"), "test": False}
+    if method == "put":
+        body |= {"nickname": "", "environment": "production", "is_default": True}
+        body |= {"is_active": True}
+    with override_settings(BYOK={**settings.BYOK, "DISABLED_SERVICES": ["openai"]}):
+        response = getattr(api, method)(f"{BASE}{key.pk}/", body)
+    assert response.status_code == 409
+    assert response.json() == SERVICE_GONE
+    key.refresh_from_db()
+    assert key.credentials.open() != {"api_key": body["key"]}
+
+
 def test_session_auth_needs_a_csrf_token(user):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)

@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(result: Result, done: int, total: int) -> None:
         if not result.outcome.detected:
-            print(f"[{done}/{total}] {result.outcome.value}: {result.mutant.describe()}")
+            print(
+                f"[{done}/{total}] {result.outcome.value}: {result.mutant.describe()}", flush=True
+            )
         elif done % 25 == 0:
             print(f"[{done}/{total}]", flush=True)
 

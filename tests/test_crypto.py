@@ -78,6 +78,12 @@ def test_a_key_whose_last_character_carries_stray_bits_is_refused(last):
         parse_key("k" * 42 + last)
 
 
+@pytest.mark.parametrize("text", ["k" * 43 + "X", "k" * 42 + "XX", "X" * 44, "k" * 42 + "Q="])
+def test_keys_ending_in_padding_like_characters_are_accepted(text):
+    """Only ``=`` is padding: a trailing ``X`` (or any other letter) is part of the key."""
+    assert base64.urlsafe_b64encode(parse_key(text)).decode() == text.ljust(44, "=")
+
+
 def test_surrounding_whitespace_is_not_part_of_a_key():
     key = generate_key()
     assert parse_key(f"  {key}\n") == parse_key(key)
@@ -260,10 +266,20 @@ def test_subkeys_do_not_depend_on_secret_key():
         assert keyring(key).fingerprint(PLAINTEXT) == fingerprint
 
 
+HOW_TO_CONFIGURE = (
+    "Generate one with 'python manage.py byok_generate_key' and set "
+    "BYOK = {'ENCRYPTION_KEYS': [<that key>]} in your settings, read from the "
+    "environment rather than committed."
+)
+
+
 @override_settings(BYOK={})
 def test_no_key_configured_says_how_to_make_one():
-    with pytest.raises(ImproperlyConfigured, match="byok_generate_key"):
+    with pytest.raises(ImproperlyConfigured) as excinfo:
         get_keyring()
+    assert str(excinfo.value) == (
+        f"byok cannot store or read secrets: BYOK['ENCRYPTION_KEYS'] is empty. {HOW_TO_CONFIGURE}"
+    )
 
 
 @override_settings(BYOK={"ENCRYPTION_KEYS": ["too-short"]})
@@ -271,6 +287,16 @@ def test_an_unusable_key_is_an_improper_configuration():
     with pytest.raises(ImproperlyConfigured, match="unusable key") as excinfo:
         get_keyring()
     assert "too-short" not in str(excinfo.value)
+    assert str(excinfo.value) == (
+        "BYOK['ENCRYPTION_KEYS'] holds an unusable key: a key must be URL-safe base64. "
+        + HOW_TO_CONFIGURE
+    )
+
+
+def test_an_empty_keyring_says_how_to_make_a_key():
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        Keyring([])
+    assert str(excinfo.value) == f"byok has no encryption key. {HOW_TO_CONFIGURE}"
 
 
 def test_get_keyring_follows_override_settings():
@@ -360,6 +386,30 @@ def test_error_reports_show_no_key_material_or_secret(call):
     secrets = (SHORT_SECRET_KEY, MATERIAL, SECRET, OTHER_ENCRYPTION_KEY)
     assert any(secret in held for secret in secrets)
     assert not any(secret in shown for secret in secrets)
+
+
+def failing_decryption(ring):
+    """``ring`` with every key's cipher failing deep inside, a token in hand."""
+    for key in ring._by_id.values():
+
+        def fail(data):
+            raise RuntimeError("injected failure deep inside")
+
+        key._fernet = type("FailingFernet", (), {"decrypt": staticmethod(fail)})()
+    return ring
+
+
+@pytest.mark.parametrize("through", ["EncryptionKey", "Keyring"])
+def test_error_reports_show_no_stored_token(through):
+    """A token is as good as its secret to whoever holds a retired key: hidden too."""
+    ring = keyring(generate_key())
+    token = ring.encrypt(PLAINTEXT)
+    failing_decryption(ring)
+    target = ring.primary if through == "EncryptionKey" else ring
+    shown, held = frames_from_byok(lambda: target.decrypt(token))
+    payload = token.rsplit(":", 1)[1]
+    assert payload[:40] in held
+    assert payload[:40] not in shown
 
 
 def test_an_unusable_key_list_is_hidden_from_error_reports():

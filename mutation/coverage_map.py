@@ -53,6 +53,7 @@ def build(config: Config, pytest: Path, env: Mapping[str, str]) -> CoverageMap:
         "--cov-report=",
         f"--junitxml={timings}",
         *(f"--ignore={path}" for path in config.skip_tests),
+        *_test_paths(config),
     ]
     # This checkout's byok, whatever the virtualenv has installed.
     environment = {**env, "COVERAGE_FILE": str(data_file), "PYTHONPATH": str(config.root)}
@@ -90,6 +91,15 @@ def reset_environment(env: Mapping[str, str]) -> dict[str, str]:
     clean = {name: value for name, value in env.items() if name not in dropped}
     clean["PYTHONDONTWRITEBYTECODE"] = "1"
     return clean
+
+
+def _test_paths(config: Config) -> list[str]:
+    """Only the modules' own tests, when each module names them: the map is then
+    made in a fraction of the suite's time."""
+    if not all(module in config.tests for module in config.modules):
+        return []
+    paths = {path for module in config.modules for path in config.tests[module]}
+    return sorted(path for path in paths if (config.root / path).exists())
 
 
 def _node_id(context: str) -> str:

@@ -49,14 +49,14 @@ def selected_tests(
     mutant: Mutant, coverage_map: CoverageMap, mapping: Mapping[str, tuple[str, ...]]
 ) -> list[str]:
     """The tests that run the mutated statement (for import-time code, its scope: the
-    decorated function's body, the class, the module), within the module's own test
-    paths if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the
-    whole suite. If none of those covers the line, every test that does runs."""
+    decorated function's body, the class, the module), of the module's own test paths
+    if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the suite."""
     first, last = mutant.scope
     covering = coverage_map.tests_for(mutant.module, range(first, last + 1))
-    paths = mapping.get(mutant.module, ())
-    own = [test for test in covering if test.split("::")[0].startswith(paths)]
-    return own or covering
+    paths = mapping.get(mutant.module)
+    if paths is None:
+        return covering
+    return [test for test in covering if test.split("::")[0].startswith(paths)]
 
 
 class Workers:

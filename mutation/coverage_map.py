@@ -51,6 +51,7 @@ def build(config: Config, pytest: Path, env: Mapping[str, str]) -> CoverageMap:
         "--cov=byok",
         "--cov-context=test",
         "--cov-report=",
+        "--cov-fail-under=0",  # a part of the suite covers a part of byok
         f"--junitxml={timings}",
         *(f"--ignore={path}" for path in config.skip_tests),
         *_test_paths(config),

@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         elif done % 25 == 0:
             print(f"[{done}/{total}]", flush=True)
 
-    results = run_all(Workers(config, pytest, env), mutants, covered, progress)
+    workers = Workers(config, env)
+    try:
+        results = run_all(workers, mutants, covered, progress)
+    finally:
+        workers.close()
     elapsed = time.monotonic() - started
     print(report(config.modules, results, elapsed))
     (config.state / "report.json").write_text(json.dumps(as_json(results, elapsed), indent=1))

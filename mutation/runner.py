@@ -1,18 +1,19 @@
 """Running mutants: each in a fresh pytest, against the tests that cover its line.
 
-Every worker owns a copy of the ``byok`` package, first on ``PYTHONPATH``, so
-workers run side by side and the checkout is never touched. Bytecode is neither
-written nor read from a cache, so a mutant the same size as the original, made
-in the same second, is never mistaken for it.
+Every worker owns a copy of the ``byok`` package, first on the path of the pytest
+its fork server starts (:mod:`mutation.forkserver`), so workers run side by side
+and the checkout is never touched. Bytecode is neither written nor read from a
+cache, so a mutant the same size as the original, made in the same second, is
+never mistaken for it.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import queue
 import shutil
-import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -60,13 +61,13 @@ def selected_tests(
 
 
 class Workers:
-    """A pool of package copies; each mutant borrows one for the length of its run."""
+    """A pool of package copies, each with its fork server; a mutant borrows one."""
 
-    def __init__(self, config: Config, pytest: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
         self.config = config
-        self.pytest = pytest
-        self.env = dict(env)
-        self.free: queue.Queue[Path] = queue.Queue()
+        self.free: queue.Queue[tuple[Path, subprocess.Popen[str]]] = queue.Queue()
+        self.servers: list[subprocess.Popen[str]] = []
+        server_env = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         for number in range(config.workers):
             place = config.state / f"worker-{number}"
             shutil.rmtree(place, ignore_errors=True)
@@ -75,57 +76,66 @@ class Workers:
                 place / "byok",
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
             )
-            self.free.put(place)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "mutation.forkserver"],
+                cwd=config.root,
+                env=server_env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            self.servers.append(server)
+            self.free.put((place, server))
+
+    def close(self) -> None:
+        for server in self.servers:
+            assert server.stdin is not None
+            server.stdin.close()
+            server.wait()
+
+    def check(self, tests: list[str]) -> None:
+        """The unmutated code must pass ``tests`` in every worker, or no result means
+        anything (a broken runner would "kill" every mutant)."""
+        for _ in range(self.config.workers):
+            place, server = self.free.get()
+            try:
+                if self._pytest(place, server, tests) is not Outcome.SURVIVED:
+                    raise SystemExit(f"Without mutants, these tests fail in {place}: {tests}")
+            finally:
+                self.free.put((place, server))
 
     def run(self, mutant: Mutant, tests: list[str]) -> Result:
         if not tests:
             return Result(mutant, Outcome.NO_COVERAGE, 0, 0.0)
-        place = self.free.get()
+        place, server = self.free.get()
         target = place / mutant.module
         original = (self.config.root / mutant.module).read_text()
         try:
             target.write_text(mutant.apply(original))
             started = time.monotonic()
-            outcome = self._pytest(place, tests)
+            outcome = self._pytest(place, server, tests)
             return Result(mutant, outcome, len(tests), time.monotonic() - started)
         finally:
             target.write_text(original)
-            self.free.put(place)
+            self.free.put((place, server))
 
-    def _pytest(self, place: Path, tests: list[str]) -> Outcome:
+    def _pytest(self, place: Path, server: subprocess.Popen[str], tests: list[str]) -> Outcome:
         plugins = [arg for plugin in self.config.pytest_plugins for arg in ("-p", plugin)]
-        command = [
-            str(self.pytest),
-            "-x",
-            "-q",
-            "--no-header",
-            "-p",
-            "no:cacheprovider",
-            *plugins,
-            *tests,
-        ]
-        env = {**self.env, "PYTHONPATH": str(place), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        with subprocess.Popen(
-            command,
-            cwd=self.config.root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        ) as process:
-            try:
-                output, _ = process.communicate(timeout=self.config.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.communicate()
-                return Outcome.TIMEOUT
+        args = ["-x", "-q", "--no-header", "-p", "no:cacheprovider", *plugins, *tests]
+        job = {"place": str(place), "args": args, "timeout": self.config.timeout}
+        assert server.stdin is not None
+        assert server.stdout is not None
+        server.stdin.write(json.dumps(job) + "\n")
+        server.stdin.flush()
+        answer = json.loads(server.stdout.readline())
+        if answer["code"] is None:
+            return Outcome.TIMEOUT
         # 0: every test passed. Anything else is the suite noticing: a failure, an
         # import the mutant broke (in a test module, 2, or in a conftest, 4)... except
         # a test that no longer exists, which means the coverage map is stale.
-        if process.returncode in (4, 5) and "not found" in output:
+        if answer["code"] in (4, 5) and "not found" in answer["output"]:
             raise SystemExit("A test in the coverage map is gone: run without --reuse-coverage.")
-        return Outcome.SURVIVED if process.returncode == 0 else Outcome.KILLED
+        return Outcome.SURVIVED if answer["code"] == 0 else Outcome.KILLED
 
 
 def run_all(
@@ -134,6 +144,8 @@ def run_all(
     coverage_map: CoverageMap,
     progress: Callable[[Result, int, int], None],
 ) -> list[Result]:
+    for module in workers.config.modules:
+        workers.check(coverage_map.tests_for(module, range(1, 100_000))[:30])
     results: list[Result] = []
     with ThreadPoolExecutor(max_workers=workers.config.workers) as pool:
         futures = [

@@ -27,10 +27,6 @@ from byok.crypto import (
     get_keyring,
 )
 
-#: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
-#: (deprecated: ``key_id`` names a stored key's id everywhere else).
-ENCRYPTION_KEY_ID_LOOKUPS = ("encryption_key_id", "key_id")
-
 
 def canonical_bytes(credentials: Mapping[str, str]) -> bytes:
     """One byte string per credential mapping: what is encrypted and fingerprinted."""
@@ -100,6 +96,11 @@ class EncryptionKeyId(models.Transform):
         )
         sql, params = compiler.compile(substring)
         return sql, tuple(params)
+
+
+#: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
+#: (deprecated: ``key_id`` names a stored key's id everywhere else).
+ENCRYPTION_KEY_ID_LOOKUPS = (EncryptionKeyId.lookup_name, "key_id")
 
 
 if TYPE_CHECKING:

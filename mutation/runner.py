@@ -51,13 +51,16 @@ def selected_tests(
 ) -> list[str]:
     """The tests that run the mutated statement (for import-time code, its scope: the
     decorated function's body, the class, the module), of the module's own test paths
-    if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the suite."""
+    if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the suite.
+
+    If none of those covers it, every mapped test that does: code whose result is
+    cached (a keyring, an SQL statement) runs in whichever test needs it first.
+    """
     first, last = mutant.scope
     covering = coverage_map.tests_for(mutant.module, range(first, last + 1))
-    paths = mapping.get(mutant.module)
-    if paths is None:
-        return covering
-    return [test for test in covering if test.split("::")[0].startswith(paths)]
+    paths = mapping.get(mutant.module, ())
+    own = [test for test in covering if test.split("::")[0].startswith(paths)]
+    return own or covering
 
 
 class Workers:

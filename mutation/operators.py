@@ -59,6 +59,9 @@ class Mutant:
     #: The source lines whose tests run against the mutant: its statement's, or for
     #: code run at import time, those of the function, class or module it belongs to.
     scope: tuple[int, int]
+    #: Whether the mutated code runs when the module is imported (a decorator, a
+    #: default, a class or module body), not when a function is called.
+    import_time: bool
 
     @property
     def key(self) -> str:
@@ -138,6 +141,7 @@ class _Finder(ast.NodeVisitor):
                 original=original or self._text(node),
                 replacement=replacement,
                 scope=self.statement if self.in_body else self.scope,
+                import_time=not self.in_body,
             )
         )
 
@@ -265,6 +269,7 @@ class _Finder(ast.NodeVisitor):
                 original="@" + self._text(decorator),
                 replacement="",
                 scope=self.statement if self.in_body else self.scope,
+                import_time=not self.in_body,
             )
         )
 

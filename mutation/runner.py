@@ -58,6 +58,9 @@ def selected_tests(
     """
     first, last = mutant.scope
     covering = coverage_map.tests_for(mutant.module, range(first, last + 1))
+    if not covering and mutant.import_time:
+        # A class whose body only declares (a dataclass): its users are the module's.
+        covering = coverage_map.tests_for(mutant.module, range(1, 100_000))
     paths = mapping.get(mutant.module, ())
     own = [test for test in covering if test.split("::")[0].startswith(paths)]
     return own or covering

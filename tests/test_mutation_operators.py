@@ -104,6 +104,8 @@ def test_import_time_code_runs_the_tests_of_its_function(operators):
     by_operator = {m.operator: m for m in mutants(operators)}
     body = (12, 16)  # the lines of f's body
     assert by_operator["remove decorator"].scope == body
+    assert by_operator["remove decorator"].import_time
     assert by_operator["return None"].scope == (16, 16)  # a statement: its own line
+    assert not by_operator["return None"].import_time
     [label] = [m for m in mutants(operators) if m.original == 'b"byok key id"']
     assert label.scope == (1, CODE.count("\n"))  # the module

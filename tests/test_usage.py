@@ -276,6 +276,13 @@ def test_units_alone_can_be_recorded(user):
     assert key.usage_count == 0
 
 
+def test_one_call_and_no_units_by_default(user):
+    make_key(user)
+    byok.track_api_usage(user, "openai", cost="0.01")
+    row = KeyUsage.objects.get()
+    assert (row.calls, row.units) == (1, 0)
+
+
 def test_a_free_call_costs_nothing_and_counts(user):
     key = make_key(user)
     byok.track_api_usage(user, "openai", key=key, cost=0)

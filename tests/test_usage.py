@@ -108,6 +108,20 @@ def test_bad_arguments_are_refused_and_change_nothing(user, kwargs):
     assert not KeyUsage.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"calls": -1}, "calls and units must be non-negative integers."),
+        ({"units": "5"}, "calls and units must be non-negative integers."),
+        ({"cost": -1}, "cost must not be negative."),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(user, kwargs, message):
+    with pytest.raises(ValueError, match="must") as excinfo:
+        byok.track_api_usage(user, "openai", **kwargs)
+    assert str(excinfo.value) == message
+
+
 def test_anonymous_users_are_not_metered(platform):
     byok.track_api_usage(AnonymousUser(), "openai")
     assert not PlatformUsage.objects.exists()

@@ -253,6 +253,7 @@ def test_reveal_can_be_turned_off(api, user):
     with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
         response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 403
+    assert response.json() == {"detail": "Showing stored keys again is turned off on this site."}
     assert not AuditEvent.objects.filter(action="revealed").exists()
 
 

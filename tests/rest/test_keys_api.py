@@ -263,6 +263,57 @@ def test_reveal_is_throttled(api, user):
     assert statuses == [200] * 5 + [429]
 
 
+def test_testing_a_stored_key_again_counts_against_the_test_budget(api, user, provider):
+    key = make_key(user)
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "2/minute"},
+    }
+    with override_settings(REST_FRAMEWORK=rates):
+        statuses = [api.post(f"{BASE}{key.pk}/test/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def one_test_a_minute():
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
+    }
+    return override_settings(REST_FRAMEWORK=rates)
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_replacing_a_secret_with_a_test_counts_against_the_test_budget(
+    api, user, provider, method
+):
+    key = make_key(user)
+    body = {"nickname": "", "environment": "production", "is_default": True, "is_active": True}
+    with one_test_a_minute():
+        first = getattr(api, method)(
+            f"{BASE}{key.pk}/", {**body, "key": fake_credentials("openai")}
+        )
+        second = getattr(api, method)(
+            f"{BASE}{key.pk}/", {**body, "key": fake_credentials("openai")}
+        )
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+def test_a_body_that_is_not_an_object_spends_no_test(api, user, provider):
+    with one_test_a_minute():
+        refused = api.post(BASE, [{"service": "openai"}], format="json")
+        tested = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert refused.status_code == 400
+    assert tested.status_code == 200
+
+
+@pytest.mark.parametrize("key_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_id_that_is_not_one_of_your_keys_says_so(api, user, key_id):
+    make_key(user)
+    response = api.get(f"{BASE}{key_id}/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API key of yours has this id."}
+
+
 def test_throttle_rates_can_be_overridden(api, user, provider):
     rates = {
         **getattr(settings, "REST_FRAMEWORK", {}),

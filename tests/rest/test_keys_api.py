@@ -283,19 +283,32 @@ def one_test_a_minute():
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize("shape", ["key", "credentials"])
 def test_replacing_a_secret_with_a_test_counts_against_the_test_budget(
-    api, user, provider, method
+    api, user, provider, method, shape
 ):
     key = make_key(user)
     body = {"nickname": "", "environment": "production", "is_default": True, "is_active": True}
+
+    def new_secret():
+        secret = fake_credentials("openai")
+        return {"key": secret} if shape == "key" else {"credentials": {"api_key": secret}}
+
     with one_test_a_minute():
-        first = getattr(api, method)(
-            f"{BASE}{key.pk}/", {**body, "key": fake_credentials("openai")}
-        )
-        second = getattr(api, method)(
-            f"{BASE}{key.pk}/", {**body, "key": fake_credentials("openai")}
-        )
+        first = getattr(api, method)(f"{BASE}{key.pk}/", {**body, **new_secret()})
+        second = getattr(api, method)(f"{BASE}{key.pk}/", {**body, **new_secret()})
     assert (first.status_code, second.status_code) == (200, 429)
+
+
+def test_a_request_whose_test_flag_is_unreadable_counts_as_one_that_tests(api, user, provider):
+    """Counted before the body is validated: when in doubt, the budget is spent."""
+    with one_test_a_minute():
+        refused = api.post(
+            BASE, {"service": "openai", "key": fake_credentials("openai"), "test": "maybe"}
+        )
+        tested = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert refused.status_code == 400
+    assert tested.status_code == 429
 
 
 def test_a_body_that_is_not_an_object_spends_no_test(api, user, provider):

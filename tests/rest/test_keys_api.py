@@ -471,7 +471,33 @@ def test_the_only_key_can_be_switched_off_with_put(api, user):
 
 def test_format_problems_of_candidates_carry_codes(api, provider):
     body = api.post(f"{BASE}test/", {"service": "openai", "key": "sk-…AbCd"}).json()
-    assert body["field_errors"]["api_key"][0]["code"] == "masked"
+    [problem] = body["field_errors"]["api_key"]
+    assert sorted(problem) == ["code", "message"]
+    assert problem["code"] == "masked"
+    assert problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "needs_id", "path"),
+    [
+        ("apikey-list", False, ""),
+        ("apikey-detail", True, ""),
+        ("apikey-test", False, "test/"),
+        ("apikey-retest", True, "test/"),
+        ("apikey-reveal", True, "reveal/"),
+        ("apikey-import", False, "import/"),
+        ("apikey-services", False, "services/"),
+        ("apikey-stats", False, "stats/"),
+        ("apikey-usage", False, "usage/"),
+    ],
+)
+def test_the_documented_url_names_reverse(name, needs_id, path):
+    """byok/rest/urls.py promises these names to host templates and code."""
+    from django.urls import reverse
+
+    key_id = "00000000-0000-0000-0000-000000000000"
+    url = reverse(f"byok_api:{name}", kwargs={"pk": key_id} if needs_id else None)
+    assert url == BASE + (f"{key_id}/" if needs_id else "") + path
 
 
 def test_reveal_turned_off_spends_no_throttle_and_hides_existence(api, user):

@@ -105,12 +105,14 @@ class Workers:
         for _ in range(self.config.workers):
             place, server = self.free.get()
             try:
-                if self._pytest(place, server, tests) is not Outcome.SURVIVED:
+                if self._pytest(place, server, tests, self.config.timeout) is not Outcome.SURVIVED:
                     raise SystemExit(f"Without mutants, these tests fail in {place}: {tests}")
             finally:
                 self.free.put((place, server))
 
-    def run(self, mutant: Mutant, tests: list[str]) -> Result:
+    def run(self, mutant: Mutant, tests: list[str], usual: float = 0.0) -> Result:
+        """``usual``: how long ``tests`` took unmutated. A run longer than three times
+        that (and than ``timeout``) is a hang; a slow survivor is not."""
         if not tests:
             return Result(mutant, Outcome.NO_COVERAGE, 0, 0.0)
         place, server = self.free.get()
@@ -119,16 +121,19 @@ class Workers:
         try:
             target.write_text(mutant.apply(original))
             started = time.monotonic()
-            outcome = self._pytest(place, server, tests)
+            limit = max(self.config.timeout, 30 + 3 * usual)
+            outcome = self._pytest(place, server, tests, limit)
             return Result(mutant, outcome, len(tests), time.monotonic() - started)
         finally:
             target.write_text(original)
             self.free.put((place, server))
 
-    def _pytest(self, place: Path, server: subprocess.Popen[str], tests: list[str]) -> Outcome:
+    def _pytest(
+        self, place: Path, server: subprocess.Popen[str], tests: list[str], limit: float
+    ) -> Outcome:
         plugins = [arg for plugin in self.config.pytest_plugins for arg in ("-p", plugin)]
         args = ["-x", "-q", "--no-header", "-p", "no:cacheprovider", *plugins, *tests]
-        job = {"place": str(place), "args": args, "timeout": self.config.timeout}
+        job = {"place": str(place), "args": args, "timeout": limit}
         assert server.stdin is not None
         assert server.stdout is not None
         server.stdin.write(json.dumps(job) + "\n")
@@ -154,12 +159,11 @@ def run_all(
         workers.check(coverage_map.tests_for(module, range(1, 100_000))[:30])
     results: list[Result] = []
     with ThreadPoolExecutor(max_workers=workers.config.workers) as pool:
-        futures = [
-            pool.submit(
-                workers.run, mutant, selected_tests(mutant, coverage_map, workers.config.tests)
-            )
-            for mutant in mutants
-        ]
+        futures = []
+        for mutant in mutants:
+            tests = selected_tests(mutant, coverage_map, workers.config.tests)
+            usual = sum(coverage_map.seconds.get(test, 0.0) for test in tests)
+            futures.append(pool.submit(workers.run, mutant, tests, usual))
         for done, future in enumerate(futures, start=1):
             result = future.result()
             results.append(result)

@@ -9,7 +9,7 @@ ifneq ($(shell command -v pyenv 2>/dev/null),)
 export PYENV_VERSION ?= $(shell { pyenv version-name; pyenv versions --bare | grep -E '^3\.1[0-3]\.[0-9]+$$'; } 2>/dev/null | awk '!seen[$$0]++' | paste -sd: -)
 endif
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,5 +30,11 @@ lint: $(BIN)/python
 	$(BIN)/python -m pip install --quiet "tox>=4.11" "tox-uv>=1.11"
 	$(BIN)/tox run -e lint
 
+## mutate: mutation-test the security core, score each module, list survivors (not in CI;
+## MUTATE_ARGS="byok/crypto.py -j 1" narrows it; see docs/testing.md)
+mutate: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m mutation $(MUTATE_ARGS)
+
 clean:
-	rm -rf $(VENV) .tox build dist *.egg-info example_project/var
+	rm -rf $(VENV) .tox build dist *.egg-info example_project/var .mutation

@@ -18,6 +18,7 @@ import binascii
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 
@@ -38,6 +39,7 @@ _ID_START = len(TOKEN_PREFIX)
 _ID_END = _ID_START + ENCRYPTION_KEY_ID_LENGTH
 # Where the key id sits in a token, 1-based, as SQL's SUBSTR counts.
 ENCRYPTION_KEY_ID_POSITION = _ID_START + 1
+_HEX_ID = re.compile(f"[0-9a-f]{{{ENCRYPTION_KEY_ID_LENGTH}}}")
 
 HOW_TO_CONFIGURE = (
     "Generate one with 'python manage.py byok_generate_key' and give it to "
@@ -76,7 +78,8 @@ def parse_key(value: object) -> bytes:
     return raw
 
 
-def _derive(material: bytes, purpose: bytes, length: int = 32) -> bytes:
+@sensitive_variables()
+def _derive(material: bytes, purpose: bytes, length: int = KEY_BYTES) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(material)
 
 
@@ -123,10 +126,19 @@ class EncryptionKey:
 
 
 def encryption_key_id_of(token: str) -> str:
-    """The id of the encryption key that made ``token``; ``ValueError`` if it is not a token."""
-    if not token.startswith(TOKEN_PREFIX) or token[_ID_END : _ID_END + 1] != ":":
+    """The id of the encryption key that made ``token``; ``ValueError`` if it is not a token.
+
+    An id is made of lowercase hex digits only, so nothing else a stored value may
+    hold (a non-ASCII character, a surrogate) ever reaches an error message or a log.
+    """
+    encryption_key_id = token[_ID_START:_ID_END]
+    if (
+        not token.startswith(TOKEN_PREFIX)
+        or token[_ID_END : _ID_END + 1] != ":"
+        or not _HEX_ID.fullmatch(encryption_key_id)
+    ):
         raise ValueError("not a byok ciphertext")
-    return token[_ID_START:_ID_END]
+    return encryption_key_id
 
 
 class Keyring:

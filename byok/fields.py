@@ -27,10 +27,6 @@ from byok.crypto import (
     get_keyring,
 )
 
-#: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
-#: (deprecated: ``key_id`` names a stored key's id everywhere else).
-ENCRYPTION_KEY_ID_LOOKUPS = ("encryption_key_id", "key_id")
-
 
 def canonical_bytes(credentials: Mapping[str, str]) -> bytes:
     """One byte string per credential mapping: what is encrypted and fingerprinted."""
@@ -102,6 +98,11 @@ class EncryptionKeyId(models.Transform):
         return sql, tuple(params)
 
 
+#: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
+#: (deprecated: ``key_id`` names a stored key's id everywhere else).
+ENCRYPTION_KEY_ID_LOOKUPS = (EncryptionKeyId.lookup_name, "key_id")
+
+
 if TYPE_CHECKING:
     _TextField = models.TextField[SealedCredentials | None, SealedCredentials | None]
 else:
@@ -123,9 +124,12 @@ class EncryptedCredentialsField(_TextField):
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> Any:
+        # Django records ``editable`` only when it differs from its default, True;
+        # this field's default is False, so record it only when it is True.
         name, path, args, kwargs = super().deconstruct()
-        if kwargs.get("editable") is False:
-            del kwargs["editable"]
+        kwargs.pop("editable", None)
+        if self.editable:
+            kwargs["editable"] = True
         return name, path, args, kwargs
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:

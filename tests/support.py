@@ -99,3 +99,39 @@ def signal_calls(signal):
         yield received
     finally:
         signal.disconnect(dispatch_uid=uid)
+
+
+def frames_from_byok(call):
+    """What an error report shows of each frame from byok's entry point inward, when
+    ``call`` fails: ``(shown, held)``, the report's text of those frames' variables
+    and what the frames really held (to prove the secret was within reach)."""
+    import pytest
+    from django.test import override_settings
+    from django.views.debug import ExceptionReporter
+
+    with pytest.raises(Exception) as excinfo:  # noqa: PT011 - any failure deep inside
+        call()
+    tb = excinfo.tb
+    while tb is not None and "/byok/" not in tb.tb_frame.f_code.co_filename:
+        tb = tb.tb_next
+    assert tb is not None, "the failure did not happen inside byok"
+    with override_settings(DEBUG=False):
+        reporter = ExceptionReporter(None, excinfo.type, excinfo.value, tb)
+        frames = reporter.get_traceback_frames()
+    shown = "\n".join(_safe_repr(dict(frame["vars"])) for frame in frames)
+    held = []
+    while tb is not None:
+        held.append(_safe_repr(tb.tb_frame.f_locals))
+        tb = tb.tb_next
+    return shown, "\n".join(held)
+
+
+def _safe_repr(variables):
+    """Each value's repr, as Django's report makes it (a half-built object may fail)."""
+    texts = []
+    for name, value in variables.items():
+        try:
+            texts.append(f"{name}={value!r}")
+        except Exception:
+            texts.append(f"{name}=<unprintable>")
+    return ", ".join(texts)

@@ -72,6 +72,22 @@ def test_e002_malformed_key(bad):
     assert "entry 2" in messages[0].msg
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "bad",
+    ["é" * 43, "\ud800" * 43, "\uff4b" * 43, "k" * 42 + "é"],
+    ids=["accents", "surrogates", "fullwidth", "last"],
+)
+def test_e002_non_ascii_key_is_reported_not_raised(bad):
+    """Through Django's own check runner: a report, never a crash."""
+    with override_settings(BYOK={"ENCRYPTION_KEYS": [bad]}):
+        messages = [m for m in run_checks() if m.id.startswith("byok.")]
+    assert ids(messages) == ["byok.E002"]
+    assert messages[0].msg == (
+        "BYOK['ENCRYPTION_KEYS'] entry 1 is malformed: a key must be URL-safe base64."
+    )
+
+
 def test_e003_short_key():
     with override_settings(BYOK={"ENCRYPTION_KEYS": ["c2hvcnQta2V5"]}):
         messages = checks.check_encryption_keys()

@@ -11,6 +11,8 @@ from byok.crypto import (
     Keyring,
     KeyTooShort,
     MalformedKey,
+    _derive,
+    _keyring_for,
     encryption_key_id_of,
     generate_key,
     get_keyring,
@@ -18,7 +20,7 @@ from byok.crypto import (
 )
 from byok.exceptions import DecryptionError
 
-from support import OTHER_ENCRYPTION_KEY
+from support import OTHER_ENCRYPTION_KEY, frames_from_byok
 
 PLAINTEXT = b'{"api_key":"sk-proj-plaintext-under-test"}'
 
@@ -34,18 +36,75 @@ def test_generated_keys_are_32_random_bytes():
 
 
 @pytest.mark.parametrize(
-    ("value", "error"),
+    ("value", "error", "message"),
     [
-        (None, MalformedKey),
-        (b"bytes are not accepted", MalformedKey),
-        ("not base64 at all!", MalformedKey),
-        ("c2hvcnQ", KeyTooShort),
-        (base64.urlsafe_b64encode(b"x" * 31).decode(), KeyTooShort),
+        (None, MalformedKey, "a key must be a string, not NoneType"),
+        (b"bytes are not accepted", MalformedKey, "a key must be a string, not bytes"),
+        ("not base64 at all!", MalformedKey, "a key must be URL-safe base64"),
+        ("c2hvcnQ", KeyTooShort, "a key must decode to at least 32 bytes, not 5"),
+        (
+            base64.urlsafe_b64encode(b"x" * 31).decode(),
+            KeyTooShort,
+            "a key must decode to at least 32 bytes, not 31",
+        ),
     ],
 )
-def test_parse_key_refuses_unusable_keys(value, error):
-    with pytest.raises(error):
+def test_parse_key_refuses_unusable_keys(value, error, message):
+    with pytest.raises(error) as excinfo:
         parse_key(value)
+    assert str(excinfo.value) == message
+
+
+@pytest.mark.parametrize("length", [32, 33, 34, 35, 37, 40, 41, 52, 64, 65])
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+def test_keys_of_any_length_from_32_bytes_are_accepted(length, padded):
+    """Every remainder of the base64 length: 0, 1 or 2 padding characters restored."""
+    raw = bytes((7 * i + length) % 256 for i in range(length))
+    text = base64.urlsafe_b64encode(raw).decode()
+    assert parse_key(text if padded else text.rstrip("=")) == raw
+
+
+@pytest.mark.parametrize("last", list("AEIMQUYcgkosw048"))
+def test_keys_ending_in_any_canonical_character_are_accepted(last):
+    """A 32-byte key's last character carries 2 bits: 16 characters can end it."""
+    text = "k" * 42 + last
+    assert base64.urlsafe_b64encode(parse_key(text)).decode().rstrip("=") == text
+
+
+@pytest.mark.parametrize("last", list("BCDXZ-_9"))
+def test_a_key_whose_last_character_carries_stray_bits_is_refused(last):
+    """Two texts must never be the same key: base64 that does not round-trip is refused."""
+    with pytest.raises(MalformedKey, match="URL-safe base64"):
+        parse_key("k" * 42 + last)
+
+
+@pytest.mark.parametrize("text", ["k" * 43 + "X", "k" * 42 + "XX", "X" * 44, "k" * 42 + "Q="])
+def test_keys_ending_in_padding_like_characters_are_accepted(text):
+    """Only ``=`` is padding: a trailing ``X`` (or any other letter) is part of the key."""
+    assert base64.urlsafe_b64encode(parse_key(text)).decode() == text.ljust(44, "=")
+
+
+def test_surrounding_whitespace_is_not_part_of_a_key():
+    key = generate_key()
+    assert parse_key(f"  {key}\n") == parse_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "é" * 43,
+        "\ud800" * 43,  # a lone surrogate cannot even be encoded
+        "\uff4b" * 43,  # fullwidth letters
+        "\u0661" * 43,  # Arabic-Indic digits
+        "k" * 42 + "é",
+        "k" * 40 + "\x00kk",
+    ],
+    ids=["accents", "surrogates", "fullwidth", "digits", "last", "nul"],
+)
+def test_non_ascii_keys_are_malformed_keys(key):
+    with pytest.raises(MalformedKey, match="URL-safe base64") as excinfo:
+        parse_key(key)
+    assert key not in str(excinfo.value)
 
 
 def test_parse_key_errors_never_repeat_the_key():
@@ -59,6 +118,27 @@ def test_padded_and_unpadded_keys_are_the_same_key():
     key = generate_key()
     padded = key + "=" * (-len(key) % 4)
     assert parse_key(padded) == parse_key(key)
+
+
+def test_an_encryption_key_shows_its_id_and_nothing_else():
+    key = EncryptionKey(parse_key(generate_key()))
+    assert repr(key) == f"<EncryptionKey {key.id}>"
+
+
+def test_a_keyring_needs_a_key():
+    with pytest.raises(ImproperlyConfigured, match=r"byok has no encryption key\. Generate one"):
+        Keyring([])
+
+
+def test_the_same_key_twice_is_one_key_id():
+    key = generate_key()
+    assert keyring(key, key).ids == [keyring(key).primary.id]
+
+
+def test_the_keyring_is_built_once_per_key_list():
+    """Deriving subkeys costs four HKDF runs: not on every lookup."""
+    _keyring_for.cache_clear()
+    assert get_keyring() is get_keyring()
 
 
 def test_token_names_its_key_and_round_trips():
@@ -89,15 +169,18 @@ def test_a_token_from_a_missing_key_names_that_key():
         keyring(generate_key()).decrypt(token)
     assert excinfo.value.encryption_key_id == old.primary.id
     assert old.primary.id in str(excinfo.value)
-    assert "not in BYOK['ENCRYPTION_KEYS']" in str(excinfo.value)
+    assert excinfo.value.reason == (
+        "it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']"
+    )
 
 
 def test_tampered_ciphertext_is_refused_not_returned():
     ring = keyring(generate_key())
     token = ring.encrypt(PLAINTEXT)
     flipped = token[:-10] + ("A" if token[-10] != "A" else "B") + token[-9:]
-    with pytest.raises(DecryptionError, match="does not authenticate"):
+    with pytest.raises(DecryptionError) as excinfo:
         ring.decrypt(flipped)
+    assert excinfo.value.reason == "the ciphertext does not authenticate with this key"
 
 
 def test_a_token_under_a_forged_key_id_does_not_decrypt():
@@ -109,8 +192,57 @@ def test_a_token_under_a_forged_key_id_does_not_decrypt():
 
 
 def test_garbage_is_not_a_token():
-    with pytest.raises(DecryptionError, match="not a byok ciphertext"):
+    with pytest.raises(DecryptionError) as excinfo:
         keyring(generate_key()).decrypt("sk-proj-this-is-not-ciphertext")
+    assert excinfo.value.encryption_key_id == "?"
+    assert excinfo.value.reason == "the stored value is not a byok ciphertext"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "byok:1:62feae5eXgAAAAB",  # no separator after the id
+        "byok:1:62feae5",  # cut short
+        "byok:1:",
+        "byok:2:62feae5e:gAAAAAB",  # another format
+        "nope:1:62feae5e:gAAAAAB",  # a separator where a token has one, no prefix
+        "BYOK:1:62feae5e:gAAAAAB",
+        "byok:1:62FEAE5E:gAAAAAB",  # ids are lowercase hex
+        "byok:1:62feae5g:gAAAAAB",
+        "byok:1:éééééééé:gAAAAAB",
+        "byok:1:\ud800\ud800\ud800\ud800\ud800\ud800\ud800\ud800:gAAAAAB",
+    ],
+)
+def test_malformed_tokens_name_no_key(token):
+    with pytest.raises(ValueError, match=r"^not a byok ciphertext$"):
+        encryption_key_id_of(token)
+    with pytest.raises(DecryptionError, match="not a byok ciphertext") as excinfo:
+        keyring(generate_key()).decrypt(token)
+    assert excinfo.value.encryption_key_id == "?"
+
+
+def test_the_key_id_is_read_from_its_place_in_the_token():
+    assert encryption_key_id_of("byok:1:0123abcd:") == "0123abcd"
+    assert encryption_key_id_of("byok:1:0123abcd:gAAAA:with:colons") == "0123abcd"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda token: token[:20] + "é" + token[21:],
+        lambda token: token[:-3] + "\ud800",
+        lambda token: token + "é",
+        lambda token: token[:16] + "\x00" + token[17:],
+        lambda token: token[:16],
+        lambda token: token[:16] + "!!!!",
+    ],
+    ids=["accent", "surrogate", "appended", "nul", "empty", "not-base64"],
+)
+def test_a_non_ascii_or_broken_ciphertext_is_a_decryption_error(change):
+    ring = keyring(generate_key())
+    with pytest.raises(DecryptionError, match="does not authenticate") as excinfo:
+        ring.decrypt(change(ring.encrypt(PLAINTEXT)))
+    assert excinfo.value.encryption_key_id == ring.primary.id
 
 
 def test_fingerprints_are_keyed():
@@ -139,10 +271,20 @@ def test_subkeys_do_not_depend_on_secret_key():
         assert keyring(key).fingerprint(PLAINTEXT) == fingerprint
 
 
+HOW_TO_CONFIGURE = (
+    "Generate one with 'python manage.py byok_generate_key' and set "
+    "BYOK = {'ENCRYPTION_KEYS': [<that key>]} in your settings, read from the "
+    "environment rather than committed."
+)
+
+
 @override_settings(BYOK={})
 def test_no_key_configured_says_how_to_make_one():
-    with pytest.raises(ImproperlyConfigured, match="byok_generate_key"):
+    with pytest.raises(ImproperlyConfigured) as excinfo:
         get_keyring()
+    assert str(excinfo.value) == (
+        f"byok cannot store or read secrets: BYOK['ENCRYPTION_KEYS'] is empty. {HOW_TO_CONFIGURE}"
+    )
 
 
 @override_settings(BYOK={"ENCRYPTION_KEYS": ["too-short"]})
@@ -150,6 +292,16 @@ def test_an_unusable_key_is_an_improper_configuration():
     with pytest.raises(ImproperlyConfigured, match="unusable key") as excinfo:
         get_keyring()
     assert "too-short" not in str(excinfo.value)
+    assert str(excinfo.value) == (
+        "BYOK['ENCRYPTION_KEYS'] holds an unusable key: a key must be URL-safe base64. "
+        + HOW_TO_CONFIGURE
+    )
+
+
+def test_an_empty_keyring_says_how_to_make_a_key():
+    with pytest.raises(ImproperlyConfigured) as excinfo:
+        Keyring([])
+    assert str(excinfo.value) == f"byok has no encryption key. {HOW_TO_CONFIGURE}"
 
 
 def test_get_keyring_follows_override_settings():
@@ -191,3 +343,83 @@ def test_first_use_inside_override_settings_does_not_break_later_use():
         check=False,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def failing_key():
+    """A key whose cipher fails deep inside, with the plaintext in hand."""
+    key = EncryptionKey(parse_key(generate_key()))
+
+    def fail(plaintext):
+        raise RuntimeError("injected failure deep inside")
+
+    key._fernet = type("FailingFernet", (), {"encrypt": staticmethod(fail)})()
+    return key
+
+
+SHORT_SECRET_KEY = base64.urlsafe_b64encode(b"a secret, but too short").decode()
+MATERIAL = "key material passed as text"
+SECRET = "sk-proj-this-secret-must-stay-out-of-error-reports"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: parse_key(SHORT_SECRET_KEY),
+        lambda: _derive(MATERIAL, b"byok test"),
+        lambda: EncryptionKey(MATERIAL),
+        lambda: failing_key().encrypt(SECRET.encode()),
+        lambda: EncryptionKey(parse_key(generate_key())).fingerprint(SECRET),
+        lambda: Keyring([failing_key()]).encrypt(SECRET.encode()),
+        lambda: keyring(generate_key()).fingerprint(SECRET),
+        lambda: keyring(generate_key()).fingerprints(SECRET),
+        lambda: _keyring_for((OTHER_ENCRYPTION_KEY, SHORT_SECRET_KEY)),
+    ],
+    ids=[
+        "parse_key",
+        "derive",
+        "EncryptionKey",
+        "EncryptionKey.encrypt",
+        "EncryptionKey.fingerprint",
+        "Keyring.encrypt",
+        "Keyring.fingerprint",
+        "Keyring.fingerprints",
+        "keyring_for",
+    ],
+)
+def test_error_reports_show_no_key_material_or_secret(call):
+    shown, held = frames_from_byok(call)
+    secrets = (SHORT_SECRET_KEY, MATERIAL, SECRET, OTHER_ENCRYPTION_KEY)
+    assert any(secret in held for secret in secrets)
+    assert not any(secret in shown for secret in secrets)
+
+
+def failing_decryption(ring):
+    """``ring`` with every key's cipher failing deep inside, a token in hand."""
+    for key in ring._by_id.values():
+
+        def fail(data):
+            raise RuntimeError("injected failure deep inside")
+
+        key._fernet = type("FailingFernet", (), {"decrypt": staticmethod(fail)})()
+    return ring
+
+
+@pytest.mark.parametrize("through", ["EncryptionKey", "Keyring"])
+def test_error_reports_show_no_stored_token(through):
+    """A token is as good as its secret to whoever holds a retired key: hidden too."""
+    ring = keyring(generate_key())
+    token = ring.encrypt(PLAINTEXT)
+    failing_decryption(ring)
+    target = ring.primary if through == "EncryptionKey" else ring
+    shown, held = frames_from_byok(lambda: target.decrypt(token))
+    payload = token.rsplit(":", 1)[1]
+    assert payload[:40] in held
+    assert payload[:40] not in shown
+
+
+def test_an_unusable_key_list_is_hidden_from_error_reports():
+    with override_settings(BYOK={"ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY, SHORT_SECRET_KEY]}):
+        shown, held = frames_from_byok(get_keyring)
+    assert OTHER_ENCRYPTION_KEY in held
+    assert OTHER_ENCRYPTION_KEY not in shown
+    assert SHORT_SECRET_KEY not in shown

@@ -125,6 +125,20 @@ def test_bad_arguments_are_refused_and_change_nothing(user, kwargs):
     assert not KeyUsage.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"calls": -1}, "calls and units must be non-negative integers."),
+        ({"units": "5"}, "calls and units must be non-negative integers."),
+        ({"cost": -1}, "cost must not be negative."),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(user, kwargs, message):
+    with pytest.raises(ValueError, match="must") as excinfo:
+        byok.track_api_usage(user, "openai", **kwargs)
+    assert str(excinfo.value) == message
+
+
 def test_anonymous_users_are_not_metered(platform):
     byok.track_api_usage(AnonymousUser(), "openai")
     assert not PlatformUsage.objects.exists()
@@ -197,6 +211,117 @@ def test_other_errors_and_nested_transactions_are_not_retried(monkeypatch, error
     with pytest.raises(OperationalError), transaction.atomic() if nested else nullcontext():
         byok.track_api_usage(user, "openai", key=key)
     assert len(attempts) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deadlocks", [1, 2])
+def test_a_deadlock_victim_is_retried_until_the_last_attempt(monkeypatch, deadlocks):
+    user = UserFactory()
+    key = UserAPIKeyFactory(user=user)
+    real_record = usage._record
+    attempts = []
+
+    def deadlock_first(*args):
+        attempts.append(args)
+        if len(attempts) <= deadlocks:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        real_record(*args)
+
+    monkeypatch.setattr(usage, "_record", deadlock_first)
+    byok.track_api_usage(user, "openai", key=key, calls=2)
+    assert len(attempts) == deadlocks + 1
+    assert KeyUsage.objects.get().calls == 2
+    assert UserAPIKey.objects.get().usage_count == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_three_deadlocks_the_error_propagates(monkeypatch):
+    user = UserFactory()
+    key = UserAPIKeyFactory(user=user)
+    attempts = []
+
+    def always_deadlocked(*args):
+        attempts.append(args)
+        raise OperationalError(1213, "Deadlock found when trying to get lock")
+
+    monkeypatch.setattr(usage, "_record", always_deadlocked)
+    with pytest.raises(OperationalError, match="Deadlock found"):
+        byok.track_api_usage(user, "openai", key=key)
+    assert len(attempts) == usage.DEADLOCK_RETRIES == 3
+    assert not KeyUsage.objects.exists()
+
+
+class DriverError(Exception):
+    """What psycopg raises: Django's OperationalError wraps it as ``__cause__``."""
+
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def operational_error(*args, sqlstate=None):
+    error = OperationalError(*args)
+    if sqlstate is not None:
+        error.__cause__ = DriverError(sqlstate)
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "deadlock"),
+    [
+        (operational_error("deadlock detected", sqlstate="40P01"), True),
+        (operational_error("could not serialize access", sqlstate="40001"), True),
+        (operational_error("lock not available", sqlstate="55P03"), False),
+        (operational_error("unique violation", sqlstate="23505"), False),
+        (operational_error("canceling statement", sqlstate="57014"), False),
+        (operational_error(1213, "Deadlock found when trying to get lock"), True),
+        (operational_error(1205, "Lock wait timeout exceeded"), False),
+        (operational_error(2006, "MySQL server has gone away"), False),
+        (operational_error("1213"), False),
+        (operational_error(), False),
+        (operational_error("database is locked"), False),
+    ],
+    ids=[
+        "pg-deadlock",
+        "pg-serialization",
+        "pg-lock-not-available",
+        "pg-unique",
+        "pg-cancelled",
+        "mysql-deadlock",
+        "mysql-lock-wait",
+        "mysql-gone-away",
+        "text-1213",
+        "no-arguments",
+        "sqlite-locked",
+    ],
+)
+def test_is_deadlock_knows_exactly_the_deadlock_codes(error, deadlock):
+    assert usage.is_deadlock(error) is deadlock
+
+
+def test_units_alone_can_be_recorded(user):
+    """``calls=0``: a call already counted, its tokens reported afterwards."""
+    key = UserAPIKeyFactory(user=user)
+    byok.track_api_usage(user, "openai", key=key, calls=0, units=1200)
+    row = KeyUsage.objects.get()
+    assert (row.calls, row.units, row.cost) == (0, 1200, 0)
+    key.refresh_from_db()
+    assert key.usage_count == 0
+
+
+def test_one_call_and_no_units_by_default(user):
+    UserAPIKeyFactory(user=user)
+    byok.track_api_usage(user, "openai", cost="0.01")
+    row = KeyUsage.objects.get()
+    assert (row.calls, row.units) == (1, 0)
+
+
+def test_a_free_call_costs_nothing_and_counts(user):
+    key = UserAPIKeyFactory(user=user)
+    byok.track_api_usage(user, "openai", key=key, cost=0)
+    byok.track_api_usage(user, "openai", key=key, cost="0.25")
+    row = KeyUsage.objects.get()
+    assert (row.calls, row.cost) == (2, Decimal("0.25"))
 
 
 def run_sixteen_threads(target):

@@ -19,12 +19,14 @@ BASE = "/api/user/api-keys/"
 def test_services_is_the_catalog_with_the_users_keys(api, user):
     UserAPIKeyFactory(user=user, service="openai")
     UserAPIKeyFactory(user=user, service="openai")
+    UserAPIKeyFactory(user=user, service="stripe")  # one active key is enough to be connected
     inactive = UserAPIKeyFactory(user=user, service="anthropic")
     update_user_api_key(inactive, is_active=False)
     remove_user_api_key(UserAPIKeyFactory(user=user, service="resend"))
     body = {item["id"]: item for item in api.get(f"{BASE}services/").json()}
     assert list(body) == [service.id for service in registry]
     assert (body["openai"]["connected"], body["openai"]["key_count"]) == (True, 2)
+    assert (body["stripe"]["connected"], body["stripe"]["key_count"]) == (True, 1)
     assert (body["anthropic"]["connected"], body["anthropic"]["key_count"]) == (False, 1)
     assert (body["resend"]["connected"], body["resend"]["key_count"]) == (False, 0)
     assert len(body["openai"]["setup_steps"]) == 4

@@ -253,6 +253,7 @@ def test_reveal_can_be_turned_off(api, user):
     with override_settings(BYOK={**settings.BYOK, "ALLOW_REVEAL": False}):
         response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 403
+    assert response.json() == {"detail": "Showing stored keys again is turned off on this site."}
     assert not AuditEvent.objects.filter(action="revealed").exists()
 
 
@@ -260,6 +261,70 @@ def test_reveal_is_throttled(api, user):
     key = UserAPIKeyFactory(user=user)
     statuses = [api.post(f"{BASE}{key.pk}/reveal/").status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
+
+
+def test_testing_a_stored_key_again_counts_against_the_test_budget(api, user, provider):
+    key = UserAPIKeyFactory(user=user)
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "2/minute"},
+    }
+    with override_settings(REST_FRAMEWORK=rates):
+        statuses = [api.post(f"{BASE}{key.pk}/test/").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def one_test_a_minute():
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
+    }
+    return override_settings(REST_FRAMEWORK=rates)
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize("shape", ["key", "credentials"])
+def test_replacing_a_secret_with_a_test_counts_against_the_test_budget(
+    api, user, provider, method, shape
+):
+    key = UserAPIKeyFactory(user=user)
+    body = {"nickname": "", "environment": "production", "is_default": True, "is_active": True}
+
+    def new_secret():
+        secret = fake_credentials("openai")
+        return {"key": secret} if shape == "key" else {"credentials": {"api_key": secret}}
+
+    with one_test_a_minute():
+        first = getattr(api, method)(f"{BASE}{key.pk}/", {**body, **new_secret()})
+        second = getattr(api, method)(f"{BASE}{key.pk}/", {**body, **new_secret()})
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+def test_a_request_whose_test_flag_is_unreadable_counts_as_one_that_tests(api, user, provider):
+    """Counted before the body is validated: when in doubt, the budget is spent."""
+    with one_test_a_minute():
+        refused = api.post(
+            BASE, {"service": "openai", "key": fake_credentials("openai"), "test": "maybe"}
+        )
+        tested = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert refused.status_code == 400
+    assert tested.status_code == 429
+
+
+def test_a_body_that_is_not_an_object_spends_no_test(api, user, provider):
+    with one_test_a_minute():
+        refused = api.post(BASE, [{"service": "openai"}], format="json")
+        tested = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert refused.status_code == 400
+    assert tested.status_code == 200
+
+
+@pytest.mark.parametrize("key_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_id_that_is_not_one_of_your_keys_says_so(api, user, key_id):
+    UserAPIKeyFactory(user=user)
+    response = api.get(f"{BASE}{key_id}/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API key of yours has this id."}
 
 
 def test_throttle_rates_can_be_overridden(api, user, provider):
@@ -285,6 +350,47 @@ def test_an_undecryptable_key_is_a_409_and_the_list_still_works(api, user):
         assert api.post(f"{BASE}{key.pk}/reveal/").status_code == 409
         assert api.post(f"{BASE}{key.pk}/test/").status_code == 409
         assert api.get(BASE).status_code == 200
+
+
+UNDECRYPTABLE = {
+    "detail": "This key cannot be decrypted with the site's encryption keys; "
+    "the site's administrators have been told."
+}
+SERVICE_GONE = {"detail": "This key's service is no longer available on this site."}
+
+
+@pytest.mark.parametrize("action", ["reveal", "test"])
+def test_an_undecryptable_key_says_so_and_tells_the_administrators(api, user, action, caplog):
+    from support import OTHER_ENCRYPTION_KEY
+
+    secret = fake_credentials("openai")
+    key = UserAPIKeyFactory(user=user, credentials=secret)
+    stored_under = key.credentials.encryption_key_id
+    with override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": [OTHER_ENCRYPTION_KEY]}):
+        response = api.post(f"{BASE}{key.pk}/{action}/")
+    assert response.status_code == 409
+    assert response.json() == UNDECRYPTABLE
+    [record] = [r for r in caplog.records if r.name == "byok.rest"]
+    assert record.levelname == "ERROR"
+    assert record.getMessage() == (
+        f"API key {key.pk} cannot be decrypted (encryption key id {stored_under})"
+    )
+    assert secret not in caplog.text
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_new_secret_for_a_service_gone_from_the_site_is_a_409(api, user, method):
+    key = UserAPIKeyFactory(user=user)
+    body = {"key": fake_credentials("openai"), "test": False}
+    if method == "put":
+        body |= {"nickname": "", "environment": "production", "is_default": True}
+        body |= {"is_active": True}
+    with override_settings(BYOK={**settings.BYOK, "DISABLED_SERVICES": ["openai"]}):
+        response = getattr(api, method)(f"{BASE}{key.pk}/", body)
+    assert response.status_code == 409
+    assert response.json() == SERVICE_GONE
+    key.refresh_from_db()
+    assert key.credentials.open() != {"api_key": body["key"]}
 
 
 def test_session_auth_needs_a_csrf_token(user):
@@ -364,7 +470,33 @@ def test_the_only_key_can_be_switched_off_with_put(api, user):
 
 def test_format_problems_of_candidates_carry_codes(api, provider):
     body = api.post(f"{BASE}test/", {"service": "openai", "key": "sk-…AbCd"}).json()
-    assert body["field_errors"]["api_key"][0]["code"] == "masked"
+    [problem] = body["field_errors"]["api_key"]
+    assert sorted(problem) == ["code", "message"]
+    assert problem["code"] == "masked"
+    assert problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "needs_id", "path"),
+    [
+        ("apikey-list", False, ""),
+        ("apikey-detail", True, ""),
+        ("apikey-test", False, "test/"),
+        ("apikey-retest", True, "test/"),
+        ("apikey-reveal", True, "reveal/"),
+        ("apikey-import", False, "import/"),
+        ("apikey-services", False, "services/"),
+        ("apikey-stats", False, "stats/"),
+        ("apikey-usage", False, "usage/"),
+    ],
+)
+def test_the_documented_url_names_reverse(name, needs_id, path):
+    """byok/rest/urls.py promises these names to host templates and code."""
+    from django.urls import reverse
+
+    key_id = "00000000-0000-0000-0000-000000000000"
+    url = reverse(f"byok_api:{name}", kwargs={"pk": key_id} if needs_id else None)
+    assert url == BASE + (f"{key_id}/" if needs_id else "") + path
 
 
 def test_reveal_turned_off_spends_no_throttle_and_hides_existence(api, user):

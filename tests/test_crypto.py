@@ -272,9 +272,9 @@ def test_subkeys_do_not_depend_on_secret_key():
 
 
 HOW_TO_CONFIGURE = (
-    "Generate one with 'python manage.py byok_generate_key' and set "
-    "BYOK = {'ENCRYPTION_KEYS': [<that key>]} in your settings, read from the "
-    "environment rather than committed."
+    "Generate one with 'python manage.py byok_generate_key' and give it to "
+    "BYOK['ENCRYPTION_KEYS'] from the environment, not from a committed file: with "
+    "the quickstart's settings, set the BYOK_ENCRYPTION_KEYS environment variable."
 )
 
 

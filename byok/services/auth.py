@@ -89,17 +89,19 @@ class Bearer(Authentication):
 
 @dataclass(frozen=True)
 class Header(Authentication):
-    """The credential as the value of a header of its own (``x-api-key``)."""
+    """The credential as the value of a header (``x-api-key: <key>``), after a
+    ``prefix`` when the scheme has one (``Authorization: DeepL-Auth-Key <key>``)."""
 
     name: str
     field: str = "api_key"
+    prefix: str = ""
 
     @property
     def needs(self) -> tuple[str, ...]:
         return (self.field,)
 
     def headers(self, credentials: Credentials) -> dict[str, str]:
-        return {self.name: credentials[self.field], **self.fixed_headers}
+        return {self.name: f"{self.prefix}{credentials[self.field]}", **self.fixed_headers}
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,10 @@ class CredentialAuth(AuthBase):
 
     def __repr__(self) -> str:
         return f"<CredentialAuth {type(self.authentication).__name__}>"
+
+    def values(self) -> list[str]:
+        """The credential's values, longest first (to blank them out of a message)."""
+        return sorted((v for v in self._credentials.values() if v), key=len, reverse=True)
 
     @sensitive_variables()
     def __call__(self, request: PreparedRequest) -> PreparedRequest:

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "BASE_TEMPLATE": "byok/base.html",
     "RENDER_MESSAGES": "auto",
     "PRICES": {},
+    "CLIENT_HOOKS": [],
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -112,6 +113,12 @@ class ByokSettings:
         """Service id to model to prices (USD per million tokens, or per unit): added to,
         or replacing, what the service declares."""
         return self._get("PRICES")  # type: ignore[no-any-return]
+
+    @property
+    def CLIENT_HOOKS(self) -> Sequence[str]:
+        """Import paths of :class:`byok.clients.CallHook` classes the metered clients run
+        around each call, in order."""
+        return list(self._get("CLIENT_HOOKS"))
 
     @property
     def BASE_TEMPLATE(self) -> str:

@@ -23,7 +23,7 @@ FLOORS = [
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers"},
     {"byok.keys", "byok.usage", "byok.stats", "byok.audit", "byok.rotation"},
-    {"byok.importing", "byok.recheck", "byok.charts"},
+    {"byok.importing", "byok.recheck", "byok.charts", "byok.clients"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {

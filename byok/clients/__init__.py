@@ -53,10 +53,11 @@ def openai(
     Raises :class:`~byok.NoAPIKey` when no key serves the user.
     """
     from byok.clients import openai_client, sdk
+    from byok.clients.answers import OpenAIUsage
 
     sdk.check_arguments(kwargs)
     meter, url = resolve(user, service, environment)
-    return openai_client.make(meter, url, kwargs)
+    return sdk.make(openai_client.MeteredOpenAI, meter, url, kwargs, OpenAIUsage)
 
 
 @sensitive_variables()
@@ -65,10 +66,12 @@ async def async_openai(
 ) -> openai_sdk.AsyncOpenAI:
     """The async twin of :func:`openai`: an ``openai.AsyncOpenAI`` (await it)."""
     from byok.clients import openai_client, sdk
+    from byok.clients.answers import OpenAIUsage
 
     sdk.check_arguments(kwargs)
     meter, url = await sync_to_async(resolve)(user, service, environment)
-    return openai_client.make_async(meter, url, kwargs)
+    client = openai_client.AsyncMeteredOpenAI
+    return sdk.make(client, meter, url, kwargs, OpenAIUsage, asynchronous=True)
 
 
 @sensitive_variables()
@@ -79,10 +82,11 @@ def anthropic(
     each call's model and tokens (cache reads and writes included) against that key.
     ``kwargs`` go to ``anthropic.Anthropic``, as for :func:`openai`."""
     from byok.clients import anthropic_client, sdk
+    from byok.clients.answers import AnthropicUsage
 
     sdk.check_arguments(kwargs)
     meter, url = resolve(user, service, environment)
-    return anthropic_client.make(meter, url, kwargs)
+    return sdk.make(anthropic_client.MeteredAnthropic, meter, url, kwargs, AnthropicUsage)
 
 
 @sensitive_variables()
@@ -91,10 +95,12 @@ async def async_anthropic(
 ) -> anthropic_sdk.AsyncAnthropic:
     """The async twin of :func:`anthropic`: an ``anthropic.AsyncAnthropic`` (await it)."""
     from byok.clients import anthropic_client, sdk
+    from byok.clients.answers import AnthropicUsage
 
     sdk.check_arguments(kwargs)
     meter, url = await sync_to_async(resolve)(user, service, environment)
-    return anthropic_client.make_async(meter, url, kwargs)
+    client = anthropic_client.AsyncMeteredAnthropic
+    return sdk.make(client, meter, url, kwargs, AnthropicUsage, asynchronous=True)
 
 
 @sensitive_variables()

@@ -3,8 +3,6 @@ hooked where :mod:`byok.clients.sdk` says."""
 
 from __future__ import annotations
 
-from typing import Any
-
 try:
     import anthropic
     from anthropic._models import FinalRequestOptions
@@ -16,11 +14,7 @@ except ImportError as error:
 import httpx2
 from typing_extensions import override
 
-from byok.clients.answers import AnthropicUsage
-from byok.clients.meter import Meter
 from byok.clients.sdk import (
-    AsyncMeteredHTTPClient,
-    MeteredHTTPClient,
     abefore,
     attach_call,
     before,
@@ -58,21 +52,3 @@ class AsyncMeteredAnthropic(anthropic.AsyncAnthropic):
     async def _prepare_request(self, request: httpx2.Request) -> None:
         await super()._prepare_request(request)
         await abefore(self, request)
-
-
-def make(meter: Meter, url: str, kwargs: dict[str, Any]) -> MeteredAnthropic:
-    return MeteredAnthropic(
-        api_key=str(meter.key.value),
-        base_url=url,
-        http_client=MeteredHTTPClient(meter, AnthropicUsage),
-        **kwargs,
-    )
-
-
-def make_async(meter: Meter, url: str, kwargs: dict[str, Any]) -> AsyncMeteredAnthropic:
-    return AsyncMeteredAnthropic(
-        api_key=str(meter.key.value),
-        base_url=url,
-        http_client=AsyncMeteredHTTPClient(meter, AnthropicUsage),
-        **kwargs,
-    )

@@ -4,7 +4,6 @@ where :mod:`byok.clients.sdk` says."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 try:
     import openai
@@ -17,11 +16,7 @@ except ImportError as error:
 import httpx2
 from typing_extensions import override
 
-from byok.clients.answers import OpenAIUsage
-from byok.clients.meter import Meter
 from byok.clients.sdk import (
-    AsyncMeteredHTTPClient,
-    MeteredHTTPClient,
     abefore,
     attach_call,
     before,
@@ -80,21 +75,3 @@ class AsyncMeteredOpenAI(openai.AsyncOpenAI):
     async def _prepare_request(self, request: httpx2.Request) -> None:
         await super()._prepare_request(request)
         await abefore(self, request)
-
-
-def make(meter: Meter, url: str, kwargs: dict[str, Any]) -> MeteredOpenAI:
-    return MeteredOpenAI(
-        api_key=str(meter.key.value),
-        base_url=url,
-        http_client=MeteredHTTPClient(meter, OpenAIUsage),
-        **kwargs,
-    )
-
-
-def make_async(meter: Meter, url: str, kwargs: dict[str, Any]) -> AsyncMeteredOpenAI:
-    return AsyncMeteredOpenAI(
-        api_key=str(meter.key.value),
-        base_url=url,
-        http_client=AsyncMeteredHTTPClient(meter, OpenAIUsage),
-        **kwargs,
-    )

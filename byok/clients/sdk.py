@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -31,6 +31,8 @@ from byok.clients.transport import (
     AsyncMeteredTransport,
     MeteredTransport,
 )
+
+Client = TypeVar("Client")
 
 #: What the factory sets itself; a caller passing one gets a ``TypeError``.
 RESERVED_ARGUMENTS = ("api_key", "base_url", "http_client")
@@ -76,6 +78,25 @@ class AsyncMeteredHTTPClient(httpx2.AsyncClient):
         if not self.is_closed:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().create_task(self.aclose())
+
+
+def make(
+    client_class: type[Client],
+    meter: Meter,
+    url: str,
+    kwargs: Mapping[str, Any],
+    usage_reader: Callable[[], UsageReader],
+    *,
+    asynchronous: bool = False,
+) -> Client:
+    """An SDK client of ``client_class`` with the meter's key, sending through a
+    metered HTTP client (an async one for an async SDK client)."""
+    http_client = (AsyncMeteredHTTPClient if asynchronous else MeteredHTTPClient)(
+        meter, usage_reader
+    )
+    return client_class(  # type: ignore[call-arg]
+        api_key=str(meter.key.value), base_url=url, http_client=http_client, **kwargs
+    )
 
 
 def check_arguments(kwargs: Mapping[str, Any]) -> None:

@@ -4,6 +4,7 @@ the service's base URL."""
 
 import base64
 import hashlib
+import json
 import sys
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -272,3 +273,36 @@ def test_a_failed_request_leaves_no_secret_in_the_error_report(
     # The failed call is still a call, and costs nothing.
     usage = KeyUsage.objects.get()
     assert (usage.calls, usage.cost) == (1, Decimal(0))
+
+
+def org_token(region_url):
+    claims = {"iat": 1, "url": "https://sentry.io", "region_url": region_url, "org": "acme"}
+    payload = base64.b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"sntrys_{payload}_{'a' * 43}"
+
+
+def test_a_sentry_organization_token_is_sent_to_its_own_region():
+    sentry = registry.get("sentry")
+    assert sentry.api_url({"api_key": org_token("https://us.sentry.io")}) == (
+        "https://us.sentry.io/api/0"
+    )
+    with pytest.raises(ValueError, match=r"not sentry\.io's"):
+        sentry.api_url({"api_key": org_token("https://evil.example.com")})
+
+
+def test_a_configured_base_url_replaces_the_s3_host(settings):
+    settings.BYOK = {**settings.BYOK, "BASE_URLS": {"aws_s3": "https://s3.example.net/"}}
+    assert registry.get("aws_s3").api_url({"region": "eu-west-1"}) == "https://s3.example.net"
+
+
+def test_the_hooks_see_a_session_call_and_its_json_body(user, mock, settings):
+    from client_hooks import RecordingHook
+
+    RecordingHook.seen = []
+    settings.BYOK = {**settings.BYOK, "CLIENT_HOOKS": ["client_hooks.RecordingHook"]}
+    make_key(user, "resend")
+    mock.post("https://api.resend.com/emails", json={"id": "1"}, status=429)
+    byok.clients.session(user, "resend").post("/emails", json={"to": "a@example.com"})
+    (_, call), (_, _, record) = RecordingHook.seen
+    assert (call.path, call.body) == ("/emails", {"to": "a@example.com"})
+    assert (record.status, record.outcome, record.cost) == (429, "429", Decimal(0))

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "RESOLUTION_ORDER": ["user", "team", "platform"],
     "TEAM_ADAPTER": "byok.teams.MembershipAdapter",
     "CURRENT_TEAM": None,
+    "CLIENT_HOOKS": [],
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -142,6 +143,12 @@ class ByokSettings:
     def CURRENT_TEAM(self) -> Any:
         """A callable, or its import path, ``(user, request) -> team | None``."""
         return self._get("CURRENT_TEAM")
+
+    @property
+    def CLIENT_HOOKS(self) -> Sequence[str]:
+        """Import paths of :class:`byok.clients.CallHook` classes the metered clients run
+        around each call, in order."""
+        return list(self._get("CLIENT_HOOKS"))
 
     @property
     def BASE_TEMPLATE(self) -> str:

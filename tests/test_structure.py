@@ -25,7 +25,8 @@ FLOORS = [
      "byok.teams"},
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
      "byok.rotation"},
-    {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations"},
+    {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations",
+     "byok.clients"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {

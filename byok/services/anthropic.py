@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from byok.results import ProbeStatus
 from byok.services.answers import Answer
+from byok.services.auth import Header
 from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 from byok.services.prices import Price, PriceTable, per_million
@@ -100,6 +101,7 @@ class Anthropic(Service):
         },
     )
     base_url = "https://api.anthropic.com"
+    authentication = Header("x-api-key", fixed_headers={"anthropic-version": API_VERSION})
 
     refusals = (
         Refusal(
@@ -143,10 +145,5 @@ class Anthropic(Service):
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
         return ProbeRequest(
-            "GET",
-            "/v1/models",
-            headers={
-                "x-api-key": checked.credentials["api_key"],
-                "anthropic-version": API_VERSION,
-            },
+            "GET", "/v1/models", headers=self.credential_headers(checked.credentials)
         )

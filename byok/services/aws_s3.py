@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -19,9 +20,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok import http
+from byok.conf import conf
 from byok.http import ProbeClient, ProbeRequest, ProbeResponse, Unreachable
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import ACCEPTED, Answer
+from byok.services.auth import SigV4
 from byok.services.base import CredentialField, Service
 from byok.services.formats import Format, FormatReport, ValidationResult
 from byok.services.sigv4 import EMPTY_SHA256, sign
@@ -182,7 +185,9 @@ class AWSS3(Service):
         ),
     }
     default_cost_per_call = Decimal("0.000005")
+    # The probe's host (STS); calls go to S3 (:meth:`api_url`).
     base_url = GLOBAL_STS
+    authentication = SigV4("s3", default_region=GLOBAL_STS_REGION)
     key_prefixes = ("AKIA", "ASIA")
     # The access key id is what the AWS console shows to tell keys apart.
     hint_field = "access_key_id"
@@ -265,6 +270,17 @@ class AWSS3(Service):
             report.warn(
                 _("Give the bucket's region too, so that byok can check the key can reach it.")
             )
+
+    def api_url(self, credentials: Mapping[str, str] | None = None) -> str:
+        """S3 in the credential's region (``us-east-1`` without one), addressed by path
+        (``/bucket/key``); ``BYOK["BASE_URLS"]`` replaces it (an S3-compatible store)."""
+        configured = conf.BASE_URLS.get(self.id)
+        if configured:
+            return str(configured).rstrip("/")
+        region = (credentials or {}).get("region") or GLOBAL_STS_REGION
+        if not _REGION.fullmatch(region):
+            raise ValueError("The AWS region is not a region name such as eu-west-1.")
+        return f"https://s3.{region}.{domain_for(region)}"
 
     def error_code(self, response: ProbeResponse) -> str:
         """The AWS error code, from the XML (or JSON) answer; a clock that is off reads as

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +23,7 @@ from byok.conf import conf
 from byok.http import ProbeClient, ProbeRequest, ProbeResponse, Unreachable
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer, Region
+from byok.services.auth import Authentication, CredentialAuth
 from byok.services.formats import Caution, Format, FormatReport, Refusal, ValidationResult
 from byok.services.prices import PriceTable, Tokens, price_table
 
@@ -145,6 +146,9 @@ class Service:
     # -- Testing a key -----------------------------------------------------------------
     #: API base URL the probe's path is relative to; ``BYOK["BASE_URLS"]`` overrides it.
     base_url: ClassVar[str] = ""
+    #: How a request carries the credential (:mod:`byok.services.auth`): the probe and
+    #: :meth:`authenticate` both read it.
+    authentication: ClassVar[Authentication | None] = None
     #: What the provider's answers mean: the first row that matches wins.
     answers: ClassVar[tuple[Answer, ...]] = ()
     #: Where an error answer's JSON holds the provider's error code and message, as
@@ -199,6 +203,41 @@ class Service:
         if price is None:
             return self.default_cost_per_call * calls, False
         return price.cost(tokens), True
+
+    # -- Calling the API --------------------------------------------------------------
+
+    def api_url(self, credentials: Mapping[str, str] | None = None) -> str:
+        """The base URL calls with ``credentials`` go to: ``BYOK["BASE_URLS"]`` when the
+        host set it, else :attr:`base_url`. A service whose hosts depend on the
+        credential (a region) overrides this."""
+        return str(conf.BASE_URLS.get(self.id) or self.base_url).rstrip("/")
+
+    def authenticate(self, credentials: str | Mapping[str, str]) -> CredentialAuth:
+        """A ``requests`` auth object that sends ``credentials`` as :attr:`authentication`
+        declares. Raises ``ValueError`` when the credential lacks a field it needs."""
+        if self.authentication is None:
+            raise ImproperlyConfigured(f"{self.name} declares no authentication.")
+        fields = self.as_fields(credentials)
+        missing = self.authentication.missing(fields)
+        if missing:
+            raise ValueError(
+                f"The {self.name} credential has no {', '.join(missing)}, which calls need."
+            )
+        return self.authentication.auth(fields)
+
+    def credential_headers(self, credentials: Mapping[str, str]) -> dict[str, str]:
+        """The headers that carry ``credentials``, as :attr:`authentication` declares."""
+        return {} if self.authentication is None else self.authentication.headers(credentials)
+
+    def credential_basic(self, credentials: Mapping[str, str]) -> tuple[str, str] | None:
+        """The HTTP basic pair of ``credentials``, when :attr:`authentication` uses one."""
+        return None if self.authentication is None else self.authentication.basic(credentials)
+
+    def as_fields(self, credentials: str | Mapping[str, str]) -> Credentials:
+        """The field mapping of a credential as :meth:`present` gives it."""
+        if isinstance(credentials, str):
+            return {self.fields[0].name: credentials}
+        return dict(credentials)
 
     # -- Reading what users paste -------------------------------------------------------
 

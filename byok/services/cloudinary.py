@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
+from byok.services.auth import Basic
 from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 
@@ -130,6 +131,7 @@ class Cloudinary(Service):
         ),
     }
     base_url = "https://api.cloudinary.com"
+    authentication = Basic("api_key", "api_secret")
     env = ("CLOUDINARY_URL",)
 
     def prepare(self, credentials: object) -> object:
@@ -227,7 +229,7 @@ class Cloudinary(Service):
         return ProbeRequest(
             "GET",
             f"/v1_1/{quote(credentials['cloud_name'], safe='')}/ping",
-            auth=(credentials["api_key"], credentials["api_secret"]),
+            auth=self.credential_basic(credentials),
         )
 
     def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:

@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Caution, Format, FormatReport, ValidationResult
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -99,6 +100,7 @@ class GitHub(Service):
     default_cost_per_call = Decimal("0")
     #: GitHub Enterprise Server: set ``BYOK["BASE_URLS"]["github"]`` to ``https://HOST/api/v3``.
     base_url = "https://api.github.com"
+    authentication = Bearer()
 
     cautions = (
         Caution(
@@ -160,7 +162,7 @@ class GitHub(Service):
             "GET",
             "/user",
             headers={
-                **bearer(checked.credentials["api_key"]),
+                **self.credential_headers(checked.credentials),
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": "2022-11-28",
             },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from byok.services.auth import QueryParameters
 from byok.services.base import CredentialField, Service
 from byok.services.formats import Format, Refusal
 
@@ -69,6 +70,9 @@ class GoogleAnalytics(Service):
         ),
     }
     base_url = "https://www.google-analytics.com"
+    authentication = QueryParameters(
+        {"measurement_id": "measurement_id", "api_secret": "api_secret"}
+    )
 
     refusals = (
         Refusal(

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from byok.results import ProbeStatus
 from byok.services.answers import ACCEPTED, Answer, Region
+from byok.services.auth import Basic
 from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 
@@ -93,6 +94,7 @@ class Mixpanel(Service):
         ),
     }
     base_url = "https://mixpanel.com"
+    authentication = Basic("service_account_username", "service_account_secret")
 
     refusals = (
         Refusal(
@@ -130,8 +132,6 @@ class Mixpanel(Service):
     )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest | None:
-        username = checked.credentials.get("service_account_username")
-        secret = checked.credentials.get("service_account_secret")
-        if not (username and secret):
+        if self.authentication is None or self.authentication.missing(checked.credentials):
             return None
-        return ProbeRequest("GET", ME_PATH, auth=(username, secret))
+        return ProbeRequest("GET", ME_PATH, auth=self.credential_basic(checked.credentials))

@@ -9,7 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from byok.results import ProbeStatus
 from byok.services.answers import Answer
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 from byok.services.prices import PriceTable, per_million
 
@@ -87,6 +88,7 @@ class OpenAI(Service):
         },
     )
     base_url = "https://api.openai.com/v1"
+    authentication = Bearer()
 
     refusals = (
         Refusal(
@@ -132,4 +134,4 @@ class OpenAI(Service):
     )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest("GET", "/models", headers=bearer(checked.credentials["api_key"]))
+        return ProbeRequest("GET", "/models", headers=self.credential_headers(checked.credentials))

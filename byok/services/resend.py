@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from byok.results import ProbeStatus
 from byok.services.answers import Answer
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 
 
@@ -59,6 +60,7 @@ class Resend(Service):
     }
     default_cost_per_call = Decimal("0.0004")
     base_url = "https://api.resend.com"
+    authentication = Bearer()
 
     refusals = (
         # re_123, re_123456789: the example keys of Resend's documentation.
@@ -104,4 +106,6 @@ class Resend(Service):
     )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest("GET", "/domains", headers=bearer(checked.credentials["api_key"]))
+        return ProbeRequest(
+            "GET", "/domains", headers=self.credential_headers(checked.credentials)
+        )

@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer, Region
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, ValidationResult
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"
@@ -71,6 +72,7 @@ class SendGrid(Service):
     }
     default_cost_per_call = Decimal("0.0004")
     base_url = "https://api.sendgrid.com"
+    authentication = Bearer()
 
     regions = (Region(EU_BASE_URL, _("EU")),)
     regional_note = _(
@@ -86,7 +88,9 @@ class SendGrid(Service):
     )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest("GET", "/v3/scopes", headers=bearer(checked.credentials["api_key"]))
+        return ProbeRequest(
+            "GET", "/v3/scopes", headers=self.credential_headers(checked.credentials)
+        )
 
     def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
         """The key's scopes: without ``mail.send`` it cannot send mail."""

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.utils.translation import gettext
@@ -18,7 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Caution, Format, FormatReport, ValidationResult
 
 ORG_PREFIX = "sntrys_"
@@ -85,6 +87,7 @@ class Sentry(Service):
     }
     default_cost_per_call = Decimal("0")
     base_url = "https://sentry.io/api/0"
+    authentication = Bearer()
 
     cautions = (
         Caution(
@@ -109,6 +112,17 @@ class Sentry(Service):
         "This organization token was issued by a self-hosted Sentry server, "
         "so byok did not send it to sentry.io; its format was checked."
     )
+
+    def api_url(self, credentials: Mapping[str, str] | None = None) -> str:
+        """An organization token's own region host, unless the host set a base URL."""
+        token = (credentials or {}).get("api_key", "")
+        data = read_org_token(token) if token.startswith(ORG_PREFIX) else None
+        region_url = data.get("region_url") if data else None
+        if self.overridden or not isinstance(region_url, str):
+            return super().api_url(credentials)
+        if not _REGION_URL.fullmatch(region_url):
+            raise ValueError("The Sentry token names a region host that is not sentry.io's.")
+        return f"{region_url}/api/0"
 
     def check(
         self, credentials: dict[str, str], report: FormatReport, environment: str | None
@@ -139,7 +153,7 @@ class Sentry(Service):
         return ProbeRequest(
             "GET",
             "/",
-            headers=bearer(checked.credentials["api_key"]),
+            headers=self.credential_headers(checked.credentials),
             base_url=f"{region_url}/api/0" if _REGION_URL.fullmatch(region_url) else None,
         )
 

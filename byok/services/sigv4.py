@@ -46,10 +46,12 @@ def sign(
     service: str,
     session_token: str | None = None,
     now: datetime | None = None,
+    payload_hash: str | None = None,
 ) -> dict[str, str]:
     """The headers to add to a request: ``Authorization``, ``X-Amz-Date`` and, for
     temporary credentials, ``X-Amz-Security-Token``. Every header passed in, plus
-    ``host``, is signed."""
+    ``host``, is signed. ``payload_hash`` replaces the body's SHA-256 (S3 takes
+    ``UNSIGNED-PAYLOAD`` for a body that is not hashed)."""
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
@@ -66,7 +68,7 @@ def sign(
             _canonical_query(parts.query),
             canonical_headers,
             signed_names,
-            hashlib.sha256(body).hexdigest(),
+            payload_hash or hashlib.sha256(body).hexdigest(),
         ]
     )
     scope = f"{day}/{region}/{service}/aws4_request"

@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
-from byok.services.base import CredentialField, ProbeRequest, Service, bearer
+from byok.services.auth import Bearer
+from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, FormatReport, Refusal, ValidationResult
 
 MODE = re.compile(r"(?:sk|rk)_(test|live)_")
@@ -86,6 +87,7 @@ class Stripe(Service):
     }
     default_cost_per_call = Decimal("0")
     base_url = "https://api.stripe.com"
+    authentication = Bearer()
 
     refusals = (
         Refusal(
@@ -122,7 +124,9 @@ class Stripe(Service):
             report.warn(warning)
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        return ProbeRequest("GET", "/v1/balance", headers=bearer(checked.credentials["api_key"]))
+        return ProbeRequest(
+            "GET", "/v1/balance", headers=self.credential_headers(checked.credentials)
+        )
 
     def read_answer(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
         """A restricted key's 403 quotes the permission it lacks: say which."""

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
+from byok.services.auth import Basic
 from byok.services.base import CredentialField, ProbeRequest, Service
 from byok.services.formats import Format, Refusal, ValidationResult
 
@@ -83,6 +84,7 @@ class Twilio(Service):
     }
     default_cost_per_call = Decimal("0.0079")
     base_url = "https://api.twilio.com"
+    authentication = Basic("account_sid", "auth_token")
 
     refusals = (
         Refusal(
@@ -138,9 +140,9 @@ class Twilio(Service):
     )
 
     def probe_request(self, checked: ValidationResult) -> ProbeRequest:
-        sid, token = checked.credentials["account_sid"], checked.credentials["auth_token"]
+        sid = checked.credentials["account_sid"]
         path = f"/2010-04-01/Accounts/{quote(sid, safe='')}.json"
-        return ProbeRequest("GET", path, auth=(sid, token))
+        return ProbeRequest("GET", path, auth=self.credential_basic(checked.credentials))
 
     def read_accepted(self, response: ProbeResponse, checked: ValidationResult) -> ProbeResult:
         return self.result(

@@ -17,6 +17,7 @@ from byok.services import (
     Answer,
     CredentialField,
     Format,
+    Header,
     ProbeRequest,
     ProbeStatus,
     Service,
@@ -60,6 +61,7 @@ class DeepL(Service):
     }
     default_cost_per_call = Decimal("0.0001")
     base_url = "https://api.deepl.com"
+    authentication = Header("Authorization", prefix="DeepL-Auth-Key ")
     # A bad key is a 403, which byok reads as "invalid" like any other service's;
     # only what DeepL says differently needs a row.
     answers = (
@@ -76,6 +78,5 @@ class DeepL(Service):
         # Free-plan keys only work on the free host; both hosts are DeepL's own (a base
         # URL set in BYOK["BASE_URLS"] wins over either).
         host = "https://api-free.deepl.com" if key.endswith(":fx") else None
-        return ProbeRequest(
-            "GET", "/v2/usage", headers={"Authorization": f"DeepL-Auth-Key {key}"}, base_url=host
-        )
+        headers = self.credential_headers(checked.credentials)
+        return ProbeRequest("GET", "/v2/usage", headers=headers, base_url=host)

@@ -99,6 +99,8 @@ class GitHub(Service):
     default_cost_per_call = Decimal("0")
     #: GitHub Enterprise Server: set ``BYOK["BASE_URLS"]["github"]`` to ``https://HOST/api/v3``.
     base_url = "https://api.github.com"
+    #: Tokens with an expiry date carry it in every answer (classic and fine-grained).
+    expiry_header = "github-authentication-token-expiration"
 
     cautions = (
         Caution(

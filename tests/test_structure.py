@@ -18,12 +18,13 @@ PACKAGE = Path(byok.__file__).parent
 #: STYLE.md's floors, bottom up: a module imports only from its own floor or below.
 FLOORS = [
     {"byok", "byok.version", "byok.conf", "byok.exceptions", "byok.crypto", "byok.http",
-     "byok.results", "byok.signals", "byok.rate_limits"},
+     "byok.results", "byok.signals", "byok.rate_limits", "byok.task_framework"},
     {"byok.services", "byok.validation", "byok.redaction"},
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers"},
-    {"byok.keys", "byok.usage", "byok.stats", "byok.audit", "byok.rotation"},
-    {"byok.importing", "byok.recheck", "byok.charts"},
+    {"byok.keys", "byok.usage", "byok.stats", "byok.audit", "byok.rotation", "byok.key_age",
+     "byok.pruning"},
+    {"byok.importing", "byok.recheck", "byok.charts", "byok.notifications", "byok.tasks"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {

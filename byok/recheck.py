@@ -52,8 +52,8 @@ UNKNOWN_SERVICE = "unknown_service"
 
 #: Keys read per query; each batch is a fresh keyset query, never a held cursor.
 BATCH_SIZE = 200
-#: Batches of a run written (and their tasks enqueued) at a time: what bounds the
-#: memory of planning a run, whatever its size.
+#: Batches of a run written (and their ids read to enqueue their tasks) at a time: all
+#: byok holds of a run while planning it, whatever its size.
 WRITE_BATCHES = 100
 
 
@@ -287,8 +287,8 @@ def plan_run(
     batches, for workers to claim.
 
     Each batch is found with one keyset query that reads a single primary key, and
-    batches are written :data:`WRITE_BATCHES` at a time: memory stays bounded however
-    many keys there are, and no key is decrypted.
+    batches are written :data:`WRITE_BATCHES` at a time: byok never holds the run's
+    keys, and decrypts none.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1.")

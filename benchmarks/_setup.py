@@ -20,9 +20,9 @@ DATABASE_URLS = {
 }
 
 
-def configure(database: str, *, apps: tuple[str, ...] = ()) -> None:
-    """Configure Django for ``database`` (with ``apps`` besides byok's) and create a
-    fresh test database."""
+def configure(database: str, *, apps: tuple[str, ...] = (), **extra: object) -> None:
+    """Configure Django for ``database`` (with ``apps`` besides byok's, and ``extra``
+    settings) and create a fresh test database."""
     import dj_database_url
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -44,6 +44,7 @@ def configure(database: str, *, apps: tuple[str, ...] = ()) -> None:
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         # django-fernet-encrypted-fields' salt, for benchmarks/peers.py.
         SALT_KEY="benchmark-only-salt",
+        **extra,
     )
     django.setup()
     from django.test.utils import setup_databases
@@ -144,3 +145,12 @@ def run_per_database(script: str, databases: list[str], budget: float) -> int:
             continue
         failed |= not verdict(float(result.stdout.rsplit("ratio", 1)[1]), budget)
     return 1 if failed else 0
+
+
+def database_and_sizes(default_sizes: list[int]) -> tuple[str, list[int]]:
+    """``[sqlite|postgres|mariadb] [sizes...]`` from the command line; prints the
+    database's heading."""
+    args = sys.argv[1:]
+    database = args.pop(0) if args and not args[0].isdigit() else "sqlite"
+    print(f"{database}:")
+    return database, [int(a) for a in args] or default_sizes

@@ -15,7 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format, number_format
@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from byok.conf import conf
 from byok.exceptions import DecryptionError, UnknownService
 from byok.keys import (
     add_user_api_key,
@@ -35,7 +36,15 @@ from byok.keys import (
     test_user_api_key,
     update_user_api_key,
 )
-from byok.models import AuditEvent, KeyUsage, UserAPIKey
+from byok.models import (
+    AuditEvent,
+    KeyUsage,
+    Notification,
+    RecheckRun,
+    UserAPIKey,
+    UserAPIKeyQuerySet,
+)
+from byok.recheck import progress_of
 from byok.services.base import CATEGORIES
 from byok.services.registry import registry
 from byok.validation import validate_credentials
@@ -79,6 +88,94 @@ def two_lines(value: object, note: object, css_class: str = "mini quiet") -> Saf
     """A key-list cell of two lines, a value and a smaller note under it: the list fits a
     1280 px screen as six columns, not eleven."""
     return format_html('{}<br><span class="{}">{}</span>', value, css_class, note)
+
+
+class DaysFilter(admin.SimpleListFilter):
+    """A filter of keys by a number of days; the site's policy (a ``BYOK`` setting)
+    is offered first when it is set."""
+
+    day_choices: tuple[int, ...] = ()
+    policy_label = _("past the site's policy (%(days)d days)")
+
+    def policy(self) -> int | None:
+        return None
+
+    def label(self, days: int) -> str:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        found = []
+        policy = self.policy()
+        if policy is not None:
+            found.append(("policy", str(self.policy_label) % {"days": policy}))
+        return found + [(str(days), self.label(days)) for days in self.day_choices]
+
+    def days(self) -> int | None:
+        if self.value() == "policy":
+            return self.policy()
+        value = str(self.value())
+        return int(value) if value.isdigit() else None
+
+    def matching(self, keys: UserAPIKeyQuerySet, days: int) -> UserAPIKeyQuerySet:
+        raise NotImplementedError
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> Any:
+        days = self.days()
+        if days is None:
+            return queryset
+        return self.matching(queryset, days)  # type: ignore[arg-type]
+
+
+class ExpiryFilter(DaysFilter):
+    title = _("expiry")
+    parameter_name = "expires"
+    day_choices = (0, 3, 14, 30)
+
+    def label(self, days: int) -> str:
+        if days == 0:
+            return str(_("expired"))
+        return str(_("expires within %(days)d days")) % {"days": days}
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [*super().lookups(request, model_admin), ("unknown", str(_("no known expiry")))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> Any:
+        if self.value() == "unknown":
+            return queryset.filter(expires_at__isnull=True)
+        return super().queryset(request, queryset)
+
+    def matching(self, keys: UserAPIKeyQuerySet, days: int) -> UserAPIKeyQuerySet:
+        return keys.expiring_within(days)
+
+
+class SecretAgeFilter(DaysFilter):
+    title = _("secret age")
+    parameter_name = "secret_age"
+    day_choices = (90, 365)
+
+    def policy(self) -> int | None:
+        return conf.ROTATION_REMINDER_DAYS
+
+    def label(self, days: int) -> str:
+        return str(_("not replaced for %(days)d days")) % {"days": days}
+
+    def matching(self, keys: UserAPIKeyQuerySet, days: int) -> UserAPIKeyQuerySet:
+        return keys.secret_older_than(days)
+
+
+class UnusedFilter(DaysFilter):
+    title = _("last use")
+    parameter_name = "unused"
+    day_choices = (30, 90, 365)
+
+    def policy(self) -> int | None:
+        return conf.UNUSED_REMINDER_DAYS
+
+    def label(self, days: int) -> str:
+        return str(_("unused for %(days)d days")) % {"days": days}
+
+    def matching(self, keys: UserAPIKeyQuerySet, days: int) -> UserAPIKeyQuerySet:
+        return keys.unused_for(days)
 
 
 class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -169,7 +266,16 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # admin's sidebar and the filters open: the nickname over the masked key, the
     # environment under the service, "switched off" or "deleted" under the status.
     list_display = ["api_key", "owner", "service_name", "state", "calls", "last_used"]
-    list_filter = [ServiceFilter, CategoryFilter, "environment", "status", "is_active"]
+    list_filter = [
+        ServiceFilter,
+        CategoryFilter,
+        "environment",
+        "status",
+        "is_active",
+        ExpiryFilter,
+        SecretAgeFilter,
+        UnusedFilter,
+    ]
     list_select_related = ["user"]
     readonly_fields = [
         "masked_key",
@@ -179,6 +285,9 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "usage_count",
         "estimated_cost",
         "last_used_at",
+        "secret_changed_at",
+        "expires_at",
+        "expiry_source",
         "created_at",
         "updated_at",
         "deleted_at",
@@ -388,3 +497,75 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows byok writes itself: viewed in the admin, never added or changed there."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RecheckRun)
+class RecheckRunAdmin(ReadOnlyAdmin):
+    """Runs of ``byok_check_keys --enqueue``: how far each got, and what it found."""
+
+    list_display = ["__str__", "key_count", "batch_count", "batches_done", "finished_at"]
+    readonly_fields = [
+        "created_at",
+        "finished_at",
+        "options",
+        "key_count",
+        "batch_count",
+        "summary",
+    ]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RecheckRun]:
+        done = Count("batches", filter=Q(batches__finished_at__isnull=False))
+        runs: QuerySet[RecheckRun] = super().get_queryset(request).annotate(done=done)
+        return runs
+
+    @admin.display(description=_("batches done"))
+    def batches_done(self, run: RecheckRun) -> int:
+        return int(getattr(run, "done", 0))
+
+    @admin.display(description=_("summary"))
+    def summary(self, run: RecheckRun) -> str:
+        progress = progress_of(run)
+        counts = ", ".join(f"{outcome}: {n}" for outcome, n in sorted(progress.counts.items()))
+        limited = ", ".join(progress.rate_limited_services)
+        text = str(_("%(done)d of %(total)d batches done; %(keys)d keys tested (%(counts)s).")) % {
+            "done": progress.batches_done,
+            "total": run.batch_count,
+            "keys": progress.keys_done,
+            "counts": counts or "-",
+        }
+        if limited:
+            text += " " + str(_("Rate limited: %(services)s.")) % {"services": limited}
+        return text
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """What byok told users, and what it still has to: a row per notification."""
+
+    list_display = ["created_at", "kind", "user", "key", "sent_at", "attempts", "last_error"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["user", "key"]
+    readonly_fields = [
+        "created_at",
+        "kind",
+        "user",
+        "key",
+        "occasion",
+        "context",
+        "claimed_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+    ]
+    date_hierarchy = "created_at"

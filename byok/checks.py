@@ -100,6 +100,91 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         *_check_prices(),
         *_check_default_budgets(),
         *_check_teams(),
+        *_check_aliases(),
+        *_check_reminder_days(),
+    ]
+
+
+def _check_aliases() -> list[CheckMessage]:
+    """byok.E021: the cache and task backend byok's settings name must exist."""
+    messages: list[CheckMessage] = []
+    caches = getattr(settings, "CACHES", None) or {"default": {}}
+    if conf.RATE_LIMIT_CACHE not in caches:
+        messages.append(
+            Error(
+                f"BYOK['RATE_LIMIT_CACHE'] names {conf.RATE_LIMIT_CACHE!r}, which is not in "
+                "CACHES.",
+                hint="Caches: " + ", ".join(sorted(caches)),
+                id="byok.E021",
+            )
+        )
+    backends = getattr(settings, "TASKS", None) or {"default": {}}
+    if conf.TASK_BACKEND not in backends:
+        messages.append(
+            Error(
+                f"BYOK['TASK_BACKEND'] names {conf.TASK_BACKEND!r}, which is not in TASKS.",
+                hint="Task backends: " + ", ".join(sorted(backends)),
+                id="byok.E021",
+            )
+        )
+    return messages
+
+
+def _check_reminder_days() -> list[CheckMessage]:
+    """byok.E022: reminder ages are whole days, or ``None`` for off."""
+    user_settings = getattr(settings, "BYOK", None) or {}
+    wrong = [
+        name
+        for name in ("ROTATION_REMINDER_DAYS", "UNUSED_REMINDER_DAYS")
+        if user_settings.get(name) is not None and getattr(conf, name) is None
+    ]
+    thresholds = user_settings.get("EXPIRY_REMINDER_DAYS", [])
+    if not isinstance(thresholds, list | tuple) or not all(
+        isinstance(days, int) and not isinstance(days, bool) and days >= 0 for days in thresholds
+    ):
+        wrong.append("EXPIRY_REMINDER_DAYS")
+    return [
+        Error(
+            f"BYOK[{name!r}] must be a whole number of days"
+            + (
+                " (each 0 or more)."
+                if name == "EXPIRY_REMINDER_DAYS"
+                else " (1 or more), or None."
+            ),
+            id="byok.E022",
+        )
+        for name in wrong
+    ]
+
+
+#: Caches that count in the memory of one process (or not at all).
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.security, Tags.caches, deploy=True)
+def check_rate_limit_cache(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """byok.W004, under ``check --deploy``: the budgets must be counted where every
+    process sees them."""
+    caches = getattr(settings, "CACHES", None) or {}
+    backend = caches.get(conf.RATE_LIMIT_CACHE, {}).get(
+        "BACKEND", "django.core.cache.backends.locmem.LocMemCache"
+    )
+    if settings.DEBUG or backend not in PROCESS_LOCAL_CACHES:
+        return []
+    name = backend.rsplit(".", 1)[-1]
+    return [
+        Warning(
+            f"BYOK['RATE_LIMIT_CACHE'] ({conf.RATE_LIMIT_CACHE!r}) is {name}: "
+            "each web process counts its own byok_test and byok_reveal budgets (or none).",
+            hint="Point it at a cache every process shares, such as Django's RedisCache "
+            "(see 'Running at scale' in byok's documentation).",
+            id="byok.W004",
+        )
     ]
 
 

@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     "TEAM_ADAPTER": "byok.teams.MembershipAdapter",
     "CURRENT_TEAM": None,
     "CLIENT_HOOKS": [],
+    "RATE_LIMIT_CACHE": "default",
+    "TASK_BACKEND": "default",
+    "EXPIRY_REMINDER_DAYS": [14, 3, 0],
+    "ROTATION_REMINDER_DAYS": None,
+    "UNUSED_REMINDER_DAYS": None,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -42,6 +47,14 @@ def _configured(value: object) -> bool:
     if isinstance(value, Mapping):
         return any(isinstance(v, str) and v.strip() for v in value.values())
     return True  # not a credential at all: byok.E007 says so
+
+
+def _days(value: object) -> int | None:
+    """A number of days from settings; ``None`` (off) for ``None``. Check byok.E022
+    reports values that are not whole numbers of at least one day."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
 
 
 class ByokSettings:
@@ -160,6 +173,33 @@ class ByokSettings:
         """Whether byok's pages show Django's messages: ``True``, ``False``, or ``"auto"``,
         which shows those the page has not shown already (in the host's layout)."""
         return self._get("RENDER_MESSAGES")  # type: ignore[no-any-return]
+
+    @property
+    def RATE_LIMIT_CACHE(self) -> str:
+        """The alias (in ``CACHES``) of the cache the per-user budgets are counted in."""
+        return str(self._get("RATE_LIMIT_CACHE"))
+
+    @property
+    def TASK_BACKEND(self) -> str:
+        """The alias (in ``TASKS``) of the task backend byok's background work goes to."""
+        return str(self._get("TASK_BACKEND"))
+
+    @property
+    def EXPIRY_REMINDER_DAYS(self) -> list[int]:
+        """Days before a key's expiry on which its owner is told, largest first."""
+        return sorted({int(days) for days in self._get("EXPIRY_REMINDER_DAYS")}, reverse=True)
+
+    @property
+    def ROTATION_REMINDER_DAYS(self) -> int | None:
+        """Age of a secret (days since it was last replaced) past which its owner is
+        reminded to rotate it; ``None``: never."""
+        return _days(self._get("ROTATION_REMINDER_DAYS"))
+
+    @property
+    def UNUSED_REMINDER_DAYS(self) -> int | None:
+        """Days without use after which a key's owner is asked whether it is still
+        needed; ``None``: never."""
+        return _days(self._get("UNUSED_REMINDER_DAYS"))
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

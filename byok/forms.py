@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from byok.importing import MAX_BYTES
@@ -24,6 +26,12 @@ class AddKeyForm(forms.Form):
     )
     environment = forms.ChoiceField(
         label=_("Environment"), choices=Environment.choices, initial=Environment.default
+    )
+    expires_on = forms.DateField(
+        label=_("Expires on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("If the key has an expiry date; you will be reminded before it."),
     )
     test = forms.BooleanField(
         label=_("Test the key with the provider before saving it"), required=False, initial=True
@@ -59,6 +67,13 @@ class AddKeyForm(forms.Form):
             if field.help_text:
                 ids = f"{pattern % name}_help {ids}"
             field.widget.attrs["aria-describedby"] = ids
+
+    def expires_at(self) -> datetime | None:
+        """The expiry date, as the start of that day in the current time zone."""
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time.min))
 
     def credentials(self) -> dict[str, str]:
         return {

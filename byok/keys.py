@@ -8,6 +8,8 @@ queue instead of racing; the unique fingerprint index is the backstop.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,6 +26,7 @@ from byok.fields import canonical_bytes
 from byok.models import (
     AuditAction,
     Environment,
+    ExpirySource,
     KeyStatus,
     Owner,
     ServicePreference,
@@ -40,6 +43,15 @@ from byok.signals import (
     key_updated,
 )
 from byok.validation import ValidationResult, validate_credentials
+
+
+class Keep(Enum):
+    """The default of an argument whose ``None`` means "clear it"."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def _duplicate() -> ValidationError:
@@ -62,6 +74,7 @@ def add_user_api_key(
     environment: str | None = None,
     test: bool = False,
     is_default: bool = False,
+    expires_at: datetime | None = None,
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> UserAPIKey:
@@ -73,13 +86,20 @@ def add_user_api_key(
     With ``test=True`` the credential is first tested against the provider: one
     the provider rejects is not stored (``ValidationError`` with code
     ``invalid_key``); any other outcome is stored as the key's status.
-    The first key of a (service, environment) becomes its default.
+    The first key of a (service, environment) becomes its default. ``expires_at`` is
+    the expiry its owner knows of; one the provider tells during the test wins.
 
     The returned key carries, on this instance only, ``warnings`` (format and
     test warnings to show the user) and ``probe_result`` (``None`` untested).
     """
     key = prepare_key(
-        user, service, credentials, nickname=nickname, environment=environment, test=test
+        user,
+        service,
+        credentials,
+        nickname=nickname,
+        environment=environment,
+        test=test,
+        expires_at=expires_at,
     )
     return store_key(key, is_default=is_default, actor=actor, request=request)
 
@@ -123,6 +143,7 @@ def prepare_key(
     nickname: str = "",
     environment: str | None = None,
     test: bool = False,
+    expires_at: datetime | None = None,
 ) -> UserAPIKey:
     """The checked (and, with ``test``, tested) key :func:`add_user_api_key` would store:
     ``user``'s, or (``user`` ``None``) ``team``'s.
@@ -141,6 +162,8 @@ def prepare_key(
         user=user, team=team, service=service, nickname=nickname, environment=environment
     )
     key.set_credentials(checked)
+    if expires_at is not None:
+        key.expires_at, key.expiry_source = expires_at, ExpirySource.USER
     if result is not None:
         key.record_test(result)
     key.warnings = list(result.warnings if result is not None else checked.warnings)
@@ -256,6 +279,8 @@ def record_test_result(
         status=key.status,
         last_tested_at=key.last_tested_at,
         last_test_message=key.last_test_message,
+        expires_at=key.expires_at,
+        expiry_source=key.expiry_source,
         updated_at=key.updated_at,
     )
     audit.record(
@@ -321,10 +346,15 @@ def update_user_api_key(
     is_active: bool | None = None,
     credentials: object = None,
     test: bool = False,
+    expires_at: datetime | Keep | None = KEEP,
     actor: Any = None,
     request: HttpRequest | None = None,
 ) -> UserAPIKey:
     """Change a key's settings, or replace its secret. ``None`` leaves a field as it is.
+
+    ``expires_at`` sets the expiry its owner knows of (``None`` forgets it); left
+    out, the expiry stays, unless the secret is replaced: a new secret starts with no
+    expiry but the one its test tells.
 
     A new secret is checked like :func:`add_user_api_key` checks one (and tested
     first with ``test=True``); the masked value echoed back is refused. Moving a
@@ -352,6 +382,7 @@ def update_user_api_key(
             secret=None if checked is None else (checked, result),
             environment=environment,
             is_active=is_active,
+            expires_at=expires_at,
         )
         _save(key)
         changed += _settle_after_update(key, preference, is_default)
@@ -376,6 +407,7 @@ def _apply_changes(
     secret: tuple[ValidationResult, ProbeResult | None] | None,
     environment: str | None,
     is_active: bool | None,
+    expires_at: datetime | Keep | None = KEEP,
 ) -> list[str]:
     """Set what changes on ``key`` (not saved); the names of the fields that did."""
     changed = []
@@ -391,6 +423,11 @@ def _apply_changes(
     if is_active is not None and is_active != key.is_active:
         key.is_active = is_active
         changed.append("is_active")
+    told = secret is not None and secret[1] is not None and secret[1].expires_at is not None
+    if not isinstance(expires_at, Keep) and not told and expires_at != key.expires_at:
+        key.expires_at = expires_at
+        key.expiry_source = "" if expires_at is None else ExpirySource.USER
+        changed.append("expires_at")
     return changed
 
 
@@ -425,6 +462,8 @@ def _replace_secret(
     if holds_secret(key.owner, checked.credentials, exclude=key):
         raise _duplicate()
     key.set_credentials(checked)
+    key.secret_changed_at = timezone.now()
+    key.expires_at, key.expiry_source = None, ""  # the old secret's
     if result is None:
         key.status, key.last_tested_at, key.last_test_message = KeyStatus.UNTESTED, None, ""
     else:

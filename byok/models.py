@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -185,6 +186,13 @@ def team_model() -> type[models.Model]:
     return apps.get_model(TEAM_MODEL, require_ready=False)
 
 
+class ExpirySource(models.TextChoices):
+    """Who said when a key expires."""
+
+    USER = "user", _("Entered by its owner")
+    PROVIDER = "provider", _("Read from the provider")
+
+
 class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
     def alive(self) -> UserAPIKeyQuerySet:
         """Keys that have not been deleted."""
@@ -213,6 +221,22 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
         """Annotate each key with whether it is its slot's default, for
         :attr:`UserAPIKey.is_default` without a query (or an object) per key."""
         return self.annotate(default_preference_id=F("default_for__id"))
+
+    def expiring_within(self, days: int) -> UserAPIKeyQuerySet:
+        """Keys with a known expiry at most ``days`` days away (or past)."""
+        return self.filter(expires_at__lte=timezone.now() + timedelta(days=days))
+
+    def secret_older_than(self, days: int) -> UserAPIKeyQuerySet:
+        """Keys whose secret was stored or last replaced more than ``days`` days ago."""
+        return self.filter(secret_changed_at__lt=timezone.now() - timedelta(days=days))
+
+    def unused_for(self, days: int) -> UserAPIKeyQuerySet:
+        """Keys not used for ``days`` days: last used before then, or never used and
+        stored before then."""
+        cutoff = timezone.now() - timedelta(days=days)
+        return self.filter(
+            Q(last_used_at__lt=cutoff) | Q(last_used_at__isnull=True, created_at__lt=cutoff)
+        )
 
     def defaults(self) -> UserAPIKeyQuerySet:
         """Keys that serve their (user, service, environment)."""
@@ -279,6 +303,12 @@ class UserAPIKey(models.Model):
         _("estimated cost"), max_digits=14, decimal_places=6, default=Decimal("0")
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    #: When the secret was stored or last replaced: what a rotation policy measures.
+    secret_changed_at = models.DateTimeField(_("secret changed"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    expiry_source = models.CharField(
+        _("expiry from"), max_length=16, choices=ExpirySource.choices, blank=True
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
@@ -290,6 +320,8 @@ class UserAPIKey(models.Model):
     #: return, never stored: what to tell the user about the credential.
     warnings: list[str]
     probe_result: ProbeResult | None
+    #: Set by the dashboard on the keys it lists: a :class:`byok.key_age.KeyAge`.
+    age: Any
 
     class Meta:
         verbose_name = _("API key")
@@ -369,10 +401,14 @@ class UserAPIKey(models.Model):
         self.encryption_key_id = self.credentials.encryption_key_id
 
     def record_test(self, result: ProbeResult) -> None:
-        """Keep a test's outcome on the key (the caller saves)."""
+        """Keep a test's outcome on the key, and the expiry the provider told (the
+        caller saves)."""
         self.status = result.status.value
         self.last_tested_at = timezone.now()
         self.last_test_message = result.message[:255]
+        if result.expires_at is not None:
+            self.expires_at = result.expires_at
+            self.expiry_source = ExpirySource.PROVIDER
 
     def get_credentials(self) -> dict[str, str]:
         """Decrypt the stored credential mapping."""
@@ -785,3 +821,139 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.service} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationKind(models.TextChoices):
+    """What byok tells a key's owner about, by e-mail and the ``notification`` signal."""
+
+    KEY_INVALID = "key_invalid", _("A key stopped working")
+    KEY_EXPIRING = "key_expiring", _("A key expires soon")
+    ROTATION_DUE = "rotation_due", _("A key is older than the rotation policy")
+    KEY_UNUSED = "key_unused", _("A key has not been used for a long time")
+
+
+class Notification(models.Model):
+    """One notification that is due: written before it is sent, marked when it is.
+
+    The unique (user, kind, occasion) makes each one happen once, however many
+    workers notice it; a row whose sending failed stays unsent and is tried again.
+    ``context`` holds what the message says (names, dates), never a secret.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_notifications"
+    )
+    key = models.ForeignKey(
+        UserAPIKey,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("key"),
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
+    #: What makes this one distinct from earlier ones of the same kind (the key and
+    #: the expiry date and threshold, the day the key turned invalid…).
+    occasion = models.CharField(_("occasion"), max_length=128)
+    context = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("due since"), default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(_("being sent since"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "occasion"], name="byok_one_notification_per_occasion"
+            ),
+        ]
+        indexes = [models.Index(fields=["sent_at", "created_at"], name="byok_notif_unsent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.occasion})"
+
+
+class NotificationOptOut(models.Model):
+    """A kind of notification a user turned off."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="byok_opt_outs"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+
+    class Meta:
+        verbose_name = _("notification opt-out")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="byok_one_opt_out_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: no {self.kind}"
+
+
+class RecheckRun(models.Model):
+    """One ``byok_check_keys --enqueue``: its keys, split into batches workers share."""
+
+    created_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    #: The selection (service ids, stale days, owner id, inactive keys), for the record.
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    key_count = models.PositiveIntegerField(_("keys"), default=0)
+    batch_count = models.PositiveIntegerField(_("batches"), default=0)
+    concurrency = models.PositiveSmallIntegerField(_("requests in flight per batch"), default=4)
+
+    class Meta:
+        verbose_name = _("re-check run")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Re-check {self.pk} of {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RecheckBatch(models.Model):
+    """A slice of a run's keys, by primary key: claimed by one worker, once."""
+
+    run = models.ForeignKey(RecheckRun, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    #: The batch's keys come after this one (``None``: from the first) up to ``last_key``.
+    after_key = models.UUIDField(null=True, blank=True)
+    last_key = models.UUIDField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    #: Outcome to the number of keys that had it.
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("re-check batch")
+        verbose_name_plural = _("re-check batches")
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "number"], name="byok_one_batch_number_per_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.number} of run {self.run_id}"
+
+
+class RecheckBackoff(models.Model):
+    """A service that answered 429 during a run: no worker tests its keys any more."""
+
+    run = models.ForeignKey(RecheckRun, on_delete=models.CASCADE, related_name="backoffs")
+    service = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("re-check back-off")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "service"], name="byok_one_backoff_per_service"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} in run {self.run_id}"

@@ -4,22 +4,44 @@
 secrets shown again. The rates come from the host's
 ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` when it names the scope (the REST API's
 throttles and the pages spend the same budget), else from :data:`DEFAULT_RATES`.
-Counts live in the default cache.
+
+Counts live in the cache ``BYOK["RATE_LIMIT_CACHE"]`` names and are kept with the
+cache's own atomic ``add`` and ``incr`` (Redis' ``SET NX EX`` and ``INCR``), never
+read and written back: every web process and machine sharing that cache spends one
+budget, and concurrent requests cannot both take the last call. A window opens with
+its user's first call and lasts the rate's period.
+
+Why not a rate-limit library: ``limits`` keeps its counters in its own storage (a
+Redis or Memcached URL of its own) and cannot use a cache the site already
+configured; django-ratelimit reads one global cache setting and counts one call at a
+time, where an import spends several at once.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 
+from byok.conf import conf
 from byok.exceptions import TooManyTests
 
 DEFAULT_RATES = {"byok_test": "10/minute", "byok_reveal": "5/minute"}
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Cache keys start with this (the cache adds its own ``KEY_PREFIX`` before it).
+KEY_PREFIX = "byok:rate"
+
+logger = logging.getLogger("byok.rate_limits")
+
+
+def rate_limit_cache() -> BaseCache:
+    """The cache ``BYOK["RATE_LIMIT_CACHE"]`` names, where every budget is counted."""
+    return caches[conf.RATE_LIMIT_CACHE]
 
 
 @dataclass(frozen=True)
@@ -40,17 +62,51 @@ class RateLimit:
 
     def spend(self, ident: Any, count: int = 1) -> float | None:
         """Count ``count`` more calls for ``ident``, all or none: ``None`` if they fit,
-        else the seconds until they would."""
+        else the seconds until they would.
+
+        Calls that do not fit are given back at once; a request racing that refund
+        may be refused too, never let through past the limit.
+        """
         limit, duration = self.parsed()
-        key = f"throttle_{self.scope}_{ident}"
-        now = time.time()
-        history = [when for when in cache.get(key, []) if when > now - duration]
-        if len(history) + count > limit:
-            oldest = history[-1] if history else now
-            return max(duration - (now - oldest), 0.0)
-        history[:0] = [now] * count
-        cache.set(key, history, duration)
-        return None
+        cache = rate_limit_cache()
+        key = f"{KEY_PREFIX}:{self.scope}:{ident}"
+        if count > limit:
+            return float(duration)
+        spent = _increment(cache, key, count, duration)
+        if spent is None or spent <= limit:
+            return None
+        with suppress(ValueError):  # the window closed meanwhile: nothing to give back
+            cache.decr(key, count)
+        opened = cache.get(f"{key}:opened")
+        if not isinstance(opened, int | float):
+            return float(duration)
+        return max(opened + duration - time.time(), 0.0)
+
+
+def _increment(cache: BaseCache, key: str, count: int, duration: int) -> int | None:
+    """Add ``count`` to the window's counter, opening the window if there is none.
+
+    ``None`` when the cache keeps nothing (``DummyCache``): the call is let through
+    and logged rather than refused with a server error; check byok.W004 says so at
+    start-up.
+    """
+    for _attempt in range(3):
+        if cache.add(key, 0, duration):
+            cache.set(f"{key}:opened", time.time(), duration)
+        try:
+            spent = cache.incr(key, count)
+        except ValueError:  # the window closed between add() and incr(): open a new one
+            continue
+        if spent == count:
+            # The first calls of a window. Redis' INCR makes a key without an expiry if
+            # the old one expired just before it: give the window its lifetime again.
+            cache.touch(key, duration)
+        return int(spent)
+    logger.error(
+        "The rate-limit cache %r keeps nothing: byok's budgets are not enforced.",
+        conf.RATE_LIMIT_CACHE,
+    )
+    return None
 
 
 TEST_CALLS = RateLimit("byok_test")

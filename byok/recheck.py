@@ -1,5 +1,11 @@
 """Re-testing stored keys in bulk (``manage.py byok_check_keys``).
 
+In one process (:func:`check_keys`), or as a :class:`~byok.models.RecheckRun` split
+into batches that task workers share (:func:`plan_run`, :func:`run_batch`): each
+batch is claimed by one worker once, so no key is tested twice in a run, and a
+service that answers 429 is written down for the run, so that no worker tests its
+keys any more.
+
 Only the provider requests run on worker threads. Keys are read, decrypted and
 their results recorded on the calling thread, so the database is used from one
 thread only (an in-memory SQLite database works, and no worker holds a
@@ -18,17 +24,23 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from byok.exceptions import DecryptionError
 from byok.keys import record_test_result
-from byok.models import UserAPIKey, UserAPIKeyQuerySet
+from byok.models import (
+    RecheckBackoff,
+    RecheckBatch,
+    RecheckRun,
+    UserAPIKey,
+    UserAPIKeyQuerySet,
+)
 from byok.probes import test_credentials
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.registry import registry
@@ -40,6 +52,9 @@ UNKNOWN_SERVICE = "unknown_service"
 
 #: Keys read per query; each batch is a fresh keyset query, never a held cursor.
 BATCH_SIZE = 200
+#: Batches of a run written (and their ids read to enqueue their tasks) at a time: all
+#: byok holds of a run while planning it, whatever its size.
+WRITE_BATCHES = 100
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,38 @@ class RateLimitedServices:
         with self._lock:
             return service in self._services
 
+    def sync(self) -> None:
+        """Share what this process learnt and learn what others did. Called on the
+        thread that owns the database connection, before each key."""
+
+    @property
+    def services(self) -> set[str]:
+        with self._lock:
+            return set(self._services)
+
+
+class SharedBackoff(RateLimitedServices):
+    """The run's rate-limited services, kept in the database for every worker."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self._saved: set[str] = set()
+
+    def sync(self) -> None:
+        new = self.services - self._saved
+        if new:
+            RecheckBackoff.objects.bulk_create(
+                [RecheckBackoff(run_id=self.run_id, service=service) for service in new],
+                ignore_conflicts=True,
+            )
+        known = set(
+            RecheckBackoff.objects.filter(run_id=self.run_id).values_list("service", flat=True)
+        )
+        self._saved = known
+        with self._lock:
+            self._services |= known
+
 
 def select_keys(
     *,
@@ -103,16 +150,11 @@ def select_keys(
 
     ``stale_days`` keeps keys never tested or last tested more than that many days ago.
     """
-    keys = UserAPIKey.objects.alive() if include_inactive else UserAPIKey.objects.active()
-    if user is not None:
-        keys = keys.filter(user=user)
-    services = list(services)
-    if services:
-        keys = keys.filter(service__in=services)
-    if stale_days is not None:
-        cutoff = timezone.now() - timedelta(days=stale_days)
-        keys = keys.filter(Q(last_tested_at__isnull=True) | Q(last_tested_at__lt=cutoff))
-    return keys
+    return keys_for(
+        run_options(
+            user=user, services=services, stale_days=stale_days, include_inactive=include_inactive
+        )
+    )
 
 
 def count_by_service(keys: UserAPIKeyQuerySet) -> dict[str, int]:
@@ -127,16 +169,19 @@ def check_keys(
     *,
     concurrency: int = 4,
     on_check: Callable[[KeyCheck], None] | None = None,
+    limited: RateLimitedServices | None = None,
 ) -> CheckReport:
     """Probe each key and record the result as :func:`~byok.test_user_api_key` does.
 
     ``on_check`` is called on this thread for each key as soon as it is done.
     Undecryptable keys and keys of unregistered services are counted, not probed.
+    ``limited`` holds the services to leave alone (default: those that answer 429
+    during this call).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1.")
     report = CheckReport()
-    limited = RateLimitedServices()
+    limited = RateLimitedServices() if limited is None else limited
 
     def finish(check: KeyCheck) -> None:
         report.add(check)
@@ -152,6 +197,7 @@ def check_keys(
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="byok-check") as pool:
         for key in _in_batches(keys):
+            limited.sync()
             credentials = _open(key, limited)
             if isinstance(credentials, str):
                 finish(_check(key, credentials))
@@ -164,6 +210,8 @@ def check_keys(
             in_flight[future] = key
         while in_flight:
             collect()
+    limited.sync()
+    report.rate_limited_services |= limited.services
     return report
 
 
@@ -230,4 +278,148 @@ def _check(
         old_status=key.status if old_status is None else old_status,
         outcome=outcome,
         message=message,
+    )
+
+
+def plan_run(
+    options: dict[str, Any], *, batch_size: int = BATCH_SIZE, concurrency: int = 4
+) -> RecheckRun:
+    """Write down a run over the keys ``options`` select (:func:`run_options`) and its
+    batches, for workers to claim.
+
+    Each batch is found with one keyset query that reads a single primary key, and
+    batches are written :data:`WRITE_BATCHES` at a time: byok never holds the run's
+    keys, and decrypts none.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1.")
+    ordered = keys_for(options).order_by("pk").values_list("pk", flat=True)
+    with transaction.atomic(using=router.db_for_write(RecheckRun)):
+        run = RecheckRun.objects.create(options=options, concurrency=concurrency)
+        pending: list[RecheckBatch] = []
+        after, number, total = None, 0, 0
+        while True:
+            rest = ordered if after is None else ordered.filter(pk__gt=after)
+            last = rest[batch_size - 1 : batch_size].first()
+            size = batch_size
+            if last is None:  # the last, shorter batch
+                size = rest.count()
+                last = rest.order_by("-pk").first() if size else None
+            if last is None:
+                break
+            pending.append(RecheckBatch(run=run, number=number, after_key=after, last_key=last))
+            number, total, after = number + 1, total + size, last
+            if len(pending) >= WRITE_BATCHES:
+                RecheckBatch.objects.bulk_create(pending)
+                pending = []
+            if size < batch_size:
+                break
+        RecheckBatch.objects.bulk_create(pending)
+        RecheckRun.objects.filter(pk=run.pk).update(key_count=total, batch_count=number)
+    run.key_count, run.batch_count = total, number
+    return run
+
+
+def keys_for(options: dict[str, Any]) -> UserAPIKeyQuerySet:
+    """The keys a selection (as :func:`run_options` wrote it) takes in: what a run
+    plans from and what each of its batches tests, whichever process reads it."""
+    if options.get("include_inactive"):
+        keys = UserAPIKey.objects.alive()
+    else:
+        keys = UserAPIKey.objects.active()
+    if options.get("user") is not None:
+        keys = keys.filter(user_id=options["user"])
+    if options.get("services"):
+        keys = keys.filter(service__in=options["services"])
+    if options.get("tested_before"):
+        cutoff = datetime.fromisoformat(options["tested_before"])
+        keys = keys.filter(Q(last_tested_at__isnull=True) | Q(last_tested_at__lt=cutoff))
+    return keys
+
+
+def run_options(
+    *,
+    user: Any = None,
+    services: Iterable[str] = (),
+    stale_days: int | None = None,
+    include_inactive: bool = False,
+) -> dict[str, Any]:
+    """What a run keeps of :func:`select_keys`'s arguments: plain JSON, the stale
+    cut-off fixed when the run starts."""
+    cutoff = None if stale_days is None else timezone.now() - timedelta(days=stale_days)
+    return {
+        "user": None if user is None else str(user.pk),
+        "services": sorted(services),
+        "tested_before": None if cutoff is None else cutoff.isoformat(),
+        "include_inactive": include_inactive,
+    }
+
+
+def run_batch(
+    batch_id: int, *, on_check: Callable[[KeyCheck], None] | None = None
+) -> CheckReport | None:
+    """Claim a batch and test its keys; ``None`` if another worker claimed it first
+    (a task delivered twice tests nothing the second time)."""
+    claimed = RecheckBatch.objects.filter(pk=batch_id, claimed_at__isnull=True).update(
+        claimed_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    batch = RecheckBatch.objects.select_related("run").get(pk=batch_id)
+    keys = keys_for(batch.run.options).filter(pk__lte=batch.last_key)
+    if batch.after_key is not None:
+        keys = keys.filter(pk__gt=batch.after_key)
+    report = check_keys(
+        keys,
+        concurrency=batch.run.concurrency,
+        on_check=on_check,
+        limited=SharedBackoff(batch.run_id),
+    )
+    now = timezone.now()
+    RecheckBatch.objects.filter(pk=batch_id).update(counts=dict(report.counts), finished_at=now)
+    # The worker that finishes the last batch closes the run.
+    unfinished = RecheckBatch.objects.filter(run_id=batch.run_id, finished_at__isnull=True)
+    if not unfinished.exists():
+        RecheckRun.objects.filter(pk=batch.run_id, finished_at__isnull=True).update(
+            finished_at=now
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a run got: what ``byok_check_keys --status`` and the admin show."""
+
+    run: RecheckRun
+    batches_done: int
+    batches_claimed: int
+    counts: Counter[str]
+    rate_limited_services: list[str]
+
+    @property
+    def keys_done(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> bool:
+        return self.run.finished_at is not None
+
+
+def progress_of(run: RecheckRun) -> RunProgress:
+    """A run's progress in two queries (one row per batch, not per key)."""
+    counts: Counter[str] = Counter()
+    done = claimed = 0
+    rows = RecheckBatch.objects.filter(run=run).values_list("claimed_at", "finished_at", "counts")
+    for claimed_at, finished_at, batch_counts in rows.iterator():
+        claimed += claimed_at is not None
+        if finished_at is not None:
+            done += 1
+            counts.update(batch_counts or {})
+    services = RecheckBackoff.objects.filter(run=run).values_list("service", flat=True)
+    return RunProgress(
+        run=run,
+        batches_done=done,
+        batches_claimed=claimed,
+        counts=counts,
+        rate_limited_services=sorted(services),
     )

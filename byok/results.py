@@ -7,6 +7,7 @@ their status, the API and the pages show it), so it depends on nothing of byok's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -34,6 +35,8 @@ class ProbeResult:
     message: str
     http_status: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: When the credential expires, if the provider's answer said so.
+    expires_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -46,4 +49,5 @@ class ProbeResult:
             "message": self.message,
             "http_status": self.http_status,
             "warnings": list(self.warnings),
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
         }

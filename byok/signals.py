@@ -1,4 +1,5 @@
-"""Signals byok sends. ``sender`` is always :class:`byok.models.UserAPIKey`.
+"""Signals byok sends. ``sender`` is :class:`byok.models.UserAPIKey` (``notification``:
+:class:`byok.models.Notification`).
 
 Receivers get keyword arguments only; none of them is ever a secret.
 """
@@ -24,3 +25,8 @@ budget_threshold_reached = Signal()
 #: Host code was handed a credential. ``user``, ``service``, ``environment``,
 #: ``source`` ("user", "team" or "platform"), ``key_id`` (None for the platform's key).
 key_used = Signal()
+#: A notification is being delivered (before its e-mail is sent). ``sender`` is
+#: :class:`byok.models.Notification`; ``user``, ``kind`` (a
+#: :class:`byok.models.NotificationKind` value), ``key`` (or None), ``context`` (what
+#: the message says: names, dates, never a secret), ``notification`` (the row).
+notification = Signal()

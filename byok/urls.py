@@ -15,4 +15,5 @@ urlpatterns = [
     path("keys/<uuid:key_id>/test/", views.test_key, name="test"),
     path("keys/<uuid:key_id>/remove/", views.remove_key, name="remove"),
     path("banner/dismiss/", views.dismiss_banner, name="dismiss-banner"),
+    path("notifications/", views.notification_settings, name="notifications"),
 ]

@@ -17,7 +17,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -31,8 +37,10 @@ from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
 from byok.forms import AddKeyForm, ImportForm
 from byok.importing import ImportReport, import_file
+from byok.key_age import key_age
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
-from byok.models import UserAPIKey
+from byok.models import NotificationKind, UserAPIKey
+from byok.notifications import set_wanted, wanted_kinds
 from byok.rate_limits import spend_test_budget
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import CATEGORIES, Service
@@ -122,6 +130,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .with_default_flag()
         .order_by("service", "-created_at")
     ):
+        key.age = key_age(key)
         keys[key.service].append(key)
     cards = [
         {
@@ -144,6 +153,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "stats": stats_for(request.user),
             "show_banner": not request.session.get(BANNER_DISMISSED),
             "reveal_url": reveal_url_template() if conf.ALLOW_REVEAL else None,
+            "notification_kinds": NotificationKind.choices,
+            "notifications_wanted": wanted_kinds(request.user),
         },
     )
 
@@ -176,6 +187,7 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
                     nickname=data["nickname"],
                     environment=data["environment"],
                     test=data["test"],
+                    expires_at=form.expires_at(),
                     actor=request.user,
                     request=request,
                 )
@@ -304,6 +316,21 @@ def dismiss_banner(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"ok": True})
     return redirect("byok:dashboard")
+
+
+@login_required
+@require_POST
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Which notifications the user gets: the checked kinds on, the others off."""
+    kinds = request.POST.getlist("kinds")
+    if not set(kinds) <= set(NotificationKind.values):
+        if wants_json(request):
+            return done(
+                request, messages.ERROR, _("Unknown kind of notification."), http_status=400
+            )
+        return HttpResponseBadRequest(_("Unknown kind of notification."))
+    set_wanted(request.user, kinds)
+    return done(request, messages.SUCCESS, _("Your notification settings were saved."))
 
 
 @login_required

@@ -5,10 +5,12 @@
 whose primary key is a UUID, to prove byok works with any AUTH_USER_MODEL).
 """
 
+import importlib.util
 import os
 import re
 
 import dj_database_url
+import django
 
 SECRET_KEY = "byok-tests-secret-key-not-for-production"
 DEBUG = False
@@ -28,6 +30,13 @@ INSTALLED_APPS = [
     "accounts",
     "byok",
 ]
+# Django's tasks framework: built in from Django 6.0, the backport before (whose app
+# resets its backends when a test overrides TASKS). The database backend's tables are
+# there whenever django-tasks-db is installed, for the multi-process tests' workers.
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")
+if importlib.util.find_spec("django_tasks_db") and django.VERSION >= (5, 2):
+    INSTALLED_APPS.append("django_tasks_db")
 
 AUTH_USER_MODEL = os.environ.get("BYOK_TEST_USER_MODEL", "accounts.EmailUser")
 

@@ -58,6 +58,21 @@ def with_row_locks():
     return connection.vendor in ("postgresql", "mysql")
 
 
+def with_byok(**values):
+    """``override_settings`` of ``BYOK``: the suite's encryption key and ``values``."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(BYOK={**settings.BYOK, **values})
+
+
+def aged(key, **fields):
+    """``key`` with ``fields`` (dates, usually) written straight to its row."""
+    type(key).objects.filter(pk=key.pk).update(**fields)
+    key.refresh_from_db()
+    return key
+
+
 def client_for(user):
     """A DRF test client signed in as ``user`` (anonymous for ``None``)."""
     from rest_framework.test import APIClient

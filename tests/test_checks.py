@@ -325,3 +325,59 @@ def test_a_service_that_cannot_be_loaded_is_only_reported_once():
 def test_a_wrong_host_service_fails_manage_py_check(declared):
     declared(declaration(category="crypto"))
     assert "byok.E012" in ids(run_checks(include_deployment_checks=False))
+
+
+REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://h"}
+
+
+@pytest.mark.parametrize("backend", ["locmem.LocMemCache", "dummy.DummyCache"])
+def test_w004_a_process_local_rate_limit_cache_without_debug(backend):
+    caches = {"default": {"BACKEND": f"django.core.cache.backends.{backend}"}}
+    with override_settings(CACHES=caches, DEBUG=False):
+        assert ids(checks.check_rate_limit_cache()) == ["byok.W004"]
+    with override_settings(CACHES=caches, DEBUG=True):
+        assert checks.check_rate_limit_cache() == []
+
+
+def test_w004_looks_at_the_cache_byok_names():
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+              "shared": REDIS_CACHE}  # fmt: skip
+    with override_settings(CACHES=caches, DEBUG=False):
+        assert ids(checks.check_rate_limit_cache()) == ["byok.W004"]
+        with byok(RATE_LIMIT_CACHE="shared"):
+            assert checks.check_rate_limit_cache() == []
+
+
+@pytest.mark.django_db
+def test_w004_is_a_deployment_check():
+    with override_settings(DEBUG=False):
+        assert "byok.W004" in ids(run_checks(include_deployment_checks=True))
+        assert "byok.W004" not in ids(run_checks(include_deployment_checks=False))
+
+
+def test_e021_a_cache_or_task_backend_that_does_not_exist():
+    with byok(RATE_LIMIT_CACHE="nowhere", TASK_BACKEND="nobody"):
+        messages = checks.check_settings()
+    assert ids(messages) == ["byok.E021", "byok.E021"]
+    assert "'nowhere'" in messages[0].msg
+    assert "'nobody'" in messages[1].msg
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"ROTATION_REMINDER_DAYS": 0},
+        {"UNUSED_REMINDER_DAYS": "90"},
+        {"ROTATION_REMINDER_DAYS": True},
+        {"EXPIRY_REMINDER_DAYS": [14, -1]},
+        {"EXPIRY_REMINDER_DAYS": 14},
+    ],
+)
+def test_e022_reminder_days_that_are_not_days(values):
+    with byok(**values):
+        assert ids(checks.check_settings()) == ["byok.E022"]
+
+
+def test_good_reminder_days_pass():
+    with byok(ROTATION_REMINDER_DAYS=365, UNUSED_REMINDER_DAYS=None, EXPIRY_REMINDER_DAYS=[7]):
+        assert checks.check_settings() == []

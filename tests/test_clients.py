@@ -22,8 +22,8 @@ from byok.clients import Outcome, meter
 from byok.clients.answers import AnthropicUsage, BodyReader, OpenAIUsage
 from byok.models import Budget, KeyUsage, PlatformUsage, Reservation
 from byok.resolution import ResolvedKey
-from byok.services.registry import registry
 from byok.services.prices import Tokens
+from byok.services.registry import registry
 
 from client_hooks import RecordingHook, Refused
 from factories import UserAPIKeyFactory

@@ -233,6 +233,10 @@ def test_the_migration_copies_each_rows_key_id(user):
     executor.migrate([("byok", "0003_masked_key_and_audit_actions")])
     executor.loader.build_graph()
     executor.migrate([("byok", "0004_userapikey_encryption_key_id")])
-    assert UserAPIKey.objects.get(pk=key.pk).encryption_key_id == get_keyring().primary.id
-    executor.loader.build_graph()  # back to the latest, for the tests that follow
-    executor.migrate(executor.loader.graph.leaf_nodes("byok"))
+    try:
+        # The one column: later migrations' columns do not exist yet.
+        copied = UserAPIKey.objects.values_list("encryption_key_id", flat=True).get(pk=key.pk)
+        assert copied == get_keyring().primary.id
+    finally:  # back to the latest schema, for the tests that come after
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

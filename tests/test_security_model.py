@@ -37,7 +37,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import got_request_exception
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.views.debug import ExceptionReporter
 
@@ -51,17 +51,20 @@ from byok.fields import SealedCredentials, canonical_bytes
 from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
 from byok.importing import MAX_BYTES, MAX_ENTRIES, Entry
 from byok.models import AuditEvent, KeyUsage, Team, TeamRole, UserAPIKey
+from byok.notifications import key_context, set_wanted
 from byok.probes import probe_client
+from byok.recheck import run_options
 from byok.resolution import resolve_api_key
 from byok.results import ProbeStatus
 from byok.rotation import rotate
 from byok.services.base import MAX_VALUE_LENGTH, mask_value
 from byok.services.registry import registry
+from byok.tasks import notify, start_recheck
 from byok.validation import validate_credentials
 
 from factories import UserAPIKeyFactory, UserFactory
 from fakes import FAKES, fake_credentials, rand
-from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, client_for
+from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, client_for, with_byok
 
 pytestmark = pytest.mark.django_db
 
@@ -177,10 +180,6 @@ def set_raw_token(key, token):
             f"WHERE {column('id')} = %s",
             [token, db_pk(key)],
         )
-
-
-def with_byok(**changes):
-    return override_settings(BYOK={**settings.BYOK, **changes})
 
 
 def page_client(user):
@@ -313,6 +312,13 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
     with with_byok(PLATFORM_KEYS={"openai": platform_secret}):
         byok.track_api_usage(UserFactory(), "openai")
     used.append(("openai", platform_secret))
+    # Background work: a re-check run (anthropic answers 429: a back-off row), a
+    # notification, a kind of notification turned off.
+    provider.get("https://api.anthropic.com/v1/models", status=429, json={})
+    with TestCase.captureOnCommitCallbacks(execute=True):  # byok enqueues on commit
+        start_recheck(run_options(user=user))
+        notify(user.pk, "key_invalid", "x", key=openai_key, context=key_context(openai_key))
+    set_wanted(other_user, [])
 
     dump, tables = raw_dump()
 

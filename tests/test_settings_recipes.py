@@ -128,9 +128,14 @@ def cookiecutter_site(tmp_path):
 
 @pytest.mark.parametrize(
     ("module", "found"),
-    [("config.settings.base", ["byok.E001"]), ("config.settings.test", [])],
+    [
+        ("config.settings.base", ["byok.E001", "byok.W004"]),
+        ("config.settings.test", ["byok.W004"]),
+    ],
 )
 def test_the_cookiecutter_settings_without_the_variable(cookiecutter_site, unset, module, found):
-    """Production-like base settings stop at byok.E001; the test settings need nothing."""
+    """Production-like base settings stop at byok.E001; the test settings need no key.
+    Both count the budgets in LocMemCache (cookiecutter's production settings use
+    Redis): byok.W004, under --deploy."""
     result = run_in_test_project(CHECKS, settings=module, pythonpath=[cookiecutter_site])
     assert json.loads(result.stdout) == found

@@ -18,15 +18,16 @@ PACKAGE = Path(byok.__file__).parent
 #: STYLE.md's floors, bottom up: a module imports only from its own floor or below.
 FLOORS = [
     {"byok", "byok.version", "byok.conf", "byok.exceptions", "byok.crypto", "byok.http",
-     "byok.results", "byok.signals", "byok.rate_limits", "byok.deletion"},
+     "byok.results", "byok.signals", "byok.rate_limits", "byok.deletion",
+     "byok.task_framework"},
     {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering",
      "byok.teams"},
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
-     "byok.rotation"},
+     "byok.rotation", "byok.key_age", "byok.pruning"},
     {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations",
-     "byok.clients"},
+     "byok.clients", "byok.notifications", "byok.tasks"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {

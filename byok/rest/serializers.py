@@ -13,7 +13,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from byok.importing import MAX_BYTES, Outcome
-from byok.models import Environment, KeyStatus, UserAPIKey
+from byok.key_age import key_age
+from byok.models import Environment, ExpirySource, KeyStatus, UserAPIKey
 from byok.rest.schema import OpenApiTypes, extend_schema_field
 from byok.results import ProbeStatus
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
@@ -133,6 +134,26 @@ class APIKeySerializer(serializers.ModelSerializer[UserAPIKey]):
     is_default = serializers.BooleanField(read_only=True)
     status = NamedChoiceField(choices=KeyStatus.choices, read_only=True, enum_name="KeyStatus")
     estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
+    expiry_source = serializers.ChoiceField(
+        choices=ExpirySource.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text=_("Who said when the key expires: user, provider, or blank when unknown."),
+    )
+    age_days = serializers.SerializerMethodField(
+        help_text=_("Whole days since the key was stored.")
+    )
+    unused_days = serializers.SerializerMethodField(
+        help_text=_("Whole days since its last use (since it was stored, if never used).")
+    )
+    expires_in_days = serializers.SerializerMethodField(
+        help_text=_("Whole days left before it expires (negative once past); null: unknown.")
+    )
+    reminders = serializers.SerializerMethodField(
+        help_text=_(
+            "What needs its owner's attention: expired, expires_soon, rotation_due, unused."
+        )
+    )
 
     class Meta:
         model = UserAPIKey
@@ -152,10 +173,30 @@ class APIKeySerializer(serializers.ModelSerializer[UserAPIKey]):
             "usage_count",
             "estimated_cost",
             "last_used_at",
+            "secret_changed_at",
+            "expires_at",
+            "expiry_source",
+            "age_days",
+            "unused_days",
+            "expires_in_days",
+            "reminders",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_age_days(self, key: UserAPIKey) -> int:
+        return key_age(key).age_days
+
+    def get_unused_days(self, key: UserAPIKey) -> int:
+        return key_age(key).unused_days
+
+    def get_expires_in_days(self, key: UserAPIKey) -> int | None:
+        return key_age(key).expires_in_days
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_reminders(self, key: UserAPIKey) -> list[str]:
+        return key_age(key).reminders
 
     def get_service_name(self, key: UserAPIKey) -> str:
         return key.service_name
@@ -173,6 +214,9 @@ class ProbeResultSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
     http_status = serializers.IntegerField(allow_null=True)
     warnings = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text=_("When the credential expires, if the provider said.")
+    )
 
 
 class FieldErrorSerializer(serializers.Serializer[Any]):
@@ -214,6 +258,12 @@ class APIKeyCreateSerializer(CredentialsInput):
     test = serializers.BooleanField(
         default=True, help_text=_("Test the key against the provider before storing it.")
     )
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("When the key expires, if you know (one the provider tells wins)."),
+    )
 
     @sensitive_variables()
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +280,11 @@ class APIKeyUpdateSerializer(CredentialsInput):
     environment = serializers.ChoiceField(choices=Environment.choices)
     is_default = serializers.BooleanField()
     is_active = serializers.BooleanField()
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_("When the key expires, if you know; null forgets it."),
+    )
     test = serializers.BooleanField(
         default=True, help_text=_("Test a new secret against the provider before storing it.")
     )

@@ -320,6 +320,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             environment=data["environment"],
             test=data["test"],
             is_default=data["is_default"],
+            expires_at=data["expires_at"],
             actor=request.user,
             request=request._request,
         )

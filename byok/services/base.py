@@ -9,8 +9,10 @@ declarations; a service overrides one only for what is truly its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -58,7 +60,7 @@ DIFFICULTIES = ("easy", "medium", "advanced")
 
 #: Inputs the add-key form has besides the credential's: no credential field takes
 #: one of these names (system check byok.E014).
-RESERVED_FIELD_NAMES = ("nickname", "environment", "test")
+RESERVED_FIELD_NAMES = ("nickname", "environment", "expires_on", "test")
 
 #: The last setup step of every service, added to the ones it declares.
 FINAL_SETUP_STEP = _("Paste it here and choose “Add & test key”.")
@@ -164,6 +166,10 @@ class Service:
     )
     #: The message when every region rejected the key (default: the main host's answer).
     rejected_everywhere: ClassVar[Text] = ""
+    #: The header of an accepted answer that says when the credential expires (a date,
+    #: optionally a time and a zone: ``2026-05-01 12:00:00 UTC``), read by
+    #: :meth:`read_expiry`; ``""`` when the provider's answers never say.
+    expiry_header: ClassVar[str] = ""
     #: Why a credential cannot be tested, when :meth:`probe_request` has no request.
     unverifiable_reason: ClassVar[Text] = _(
         "%(service)s offers no read-only way to check this credential; its format was checked."
@@ -429,6 +435,14 @@ class Service:
             )
         return self.result(ProbeStatus.PROVIDER_ERROR, response)
 
+    def read_expiry(self, response: ProbeResponse) -> datetime | None:
+        """When the credential expires, from :attr:`expiry_header` of an accepted
+        answer; ``None`` when the answer does not say. Override for a provider that
+        says it elsewhere (in the body, say)."""
+        if not self.expiry_header:
+            return None
+        return parse_expiry(response.headers.get(self.expiry_header, ""))
+
     def result(
         self,
         status: ProbeStatus,
@@ -437,12 +451,15 @@ class Service:
         *,
         warnings: list[str] | None = None,
     ) -> ProbeResult:
-        """A result with the standard message for ``status`` unless one is given."""
+        """A result with the standard message for ``status`` unless one is given, and
+        the expiry an accepted answer told (:meth:`read_expiry`)."""
+        accepted = status in (ProbeStatus.VALID, ProbeStatus.RESTRICTED)
         return ProbeResult(
             status,
             message or self.standard_message(status, response),
             None if response is None else response.status,
             list(warnings or []),
+            expires_at=self.read_expiry(response) if accepted and response else None,
         )
 
     def standard_message(self, status: ProbeStatus, response: ProbeResponse | None) -> str:
@@ -529,6 +546,30 @@ def mask_value(value: str, prefixes: tuple[str, ...] = ()) -> str:
     if len(rest) < 16:
         return f"{prefix}••••"
     return f"{prefix}…{rest[-4:]}"
+
+
+_EXPIRY = re.compile(
+    r"\s*(?P<date>\d{4}-\d{2}-\d{2})(?:[ T](?P<time>\d{2}:\d{2}(?::\d{2})?))?"
+    r"\s*(?:(?P<utc>UTC|GMT|Z)|(?P<sign>[+-])(?P<hours>\d{2}):?(?P<minutes>\d{2}))?\s*$"
+)
+
+
+def parse_expiry(text: str) -> datetime | None:
+    """An aware datetime from ``2026-05-01``, ``2026-05-01 12:00:00 UTC`` or
+    ``2026-05-01 12:00:00 -0700`` (what GitHub sends); ``None`` for anything else.
+    A date alone means midnight UTC; a time without a zone, UTC."""
+    match = _EXPIRY.match(text or "")
+    if match is None:
+        return None
+    offset = timedelta(0)
+    if match["sign"]:
+        offset = timedelta(hours=int(match["hours"]), minutes=int(match["minutes"]))
+        offset = -offset if match["sign"] == "-" else offset
+    try:
+        when = datetime.fromisoformat(f"{match['date']}T{match['time'] or '00:00'}")
+        return when.replace(tzinfo=timezone(offset)).astimezone(timezone.utc)
+    except ValueError:  # 2026-02-30, 25:00, an offset of a day or more
+        return None
 
 
 def _json_text(response: ProbeResponse, path: str) -> str:

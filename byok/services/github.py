@@ -101,6 +101,8 @@ class GitHub(Service):
     #: GitHub Enterprise Server: set ``BYOK["BASE_URLS"]["github"]`` to ``https://HOST/api/v3``.
     base_url = "https://api.github.com"
     authentication = Bearer()
+    #: Tokens with an expiry date carry it in every answer (classic and fine-grained).
+    expiry_header = "github-authentication-token-expiration"
 
     cautions = (
         Caution(

@@ -110,7 +110,9 @@ def test_byok_adds_no_warning_to_the_hosts_schema_or_its_deploy_checks(runs):
             for message_id in results["deploy_check"]
             if message_id.startswith(("drf_spectacular.", "byok."))
         ]
-        assert flagged == []
+        # But one: the test project counts the budgets in LocMemCache, per process,
+        # which byok.W004 rightly points out under --deploy.
+        assert flagged == ["byok.W004"]
 
 
 def test_names_do_not_depend_on_which_schema_comes_first(runs):

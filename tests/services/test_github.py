@@ -188,3 +188,32 @@ def test_an_installation_jwt_is_accepted_with_a_warning():
 def test_valid_fakes_pass_without_warning(value):
     result = byok.validate_credentials("github", value)
     assert (result.ok, result.warnings) == (True, [])
+
+
+def test_the_expiry_is_read_into_the_result(mocked):
+    mocked.add(
+        "GET",
+        PROBE,
+        json=USER,
+        headers={"github-authentication-token-expiration": "2031-02-03 04:05:06 -0700"},
+    )
+    result = byok.test_credentials("github", github_token())
+    assert result.expires_at.isoformat() == "2031-02-03T11:05:06+00:00"
+    assert result.as_dict()["expires_at"] == "2031-02-03T11:05:06+00:00"
+
+
+@pytest.mark.parametrize("header", ["<b>soon", "2031-02-30", ""])
+def test_an_unreadable_expiry_is_none(mocked, header):
+    mocked.add("GET", PROBE, json=USER, headers={"github-authentication-token-expiration": header})
+    assert byok.test_credentials("github", github_token()).expires_at is None
+
+
+def test_a_rejected_token_has_no_expiry(mocked):
+    mocked.add(
+        "GET",
+        PROBE,
+        status=401,
+        json=message("Bad credentials"),
+        headers={"github-authentication-token-expiration": "2031-02-03 04:05:06 UTC"},
+    )
+    assert byok.test_credentials("github", github_token()).expires_at is None

@@ -1,4 +1,8 @@
-"""Re-test stored keys against their providers and record the results (cron friendly)."""
+"""Re-test stored keys against their providers and record the results (cron friendly).
+
+In this process by default; with ``--enqueue`` as batches of tasks that any number of
+workers share (``--status`` follows the run).
+"""
 
 from typing import Any
 
@@ -6,17 +10,23 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
 from byok.management.users import find_user
+from byok.models import RecheckRun
 from byok.recheck import (
+    BATCH_SIZE,
     SKIPPED_RATE_LIMITED,
     UNDECRYPTABLE,
     CheckReport,
     KeyCheck,
+    RunProgress,
     check_keys,
     count_by_service,
-    select_keys,
+    keys_for,
+    progress_of,
+    run_options,
 )
 from byok.results import ProbeStatus
 from byok.services.registry import registry
+from byok.tasks import notify_if_turned_invalid, start_recheck
 
 MAX_CONCURRENCY = 32
 #: How the outcomes that are not a key status read in the output.
@@ -62,6 +72,26 @@ class Command(BaseCommand):
             help="Also test keys their owners switched off (default: active keys only).",
         )
         parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="Split the keys into batches of tasks for the workers of BYOK['TASK_BACKEND'] "
+            "and return; --status follows the run.",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=BATCH_SIZE,
+            metavar="N",
+            help=f"Keys per task with --enqueue (default {BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--status",
+            nargs="?",
+            const="latest",
+            metavar="RUN",
+            help="Show how far a run enqueued with --enqueue got (default: the latest run).",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="Only count the keys that would be tested, per service; send and write nothing.",
@@ -76,25 +106,42 @@ class Command(BaseCommand):
         concurrency: int,
         include_inactive: bool,
         dry_run: bool,
+        enqueue: bool,
+        batch_size: int,
+        status: str | None,
         verbosity: int,
         **options: Any,
     ) -> None:
+        if status is not None:
+            self._status(status)
+            return
         self._check_options(services, stale_days, concurrency)
+        if not 1 <= batch_size <= 10_000:
+            raise CommandError("--batch-size must be between 1 and 10000.")
+        selection: dict[str, Any] = {
+            "user": None if user is None else find_user(user),
+            "services": services,
+            "stale_days": stale_days,
+            "include_inactive": include_inactive,
+        }
         try:
-            keys = select_keys(
-                user=None if user is None else find_user(user),
-                services=services,
-                stale_days=stale_days,
-                include_inactive=include_inactive,
-            )
+            fixed = run_options(**selection)
+            keys = keys_for(fixed)
         except OverflowError:
             raise CommandError("--stale-days is too large.") from None
         if dry_run:
             self._dry_run(count_by_service(keys))
             return
         self.verbosity = verbosity
+        if enqueue:
+            run = start_recheck(fixed, batch_size=batch_size, concurrency=concurrency)
+            self.stdout.write(
+                f"Run {run.pk}: {_keys(run.key_count)} in {run.batch_count} batches enqueued. "
+                f"Follow it with: manage.py byok_check_keys --status {run.pk}"
+            )
+            return
         with audit.source("command:byok_check_keys"):
-            report = check_keys(keys, concurrency=concurrency, on_check=self._line)
+            report = check_keys(keys, concurrency=concurrency, on_check=self._checked)
         self._summary(report)
         lost = report.counts[UNDECRYPTABLE]
         if report.invalid or lost:
@@ -122,6 +169,50 @@ class Command(BaseCommand):
         self.stdout.write(f"Dry run: {total} keys would be tested; nothing is sent or written.")
         for service, keys in counts.items():
             self.stdout.write(f"  {service:<24} {keys:>8}")
+
+    def _status(self, which: str) -> None:
+        runs = RecheckRun.objects.all()
+        if which == "latest":
+            run = runs.first()
+        elif which.isdigit():
+            run = runs.filter(pk=int(which)).first()
+        else:
+            raise CommandError("--status takes a run number.")
+        if run is None:
+            raise CommandError("No such run." if which != "latest" else "No run was enqueued yet.")
+        self._progress(progress_of(run))
+
+    def _progress(self, progress: RunProgress) -> None:
+        run = progress.run
+        self.stdout.write(f"Run {run.pk}, started {run.created_at:%Y-%m-%d %H:%M:%S %Z}")
+        self.stdout.write(
+            f"  batches: {progress.batches_done} of {run.batch_count} done, "
+            f"{progress.batches_claimed - progress.batches_done} in progress"
+        )
+        self.stdout.write(f"  keys:    {progress.keys_done} of {run.key_count} tested")
+        for outcome, keys in sorted(progress.counts.items(), key=lambda item: -item[1]):
+            self.stdout.write(f"    {LABELS.get(outcome, outcome):<24} {keys:>8}")
+        if progress.rate_limited_services:
+            self.stdout.write(
+                self.style.WARNING(
+                    "  rate limited (left alone for the rest of the run): "
+                    + ", ".join(progress.rate_limited_services)
+                )
+            )
+        if progress.finished:
+            assert run.finished_at is not None
+            elapsed = (run.finished_at - run.created_at).total_seconds()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Finished {run.finished_at:%Y-%m-%d %H:%M:%S %Z} after {elapsed:.1f} s."
+                )
+            )
+        else:
+            self.stdout.write("Not finished yet.")
+
+    def _checked(self, check: KeyCheck) -> None:
+        notify_if_turned_invalid(check)
+        self._line(check)
 
     def _line(self, check: KeyCheck) -> None:
         if self.verbosity < 1:

@@ -7,8 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from byok.models import AuditEvent, AuditEventQuerySet
-
-BATCH_SIZE = 1000
+from byok.pruning import BATCH_SIZE, delete_in_batches
 
 
 class Command(BaseCommand):
@@ -63,9 +62,4 @@ class Command(BaseCommand):
 
 def prune(events: AuditEventQuerySet, batch_size: int) -> int:
     """Delete ``events`` by batches of primary keys, each in its own short statement."""
-    deleted = 0
-    while True:
-        ids = list(events.order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not ids:
-            return deleted
-        deleted += AuditEvent.objects.filter(pk__in=ids).delete()[0]
+    return delete_in_batches(events, batch_size)

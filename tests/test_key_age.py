@@ -14,7 +14,7 @@ from byok.keys import test_user_api_key, update_user_api_key
 from byok.models import UserAPIKey
 from byok.services.base import parse_expiry
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials, github_token
 from support import aged, client_for, with_byok
 
@@ -49,14 +49,14 @@ def test_anything_else_is_no_expiry(text):
 
 
 def test_a_new_key_is_young_unused_and_without_expiry(user):
-    found = key_age(make_key(user))
+    found = key_age(UserAPIKeyFactory(user=user))
     assert (found.age_days, found.secret_age_days, found.unused_days) == (0, 0, 0)
     assert (found.ever_used, found.expires_in_days, found.reminders) == (False, None, [])
 
 
 def test_ages_count_whole_days(user):
     key = aged(
-        make_key(user),
+        UserAPIKeyFactory(user=user),
         created_at=days_ago(400),
         secret_changed_at=days_ago(30),
         last_used_at=days_ago(12),
@@ -71,7 +71,7 @@ def test_ages_count_whole_days(user):
 @with_byok(ROTATION_REMINDER_DAYS=365, UNUSED_REMINDER_DAYS=90)
 def test_badges_follow_the_policies(user):
     key = aged(
-        make_key(user),
+        UserAPIKeyFactory(user=user),
         created_at=days_ago(500),
         secret_changed_at=days_ago(400),
         expires_at=days_ago(1),
@@ -87,7 +87,7 @@ def test_badges_follow_the_policies(user):
 
 def test_a_replaced_secret_is_dated_and_forgets_the_old_expiry(user, provider):
     key = aged(
-        make_key(user),
+        UserAPIKeyFactory(user=user),
         secret_changed_at=days_ago(50),
         expires_at=timezone.now() + timedelta(days=3),
         expiry_source="user",
@@ -99,7 +99,7 @@ def test_a_replaced_secret_is_dated_and_forgets_the_old_expiry(user, provider):
 
 
 def test_a_test_stores_the_expiry_the_provider_tells(user):
-    key = make_key(user, "github", github_token())
+    key = UserAPIKeyFactory(user=user, service="github", credentials=github_token())
     with responses.RequestsMock() as mocked:
         mocked.get(GITHUB, json={"login": "x"}, headers={EXPIRY_HEADER: "2031-02-03 04:05:06 UTC"})
         test_user_api_key(key)
@@ -111,8 +111,12 @@ def test_a_test_stores_the_expiry_the_provider_tells(user):
 def test_the_providers_expiry_wins_over_the_owners(user):
     with responses.RequestsMock() as mocked:
         mocked.get(GITHUB, json={"login": "x"}, headers={EXPIRY_HEADER: "2031-02-03"})
-        key = make_key(
-            user, "github", github_token(), test=True, expires_at=timezone.now() + timedelta(1)
+        key = UserAPIKeyFactory(
+            user=user,
+            service="github",
+            credentials=github_token(),
+            test=True,
+            expires_at=timezone.now() + timedelta(1),
         )
     assert (key.expires_at.date().isoformat(), key.expiry_source) == ("2031-02-03", "provider")
 
@@ -121,7 +125,7 @@ def test_the_providers_expiry_wins_over_the_owners(user):
 
 
 def test_the_api_shows_ages_and_reminders(user):
-    key = aged(make_key(user), last_used_at=days_ago(2), expires_at=days_ago(-10))
+    key = aged(UserAPIKeyFactory(user=user), last_used_at=days_ago(2), expires_at=days_ago(-10))
     body = client_for(user).get(f"{API}{key.pk}/").json()
     assert body["secret_changed_at"] == key.secret_changed_at.isoformat().replace("+00:00", "Z")
     assert (body["age_days"], body["unused_days"], body["expires_in_days"]) == (0, 2, 9)
@@ -129,7 +133,7 @@ def test_the_api_shows_ages_and_reminders(user):
 
 
 def test_an_owner_sets_and_clears_the_expiry(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     api = client_for(user)
     response = api.patch(f"{API}{key.pk}/", {"expires_at": "2031-05-01T00:00:00Z"})
     assert response.status_code == 200
@@ -155,7 +159,7 @@ def test_a_new_key_can_carry_its_expiry(user):
 
 @pytest.mark.parametrize("value", ["soon", 5, "2031-02-30", ["2031-01-01"]])
 def test_a_bad_expiry_is_a_400(user, value):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     response = client_for(user).patch(f"{API}{key.pk}/", {"expires_at": value})
     assert response.status_code == 400
     assert "expires_at" in response.json()
@@ -163,11 +167,11 @@ def test_a_bad_expiry_is_a_400(user, value):
 
 def test_the_list_costs_the_same_queries_with_more_keys(user):
     api = client_for(user)
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with CaptureQueriesContext(connection) as one:
         api.get(API)
     for _ in range(3):
-        aged(make_key(user), expires_at=days_ago(-2), last_used_at=days_ago(3))
+        aged(UserAPIKeyFactory(user=user), expires_at=days_ago(-2), last_used_at=days_ago(3))
     with CaptureQueriesContext(connection) as four:
         body = api.get(API).json()
     assert len(one) == len(four)
@@ -180,12 +184,12 @@ def test_the_list_costs_the_same_queries_with_more_keys(user):
 @with_byok(UNUSED_REMINDER_DAYS=90, ROTATION_REMINDER_DAYS=365)
 def test_the_dashboard_shows_the_badges_at_constant_queries(user, client):
     client.force_login(user)
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     with CaptureQueriesContext(connection) as one:
         client.get("/dashboard/api-keys/")
-    aged(make_key(user), expires_at=timezone.now() + timedelta(days=5, hours=1))
-    aged(make_key(user), last_used_at=days_ago(120))
-    aged(make_key(user), secret_changed_at=days_ago(400))
+    aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=5, hours=1))
+    aged(UserAPIKeyFactory(user=user), last_used_at=days_ago(120))
+    aged(UserAPIKeyFactory(user=user), secret_changed_at=days_ago(400))
     with CaptureQueriesContext(connection) as four:
         page = client.get("/dashboard/api-keys/").content.decode()
     assert len(one) == len(four)
@@ -233,11 +237,17 @@ def test_a_bad_expiry_date_on_the_form_is_a_400(user, client):
 )
 def test_admin_filters_by_expiry_secret_age_and_last_use(admin_client, user, query, expected):
     keys = {
-        "expired": aged(make_key(user), expires_at=days_ago(1), last_used_at=days_ago(1)),
-        "soon": aged(make_key(user), expires_at=days_ago(-3), last_used_at=days_ago(1)),
-        "old": aged(make_key(user), secret_changed_at=days_ago(400), last_used_at=days_ago(1)),
-        "idle": aged(make_key(user), last_used_at=days_ago(100)),
-        "fresh": aged(make_key(user), last_used_at=days_ago(1)),
+        "expired": aged(
+            UserAPIKeyFactory(user=user), expires_at=days_ago(1), last_used_at=days_ago(1)
+        ),
+        "soon": aged(
+            UserAPIKeyFactory(user=user), expires_at=days_ago(-3), last_used_at=days_ago(1)
+        ),
+        "old": aged(
+            UserAPIKeyFactory(user=user), secret_changed_at=days_ago(400), last_used_at=days_ago(1)
+        ),
+        "idle": aged(UserAPIKeyFactory(user=user), last_used_at=days_ago(100)),
+        "fresh": aged(UserAPIKeyFactory(user=user), last_used_at=days_ago(1)),
     }
     page = admin_client.get(f"/admin/byok/userapikey/?{query}").content.decode()
     shown = {name for name, key in keys.items() if str(key.pk) in page}

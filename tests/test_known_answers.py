@@ -83,7 +83,7 @@ def test_canonical_bytes_sort_and_escape_as_before(vector):
 
 
 @by_service
-def test_display_hints_are_the_known_ones(vector):
+def test_masked_keys_are_the_known_ones(vector):
     assert registry.get(vector["service"]).mask(vector["credentials"]) == vector["display_hint"]
 
 
@@ -117,7 +117,7 @@ def test_a_stored_row_made_by_format_1_is_read_and_rotated(user, vector):
     with override_settings(BYOK={"ENCRYPTION_KEYS": [KEYS["A"]]}):
         row = UserAPIKeyFactory(user=user, service=service, credentials=vector["credentials"])
         assert row.fingerprint == vector["fingerprint"]["A"]
-        assert row.display_hint == vector["display_hint"]
+        assert row.masked_key == vector["display_hint"]
         UserAPIKey.objects.filter(pk=row.pk).update(
             credentials=SealedCredentials(vector["token"]["A"])
         )
@@ -132,7 +132,7 @@ def test_a_stored_row_made_by_format_1_is_read_and_rotated(user, vector):
         row.refresh_from_db()
         assert row.credentials.encryption_key_id == IDS["B"]
         assert row.fingerprint == vector["fingerprint"]["B"]
-        assert row.display_hint == vector["display_hint"]
+        assert row.masked_key == vector["display_hint"]
         assert row.credentials.open() == vector["credentials"]
 
     with override_settings(BYOK={"ENCRYPTION_KEYS": [KEYS["B"]]}):

@@ -32,7 +32,7 @@ from processes import (
 
 from byok.models import Notification, RecheckBackoff, RecheckRun, UserAPIKey
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
@@ -105,7 +105,7 @@ def test_two_servers_allow_exactly_the_configured_tests(two_servers):
 
 def test_two_servers_allow_exactly_the_configured_reveals(two_servers):
     user = UserFactory()
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     codes = spread(two_servers, f"{key.pk}/reveal/", (username(user), PASSWORD))
     assert codes == {200: 5, 429: 35}
 
@@ -160,8 +160,10 @@ def test_two_db_workers_test_every_key_exactly_once(tmp_path, providers, redis_p
     openai = {}
     for number in range(40):
         secret = fake_credentials("openai")
-        openai[f"Bearer {secret}"] = make_key(users[number % 2], "openai", secret)
-    anthropic = [make_key(users[0], "anthropic") for _ in range(10)]
+        openai[f"Bearer {secret}"] = UserAPIKeyFactory(
+            user=users[number % 2], service="openai", credentials=secret
+        )
+    anthropic = [UserAPIKeyFactory(user=users[0], service="anthropic") for _ in range(10)]
     rejected = list(openai)[:3]
     FakeProviders.rejected = set(rejected)
     mail_dir = tmp_path / "mail"
@@ -235,8 +237,8 @@ def test_a_celery_worker_runs_a_recheck_run(tmp_path, providers, redis_prefix):
     pytest.importorskip("django_tasks_fennel")
     pytest.importorskip("celery")
     user = UserFactory()
-    credentials = [f"Bearer {make_key(user, 'openai').get_credentials()['api_key']}"
-                   for _ in range(12)]  # fmt: skip
+    keys = [UserAPIKeyFactory(user=user, service="openai") for _ in range(12)]
+    credentials = [f"Bearer {key.get_credentials()['api_key']}" for key in keys]
     env = environment(
         DJANGO_SETTINGS_MODULE="celery_settings",
         BYOK_TEST_CACHE_PREFIX=redis_prefix,

@@ -21,7 +21,7 @@ from byok.models import Notification, NotificationKind, NotificationOptOut, User
 from byok.notifications import deliver, key_context, make_due, set_wanted, wanted_kinds
 from byok.signals import notification
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from fakes import fake_credentials, secret_values
 from support import aged, client_for, with_byok
 
@@ -63,7 +63,7 @@ def reminders():
 
 def test_a_key_that_turns_invalid_on_a_recheck_is_told_once(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
-    key = make_key(user, nickname="Work")
+    key = UserAPIKeyFactory(user=user, nickname="Work")
 
     check_keys()
     check_keys("--enqueue")
@@ -83,7 +83,7 @@ def test_a_key_that_turns_invalid_on_a_recheck_is_told_once(user, mocked):
 
 def test_each_change_to_invalid_is_told(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     check_keys()
     aged(key, status="valid")
     check_keys()
@@ -94,7 +94,7 @@ def test_each_change_to_invalid_is_told(user, mocked):
 
 def test_a_key_invalid_since_before_is_not_told(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
-    aged(make_key(user), status="invalid")
+    aged(UserAPIKeyFactory(user=user), status="invalid")
 
     check_keys()
 
@@ -103,7 +103,7 @@ def test_a_key_invalid_since_before_is_not_told(user, mocked):
 
 def test_a_test_by_the_owner_themselves_tells_nothing(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     client_for(user).post(f"/api/user/api-keys/{key.pk}/test/")
     assert UserAPIKey.objects.get(pk=key.pk).status == "invalid"
     assert mail.outbox == []
@@ -114,7 +114,7 @@ def test_a_test_by_the_owner_themselves_tells_nothing(user, mocked):
 
 def test_expiry_is_told_once_per_threshold(user):
     expiry = timezone.now() + timedelta(days=20, hours=1)
-    aged(make_key(user), expires_at=expiry)
+    aged(UserAPIKeyFactory(user=user), expires_at=expiry)
     sent = []
     for days_left in (20, 13, 12, 2, 1, 0):
         later = expiry - timedelta(days=days_left, hours=1)
@@ -130,7 +130,7 @@ def test_expiry_is_told_once_per_threshold(user):
 
 
 def test_a_new_expiry_date_is_told_again(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     aged(key, expires_at=timezone.now() + timedelta(days=2))
     reminders()
     aged(key, expires_at=timezone.now() + timedelta(days=3, hours=2))
@@ -139,7 +139,7 @@ def test_a_new_expiry_date_is_told_again(user):
 
 
 def test_rotation_and_unused_reminders_are_off_by_default(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     aged(key, secret_changed_at=timezone.now() - timedelta(days=900))
     aged(key, created_at=timezone.now() - timedelta(days=900))
     assert "0 reminders came due" in reminders()
@@ -148,8 +148,8 @@ def test_rotation_and_unused_reminders_are_off_by_default(user):
 
 @with_byok(ROTATION_REMINDER_DAYS=365)
 def test_a_key_older_than_the_rotation_policy_is_reminded_once(user, provider):
-    key = make_key(user)
-    fresh = make_key(user)
+    key = UserAPIKeyFactory(user=user)
+    fresh = UserAPIKeyFactory(user=user)
     aged(key, secret_changed_at=timezone.now() - timedelta(days=400))
 
     reminders()
@@ -166,9 +166,9 @@ def test_a_key_older_than_the_rotation_policy_is_reminded_once(user, provider):
 
 @with_byok(UNUSED_REMINDER_DAYS=90)
 def test_an_unused_key_is_reminded_once_per_last_use(user):
-    never = aged(make_key(user), created_at=timezone.now() - timedelta(days=100))
-    used = aged(make_key(user), last_used_at=timezone.now() - timedelta(days=95))
-    recent = aged(make_key(user), last_used_at=timezone.now() - timedelta(days=5))
+    never = aged(UserAPIKeyFactory(user=user), created_at=timezone.now() - timedelta(days=100))
+    used = aged(UserAPIKeyFactory(user=user), last_used_at=timezone.now() - timedelta(days=95))
+    recent = aged(UserAPIKeyFactory(user=user), last_used_at=timezone.now() - timedelta(days=5))
 
     reminders()
     reminders()
@@ -183,8 +183,8 @@ def test_an_unused_key_is_reminded_once_per_last_use(user):
 def test_deleted_and_switched_off_keys_are_not_reminded(user):
     from byok.keys import remove_user_api_key, set_key_active
 
-    gone = make_key(user)
-    off = make_key(user)
+    gone = UserAPIKeyFactory(user=user)
+    off = UserAPIKeyFactory(user=user)
     for key in (gone, off):
         aged(key, expires_at=timezone.now() + timedelta(days=1))
     remove_user_api_key(gone)
@@ -197,7 +197,7 @@ def test_deleted_and_switched_off_keys_are_not_reminded(user):
 
 
 def test_a_failing_mail_server_loses_nothing_and_it_is_sent_once_later(user):
-    key = aged(make_key(user), expires_at=timezone.now() + timedelta(days=1))
+    key = aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=1))
     with mock.patch("byok.notifications.send_mail", side_effect=SMTPException("down")):
         reminders()
     row = Notification.objects.get()
@@ -251,7 +251,7 @@ def test_unknown_kinds_are_refused(user):
 
 
 def test_the_signal_carries_no_secret_and_comes_with_the_mail(user):
-    key = aged(make_key(user), expires_at=timezone.now() + timedelta(days=1))
+    key = aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=1))
     received = []
 
     def receiver(**kwargs):
@@ -277,7 +277,7 @@ def test_a_user_without_an_address_gets_the_signal_only(user):
 
 
 def test_notify_enqueues_the_delivery_with_the_rows_id_only(user):
-    key = make_key(user)
+    key = UserAPIKeyFactory(user=user)
     dummy = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     with override_settings(TASKS=dummy):
         from byok.task_framework import task_backends
@@ -309,7 +309,7 @@ def test_the_templates_can_be_overridden(user, settings, template):
             },
         }
     ]
-    aged(make_key(user), expires_at=timezone.now() + timedelta(days=1))
+    aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=1))
     reminders()
     (message,) = mail.outbox
     assert "OURS OpenAI" in (message.subject if "subject" in template else message.body)
@@ -343,7 +343,7 @@ def test_an_html_template_adds_an_html_part(user, settings):
 def test_a_user_who_turned_a_kind_off_is_not_told(user, mocked):
     mocked.get(OPENAI, status=401, json=REJECTED)
     set_wanted(user, [k for k in NotificationKind.values if k != "key_invalid"])
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     check_keys()
     assert mail.outbox == []
     assert Notification.objects.count() == 0
@@ -390,7 +390,7 @@ def test_the_notification_settings_need_a_login_and_a_post(user, client):
 def test_the_reminder_search_costs_constant_queries_per_key(user):
     def search(count):
         for _ in range(count):
-            aged(make_key(user), expires_at=timezone.now() + timedelta(days=1))
+            aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=1))
         with CaptureQueriesContext(connection) as queries:
             reminders()
         Notification.objects.all().delete()

@@ -14,7 +14,7 @@ from byok.models import RecheckBackoff, RecheckBatch, RecheckRun, UserAPIKey
 from byok.recheck import plan_run, progress_of, run_batch, run_options
 from byok.task_framework import task_backends
 
-from factories import UserFactory, make_key
+from factories import UserAPIKeyFactory, UserFactory
 from fakes import secret_values
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,9 @@ def probed_keys(mocked):
 
 def test_every_key_is_tested_once_in_batches(user, other_user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    keys = [make_key(user) for _ in range(5)] + [make_key(other_user) for _ in range(2)]
+    keys = [UserAPIKeyFactory(user=user) for _ in range(5)] + [
+        UserAPIKeyFactory(user=other_user) for _ in range(2)
+    ]
 
     output = run("--enqueue", "--batch-size", "3")
 
@@ -66,8 +68,8 @@ def test_every_key_is_tested_once_in_batches(user, other_user, mocked):
 
 def test_a_batch_delivered_twice_is_tested_once(user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    make_key(user)
-    make_key(user)
+    UserAPIKeyFactory(user=user)
+    UserAPIKeyFactory(user=user)
     run_row = plan_run(run_options(), batch_size=10)
     batch = run_row.batches.get()
 
@@ -81,7 +83,7 @@ def test_a_batch_delivered_twice_is_tested_once(user, mocked):
 
 
 def test_the_batches_cover_every_selected_key_exactly_once(user):
-    keys = sorted(str(make_key(user).pk) for _ in range(11))
+    keys = sorted(str(UserAPIKeyFactory(user=user).pk) for _ in range(11))
     run_row = plan_run(run_options(), batch_size=4)
 
     covered = []
@@ -96,7 +98,7 @@ def test_the_batches_cover_every_selected_key_exactly_once(user):
 
 def test_planning_costs_queries_per_batch_not_per_key(user):
     for _ in range(12):
-        make_key(user)
+        UserAPIKeyFactory(user=user)
     with CaptureQueriesContext(connection) as small:
         plan_run(run_options(), batch_size=6)
     with CaptureQueriesContext(connection) as large:
@@ -108,7 +110,7 @@ def test_planning_costs_queries_per_batch_not_per_key(user):
 
 
 def test_an_empty_selection_makes_an_empty_run(user):
-    make_key(user, "anthropic")
+    UserAPIKeyFactory(user=user, service="anthropic")
     run_row = plan_run(run_options(services=["openai"]), batch_size=5)
     assert (run_row.key_count, run_row.batch_count) == (0, 0)
 
@@ -117,8 +119,8 @@ def test_a_service_answering_429_is_left_alone_for_the_rest_of_the_run(user, moc
     mocked.get(OPENAI, status=429, json={"error": {"message": "Rate limit reached"}})
     mocked.get(ANTHROPIC, json={"data": []})
     for _ in range(4):
-        make_key(user)
-    anthropic = make_key(user, "anthropic")
+        UserAPIKeyFactory(user=user)
+    anthropic = UserAPIKeyFactory(user=user, service="anthropic")
 
     run("--enqueue", "--batch-size", "1", "--concurrency", "1")
 
@@ -136,7 +138,7 @@ def test_a_service_answering_429_is_left_alone_for_the_rest_of_the_run(user, moc
 
 def test_another_workers_back_off_is_respected(user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     run_row = plan_run(run_options(), batch_size=5)
     RecheckBackoff.objects.create(run=run_row, service="openai")
 
@@ -148,8 +150,8 @@ def test_another_workers_back_off_is_respected(user, mocked):
 
 @override_settings(TASKS=DUMMY)
 def test_tasks_are_enqueued_with_ids_only_and_nothing_runs_in_the_command(user, mocked):
-    secrets = [secret_values(make_key(user).get_credentials()) for _ in range(1)]
-    make_key(user)
+    secrets = [secret_values(UserAPIKeyFactory(user=user).get_credentials()) for _ in range(1)]
+    UserAPIKeyFactory(user=user)
 
     output = run("--enqueue", "--batch-size", "1")
 
@@ -173,7 +175,7 @@ def _batch_ids():
 def test_status_shows_progress_and_the_summary(user, mocked):
     mocked.get(OPENAI, json={"data": []})
     for _ in range(3):
-        make_key(user)
+        UserAPIKeyFactory(user=user)
     run("--enqueue", "--batch-size", "2")
     run_row = RecheckRun.objects.get()
 
@@ -211,9 +213,9 @@ def test_status_without_any_run_says_so(db):
 
 def test_a_run_keeps_its_selection(user, other_user, mocked):
     mocked.get(OPENAI, json={"data": []})
-    mine = make_key(user)
-    make_key(other_user)
-    make_key(user, "anthropic")
+    mine = UserAPIKeyFactory(user=user)
+    UserAPIKeyFactory(user=other_user)
+    UserAPIKeyFactory(user=user, service="anthropic")
 
     run("--enqueue", "--user", str(user.pk), "--service", "openai")
 
@@ -228,12 +230,12 @@ def test_a_run_of_many_users_keys_needs_constant_queries_per_key(mocked):
     mocked.get(OPENAI, json={"data": []})
     users = [UserFactory() for _ in range(2)]
     for owner in users:
-        make_key(owner)
+        UserAPIKeyFactory(user=owner)
     plan = plan_run(run_options(), batch_size=10)
     with CaptureQueriesContext(connection) as two:
         run_batch(plan.batches.get().pk)
     for owner in users:
-        make_key(owner)
+        UserAPIKeyFactory(user=owner)
     plan = plan_run(run_options(), batch_size=10)
     with CaptureQueriesContext(connection) as four:
         run_batch(plan.batches.get().pk)

@@ -15,7 +15,7 @@ from byok.notifications import make_due
 from byok.recheck import plan_run, run_options
 from byok.task_framework import task_backends
 
-from factories import make_key
+from factories import UserAPIKeyFactory
 from support import aged, with_byok
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ DUMMY = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
 
 @override_settings(TASKS=DUMMY)
 def test_reminders_can_be_left_to_a_worker(user):
-    aged(make_key(user), expires_at=timezone.now() + timedelta(days=1))
+    aged(UserAPIKeyFactory(user=user), expires_at=timezone.now() + timedelta(days=1))
     out = StringIO()
     with TestCase.captureOnCommitCallbacks(execute=True):
         call_command("byok_send_reminders", "--enqueue", stdout=out)
@@ -55,8 +55,8 @@ def test_prune_deletes_old_runs_and_old_notifications_of_deleted_keys(user):
     old_run = plan_run(run_options())
     RecheckRun.objects.filter(pk=old_run.pk).update(finished_at=long_ago)
     running = plan_run(run_options())
-    gone = make_key(user)
-    kept = make_key(user)
+    gone = UserAPIKeyFactory(user=user)
+    kept = UserAPIKeyFactory(user=user)
     sent = {}
     for key in (gone, kept):
         due = make_due(user.pk, "key_unused", str(key.pk), key=key)
@@ -77,9 +77,9 @@ def test_prune_deletes_old_runs_and_old_notifications_of_deleted_keys(user):
 
 
 def test_the_admin_shows_runs_and_notifications_read_only(admin_client, user):
-    make_key(user)
+    UserAPIKeyFactory(user=user)
     run = plan_run(run_options())
-    due = make_due(user.pk, "key_invalid", "x", key=make_key(user))
+    due = make_due(user.pk, "key_invalid", "x", key=UserAPIKeyFactory(user=user))
     runs = admin_client.get("/admin/byok/recheckrun/")
     run_page = admin_client.get(f"/admin/byok/recheckrun/{run.pk}/change/")
     notifications = admin_client.get("/admin/byok/notification/?sent_at__isnull=True")

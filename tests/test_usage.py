@@ -128,8 +128,8 @@ def test_bad_arguments_are_refused_and_change_nothing(user, kwargs):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"calls": -1}, "calls and units must be non-negative integers."),
-        ({"units": "5"}, "calls and units must be non-negative integers."),
+        ({"calls": -1}, "calls, units and token counts must be non-negative integers."),
+        ({"units": "5"}, "calls, units and token counts must be non-negative integers."),
         ({"cost": -1}, "cost must not be negative."),
     ],
 )

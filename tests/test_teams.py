@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.urls import path
 
 import byok
-from byok import checks, keys, teams
+from byok import checks, keys, notifications, teams
 from byok.exceptions import NoAPIKey
 from byok.models import AuditAction, AuditEvent, Budget, KeyUsage, TeamRole, UserAPIKey
 
@@ -326,3 +326,12 @@ def test_a_bad_team_setting_is_reported(values):
         messages = checks.check_settings()
     assert [m.id for m in messages] == ["byok.E020"]
     assert all(isinstance(m, Error) for m in messages)
+
+
+def test_a_teams_key_that_stops_working_is_told_to_its_owners_and_admins(team, member, user):
+    admin = UserFactory()
+    team.add_member(admin, TeamRole.ADMIN)
+    key = UserAPIKey.objects.get(team=team)
+    key.status = "invalid"
+    told = notifications.key_turned_invalid(key, old_status="active")
+    assert {notification.user_id for notification in told} == {user.pk, admin.pk}

@@ -16,6 +16,7 @@ __all__ = [
     "NoAPIKey",
     "ResolvedKey",
     "__version__",
+    "add_team_api_key",
     "add_user_api_key",
     "aget_user_api_key",
     "aresolve_api_key",
@@ -37,6 +38,7 @@ _LAZY = {
     "reserve": "byok.reservations",
     "set_budget": "byok.budgets",
     "ResolvedKey": "byok.resolution",
+    "add_team_api_key": "byok.keys",
     "add_user_api_key": "byok.keys",
     "aget_user_api_key": "byok.resolution",
     "aresolve_api_key": "byok.resolution",
@@ -53,7 +55,12 @@ _LAZY = {
 if TYPE_CHECKING:
     from byok.budgets import set_budget
     from byok.exceptions import BudgetExceeded, NoAPIKey
-    from byok.keys import add_user_api_key, set_platform_fallback, test_user_api_key
+    from byok.keys import (
+        add_team_api_key,
+        add_user_api_key,
+        set_platform_fallback,
+        test_user_api_key,
+    )
     from byok.probes import test_credentials
     from byok.reservations import reserve
     from byok.resolution import (

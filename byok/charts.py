@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 30
+PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 Number = int | float | Decimal
 
 #: An axis step is one of these times a power of ten ...
@@ -82,61 +83,7 @@ class BarChart:
     def render(self) -> SafeString:
         peak = max((self.total(i) for i in range(len(self.days))), default=0)
         axis = axis_ticks(peak, whole_numbers=self.whole_numbers)
-        top = float(axis[-1])
-        plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-        slot = plot_width / max(len(self.days), 1)
-        bar = max(slot * 0.7, 1.0)
-        rects = []
-        for index, day in enumerate(self.days):
-            x = LEFT + index * slot + (slot - bar) / 2
-            bottom: float = TOP + plot_height
-            for series in self.series:
-                value = float(series.values[index])
-                if not value:
-                    continue
-                height = plot_height * value / top
-                bottom -= height
-                label = f"{day.isoformat()}: {series.name} {self.unit_format.format(value)}"
-                rects.append(
-                    (
-                        series.css_class,
-                        f"{x:.1f}",
-                        f"{bottom:.1f}",
-                        f"{bar:.1f}",
-                        f"{height:.1f}",
-                        label,
-                    )
-                )
-        bars = format_html_join(
-            "",
-            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            rects,
-        )
-        gridlines = []
-        for tick, text in zip(axis, tick_labels(axis), strict=True):
-            y = TOP + plot_height * (1 - float(tick) / top)
-            gridlines.append(
-                (LEFT, WIDTH - RIGHT, f"{y:.1f}", f"{y:.1f}", LEFT - 6, f"{y + 4:.1f}", text)
-            )
-        ticks = format_html_join(
-            "",
-            '<line class="byok-chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
-            gridlines,
-        )
-        labels = format_html_join(
-            "",
-            '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
-            (
-                (
-                    f"{LEFT + index * slot + slot / 2:.1f}",
-                    HEIGHT - 10,
-                    self.days[index].strftime("%b %d"),
-                )
-                for index in sorted({0, len(self.days) // 2, len(self.days) - 1})
-                if self.days
-            ),
-        )
+        slot = PLOT_WIDTH / max(len(self.days), 1)
         return format_html(
             '<svg class="byok-chart" viewBox="0 0 {} {}" role="img" '
             'aria-labelledby="{}-title {}-desc" preserveAspectRatio="xMidYMid meet">'
@@ -149,7 +96,68 @@ class BarChart:
             self.title,
             self.chart_id,
             self.description,
-            ticks,
-            bars,
-            labels,
+            gridlines(axis),
+            self.bars(float(axis[-1]), slot),
+            self.day_labels(slot),
         )
+
+    def bars(self, top: float, slot: float) -> SafeString:
+        """Each day's bar, its series stacked, scaled so that ``top`` fills the plot."""
+        bar = max(slot * 0.7, 1.0)
+        rects = []
+        for index, day in enumerate(self.days):
+            x = LEFT + index * slot + (slot - bar) / 2
+            bottom: float = TOP + PLOT_HEIGHT
+            for series in self.series:
+                value = float(series.values[index])
+                if not value:
+                    continue
+                height = PLOT_HEIGHT * value / top
+                bottom -= height
+                label = f"{day.isoformat()}: {series.name} {self.unit_format.format(value)}"
+                rects.append(
+                    (
+                        series.css_class,
+                        f"{x:.1f}",
+                        f"{bottom:.1f}",
+                        f"{bar:.1f}",
+                        f"{height:.1f}",
+                        label,
+                    )
+                )
+        return format_html_join(
+            "",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            rects,
+        )
+
+    def day_labels(self, slot: float) -> SafeString:
+        """The first, middle and last days under the bars."""
+        return format_html_join(
+            "",
+            '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="middle">{}</text>',
+            (
+                (
+                    f"{LEFT + index * slot + slot / 2:.1f}",
+                    HEIGHT - 10,
+                    self.days[index].strftime("%b %d"),
+                )
+                for index in sorted({0, len(self.days) // 2, len(self.days) - 1})
+                if self.days
+            ),
+        )
+
+
+def gridlines(axis: list[Decimal]) -> SafeString:
+    """A line and a label for each tick of the y axis."""
+    top = float(axis[-1])
+    lines = []
+    for tick, text in zip(axis, tick_labels(axis), strict=True):
+        y = TOP + PLOT_HEIGHT * (1 - float(tick) / top)
+        lines.append((LEFT, WIDTH - RIGHT, f"{y:.1f}", f"{y:.1f}", LEFT - 6, f"{y + 4:.1f}", text))
+    return format_html_join(
+        "",
+        '<line class="byok-chart-grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="byok-chart-axis" x="{}" y="{}" text-anchor="end">{}</text>',
+        lines,
+    )

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -23,7 +23,7 @@ from byok.budgets import Hold
 from byok.conf import conf
 from byok.exceptions import DecryptionError, NoAPIKey
 from byok.fields import SealedCredentials
-from byok.lookup import BudgetRow, find
+from byok.lookup import BudgetRow, Found, find
 from byok.models import AppliesTo, Environment, UserAPIKey
 from byok.services.base import Service
 from byok.services.registry import registry
@@ -90,54 +90,70 @@ def resolve_api_key(
     if user is not None and user.is_authenticated:
         team = team if team is not None else teams.current_team(user)
         found = find(user.pk, service, environment, timezone.now(), teams.team_pk(team))
+    choice = choose(found, service, fallback=fallback)
+    if choice.source is None:
+        raise NoAPIKey(service, fallback_refused=choice.refused)
+    rows = () if found is None else found.budgets
+    _refuse_if_over_budget(user, service, rows, SPENDS[choice.source], choice.team_id)
+    resolved = _resolved(definition, choice, environment, rows)
+    key_used.send(
+        sender=UserAPIKey,
+        user=user,
+        service=service,
+        environment=environment,
+        source=resolved.source,
+        key_id=resolved.key_id,
+    )
+    return resolved
+
+
+class Choice(NamedTuple):
+    """Whose key serves (``source`` ``None``: none may), and whether the platform's was
+    refused (the user's "always use my key", or a team's required key)."""
+
+    source: Source | None
+    sealed: SealedCredentials | None = None
+    key_id: uuid.UUID | None = None
+    team_id: Any = None
+    refused: bool = False
+
+
+def choose(found: Found | None, service: str, *, fallback: bool = True) -> Choice:
+    """The first source in ``BYOK["RESOLUTION_ORDER"]`` that can serve, from what the
+    lookup read; a team that requires its key allows nothing else."""
     slot = None if found is None else found.slot
     team_slot = None if found is None else found.team_slot
-    rows = () if found is None else found.budgets
     required = team_slot is not None and team_slot.required
     refused = required or (slot is not None and not slot.allow_platform_fallback)
     order = cast("Sequence[Source]", ("team",) if required else conf.RESOLUTION_ORDER)
     for source in order:
-        served: tuple[SealedCredentials | None, uuid.UUID | None, Any]
         if source == "user" and slot is not None and slot.credentials is not None:
-            served = slot.credentials, slot.key_id, None
-        elif source == "team" and team_slot is not None and team_slot.credentials is not None:
-            served = team_slot.credentials, team_slot.key_id, team_slot.team_id
-        elif source == "platform" and fallback and not refused and service in conf.PLATFORM_KEYS:
-            served = None, None, None
-        else:
-            continue
-        _refuse_if_over_budget(user, service, rows, SPENDS[source], served[2])
-        resolved = _resolved(definition, source, served, environment, rows)
-        key_used.send(
-            sender=UserAPIKey,
-            user=user,
-            service=service,
-            environment=environment,
-            source=resolved.source,
-            key_id=resolved.key_id,
-        )
-        return resolved
-    raise NoAPIKey(service, fallback_refused=refused)
+            return Choice(source, slot.credentials, slot.key_id, None, refused)
+        if source == "team" and team_slot is not None and team_slot.credentials is not None:
+            return Choice(
+                source, team_slot.credentials, team_slot.key_id, team_slot.team_id, refused
+            )
+        if source == "platform" and fallback and not refused and service in conf.PLATFORM_KEYS:
+            return Choice(source, refused=refused)
+    return Choice(None, refused=refused)
 
 
 @sensitive_variables()
 def _resolved(
-    definition: Service,
-    source: Source,
-    served: tuple[SealedCredentials | None, uuid.UUID | None, Any],
-    environment: str,
-    rows: tuple[BudgetRow, ...],
+    definition: Service, choice: Choice, environment: str, rows: tuple[BudgetRow, ...]
 ) -> ResolvedKey:
-    sealed, key_id, team_id = served
-    if sealed is None:
+    assert choice.source is not None
+    if choice.sealed is None:
         credentials = definition.normalize(conf.PLATFORM_KEYS[definition.id])
     else:
         try:
-            credentials = sealed.open()
+            credentials = choice.sealed.open()
         except DecryptionError as error:
-            raise error.for_row(key_id) from None
+            raise error.for_row(choice.key_id) from None
     value = definition.present(credentials)
-    return ResolvedKey(value, source, definition.id, environment, key_id, rows, None, team_id)
+    return ResolvedKey(
+        value, choice.source, definition.id, environment, choice.key_id, rows, None, choice.team_id
+    )
 
 
 def _refuse_if_over_budget(

@@ -21,12 +21,12 @@ from django.db import OperationalError, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from byok import budgets
+from byok import budgets, teams
 from byok.budgets import Hold
 from byok.lookup import BudgetRow, find
 from byok.metering import add_key_usage, add_platform_usage
 from byok.models import AppliesTo, Environment, KeyUsage, PlatformUsage, UserAPIKey
-from byok.resolution import ResolvedKey
+from byok.resolution import SPENDS, ResolvedKey, choose
 from byok.services.prices import Tokens
 from byok.services.registry import registry
 
@@ -161,20 +161,19 @@ class Served(NamedTuple):
 def _served_by(
     user: Any, service: str, environment: str, key: ResolvedKey | UserAPIKey | None
 ) -> Served:
-    """What :func:`~byok.resolve_api_key` returned says it all; a key row or nothing
-    (the user's current key, else the platform's) takes one query."""
+    """What :func:`~byok.resolve_api_key` returned says it all; a key row, or nothing
+    (the key that serves now, as the lookup would choose it), takes one query."""
     if isinstance(key, ResolvedKey):
         return Served(key.key_id, key.spends, key.team_id, key.budgets, key.hold)
-    team_id = key.team_id if isinstance(key, UserAPIKey) else None
-    found = find(user.pk, service, environment, timezone.now(), team_id)
-    seen = found.budgets if found else ()
     if isinstance(key, UserAPIKey):
-        spends = AppliesTo.TEAM if team_id is not None else AppliesTo.OWN
-        return Served(key.pk, spends, team_id, seen, None)
-    slot = found.slot if found else None
-    if slot is not None and slot.credentials is not None:
-        return Served(slot.key_id, AppliesTo.OWN, None, seen, None)
-    return Served(None, AppliesTo.PLATFORM, None, seen, None)
+        found = find(user.pk, service, environment, timezone.now(), key.team_id)
+        spends = AppliesTo.TEAM if key.team_id is not None else AppliesTo.OWN
+        return Served(key.pk, spends, key.team_id, found.budgets if found else (), None)
+    team = teams.team_pk(teams.current_team(user))
+    found = find(user.pk, service, environment, timezone.now(), team)
+    choice = choose(found, service)
+    spends = SPENDS[choice.source or "platform"]
+    return Served(choice.key_id, spends, choice.team_id, found.budgets if found else (), None)
 
 
 @dataclass(frozen=True)

@@ -337,9 +337,7 @@ def test_a_teams_key_that_stops_working_is_told_to_its_owners_and_admins(team, m
     assert {notification.user_id for notification in told} == {user.pk, admin.pk}
 
 
-def test_usage_recorded_without_the_key_goes_to_the_key_the_lookup_would_choose(
-    team, member
-):
+def test_usage_recorded_without_the_key_goes_to_the_key_the_lookup_would_choose(team, member):
     """Host code that calls track_api_usage(user, service) after get_user_api_key()
     charges the team's key when the current team's key served."""
     with site(CURRENT_TEAM=lambda user, request: team):

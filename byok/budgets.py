@@ -270,11 +270,12 @@ def _covers(row: BudgetRow, service: str, source: Source) -> bool:
 
 
 def over_budget(
-    rows: Iterable[BudgetRow], service: str, source: Source, today: date
+    rows: Iterable[BudgetRow], service: str, source: Source, today: date | None = None
 ) -> BudgetState | None:
     """The first blocking budget covering a call on ``source``'s key that is spent (or
     fully held): what the lookup checks on every call, so it builds nothing for a
-    budget with room left."""
+    budget with room left, nor asks what day it is (``today``, by default the site's)
+    unless a blocking budget covers the call."""
     defaults = default_rules()
     named = set()
     for row in rows:
@@ -285,6 +286,7 @@ def over_budget(
         if row.default_name and default is None:
             continue  # a default the site no longer sets
         limit = row.limit if row.limit is not None or default is None else default.limit
+        today = today or timezone.localdate()
         start = period_start(row.period, today)
         spent = row.spent if row.period_start == start else Decimal(0)
         if spent + row.reserved >= (limit or 0):
@@ -293,9 +295,8 @@ def over_budget(
             return BudgetState(row.id, rule, start, spent, row.reserved)
     for name, rule in defaults.items():
         if name not in named and rule.blocks and rule.limit <= 0 and rule.covers(service, source):
-            return BudgetState(
-                None, rule, period_start(rule.period, today), Decimal(0), Decimal(0)
-            )
+            start = period_start(rule.period, today or timezone.localdate())
+            return BudgetState(None, rule, start, Decimal(0), Decimal(0))
     return None
 
 

@@ -1,7 +1,9 @@
 """The ``BYOK`` settings dict, read lazily.
 
-Every property reads ``settings.BYOK`` again, so ``override_settings`` just works
-and nothing is read at import time. Nothing is ever written back to settings.
+Nothing is read at import time. The dict is looked up on first use and again whenever
+``setting_changed`` says ``BYOK`` changed (``override_settings`` and pytest-django's
+``settings`` fixture send it), so overriding just works and the hot path does not pay
+for Django's lazy settings object on every read. Nothing is ever written back.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": [],
@@ -60,9 +63,19 @@ def _days(value: object) -> int | None:
 class ByokSettings:
     """Typed access to ``settings.BYOK`` with the documented defaults."""
 
+    _cached: Mapping[str, Any] | None = None
+
     @property
     def _user_settings(self) -> Mapping[str, Any]:
-        return getattr(settings, "BYOK", None) or {}
+        cached = self._cached
+        if cached is None:
+            cached = self._cached = getattr(settings, "BYOK", None) or {}
+        return cached
+
+    def forget(self, *, setting: str, **kwargs: object) -> None:
+        """Read ``settings.BYOK`` afresh next time (connected to ``setting_changed``)."""
+        if setting == "BYOK":
+            self._cached = None
 
     def _get(self, name: str) -> Any:
         return self._user_settings.get(name, DEFAULTS[name])
@@ -208,3 +221,4 @@ class ByokSettings:
 
 
 conf = ByokSettings()
+setting_changed.connect(conf.forget, dispatch_uid="byok.conf.forget")

@@ -10,6 +10,7 @@ exists. ``benchmarks/lookup.py`` holds the budget.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -87,10 +88,10 @@ def _forget_statements(*, setting: str, **kwargs: object) -> None:
 
 
 def _statement(connection: BaseDatabaseWrapper) -> str:
-    membership = teams.membership_model()
-    cache_key = (connection.vendor, membership._meta.label)
+    cache_key = (connection.vendor, teams.adapter().membership_model)
     sql = _statements.get(cache_key)
     if sql is None:
+        membership = teams.membership_model()
         sql = _statements[cache_key] = _build_statement(connection.ops.quote_name, membership)
     return sql
 
@@ -110,7 +111,7 @@ def _build_statement(quote_name: Any, membership_model: Any) -> str:
         f"SELECT SUM(r.{column(reservation, 'amount')}) "  # noqa: S608
         f"FROM {quote_name(reservation.db_table)} r "
         f"WHERE r.{column(reservation, 'budget')} = b.{column(budget, 'id')} "
-        f"AND r.{column(reservation, 'expires_at')} > %s"
+        f"AND r.{column(reservation, 'expires_at')} > %(now)s"
     )
     b_user, b_team = f"b.{column(budget, 'user')}", f"b.{column(budget, 'team')}"
     # Only quoted names from the models' metadata go into the text; values are bound.
@@ -122,19 +123,22 @@ def _build_statement(quote_name: Any, membership_model: Any) -> str:
         f"{budget_columns}, ({reserved}) "
         f"FROM {quote_name(user.db_table)} u "
         f"LEFT JOIN {quote_name(pref.db_table)} p ON p.{column(pref, 'user')} = {user_id} "
-        f"AND p.{column(pref, 'service')} = %s AND p.{column(pref, 'environment')} = %s "
+        f"AND p.{column(pref, 'service')} = %(service)s "
+        f"AND p.{column(pref, 'environment')} = %(environment)s "
         f"LEFT JOIN {quote_name(key.db_table)} k "
         f"ON k.{column(key, 'id')} = p.{column(pref, 'default_key')} "
-        f"LEFT JOIN {quote_name(membership.db_table)} m ON {team_id} = %s "
+        f"LEFT JOIN {quote_name(membership.db_table)} m ON {team_id} = %(team)s "
         f"AND m.{column(membership, adapter.user_field)} = {user_id} "
         f"LEFT JOIN {quote_name(pref.db_table)} tp ON tp.{column(pref, 'team')} = {team_id} "
-        f"AND tp.{column(pref, 'service')} = %s AND tp.{column(pref, 'environment')} = %s "
+        f"AND tp.{column(pref, 'service')} = %(service)s "
+        f"AND tp.{column(pref, 'environment')} = %(environment)s "
         f"LEFT JOIN {quote_name(key.db_table)} tk "
         f"ON tk.{column(key, 'id')} = tp.{column(pref, 'default_key')} "
-        f"LEFT JOIN {quote_name(budget.db_table)} b ON b.{column(budget, 'service')} IN ('', %s) "
+        f"LEFT JOIN {quote_name(budget.db_table)} b "
+        f"ON b.{column(budget, 'service')} IN ('', %(service)s) "
         f"AND (({b_user} = {user_id} AND ({b_team} IS NULL OR {b_team} = {team_id})) "
         f"OR ({b_user} IS NULL AND {b_team} = {team_id})) "
-        f"WHERE {user_id} = %s"
+        f"WHERE {user_id} = %(user)s"
     )
 
 
@@ -152,16 +156,13 @@ def find(
     budgets on ``service`` (the user's, and the team's); ``None`` for a user who does
     not exist."""
     connection: BaseDatabaseWrapper = connections[router.db_for_read(ServicePreference)]
-    params = [
-        _prep(Reservation, "expires_at", now, connection),
-        service,
-        environment,
-        None if team_pk is None else _team_pk().get_db_prep_value(team_pk, connection),
-        service,
-        environment,
-        service,
-        _user_pk().get_db_prep_value(user_pk, connection),
-    ]
+    params = {
+        "now": _EXPIRES_AT.get_db_prep_value(now, connection),
+        "service": service,
+        "environment": environment,
+        "team": None if team_pk is None else _team_pk().get_db_prep_value(team_pk, connection),
+        "user": _user_pk().get_db_prep_value(user_pk, connection),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_statement(connection), params)
         rows = cursor.fetchall()
@@ -224,18 +225,24 @@ def _decimal(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def _prep(model: Any, name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    return model._meta.get_field(name).get_db_prep_value(value, connection)
-
-
+@functools.cache
 def _user_pk() -> Any:
     """The user model's primary key field (the swappable model is only known at run time)."""
     return get_user_model()._meta.pk
 
 
+@functools.cache
 def _team_pk() -> Any:
     return team_model()._meta.pk
 
 
+@receiver(setting_changed)
+def _forget_models(*, setting: str, **kwargs: object) -> None:
+    if setting in ("AUTH_USER_MODEL", "BYOK_TEAM_MODEL"):
+        _user_pk.cache_clear()
+        _team_pk.cache_clear()
+
+
 #: The fields whose conversions the lookup runs on each call.
 _KEY_PK = UserAPIKey._meta.pk
+_EXPIRES_AT = Reservation._meta.get_field("expires_at")

@@ -159,7 +159,7 @@ def _resolved(
 def _refuse_if_over_budget(
     user: Any, service: str, rows: tuple[BudgetRow, ...], spends: str, team_pk: Any
 ) -> None:
-    over = budgets.over_budget(rows, service, spends, timezone.localdate())
+    over = budgets.over_budget(rows, service, spends)
     if over is not None:
         budgets.record_block(over, user, service, team_pk)
         raise over.exceeded(service)

@@ -171,16 +171,39 @@ def _add_to_existing_day(
 def _add_to_key(
     connection: BaseDatabaseWrapper, key_id: uuid.UUID, now: datetime, counters: Counters
 ) -> None:
-    totals = {
-        total: F(total) + counters[name] for name, total in _KEY_TOTALS.items() if name in counters
-    }
-    UserAPIKey.objects.using(connection.alias).filter(pk=key_id).update(**totals, last_used_at=now)
+    """The key's ``UPDATE`` of its running totals and when it was last used."""
+    key = _columns(connection, UserAPIKey)
+    totals = [(total, counters[name]) for name, total in _KEY_TOTALS.items() if name in counters]
+    assignments = ", ".join(
+        [
+            *(f"{key[total]} = {key[total]} + %s" for total, _ in totals),
+            f"{key['last_used_at']} = %s",
+        ]
+    )
+    table = connection.ops.quote_name(UserAPIKey._meta.db_table)
+    # Only quoted names from the model's metadata go into the text; values are bound.
+    sql = f"UPDATE {table} SET {assignments} WHERE {key['id']} = %s"  # noqa: S608
+    params = [
+        *(_prep(UserAPIKey, total, amount, connection) for total, amount in totals),
+        _prep(UserAPIKey, "last_used_at", now, connection),
+        _prep(UserAPIKey, "id", key_id, connection),
+    ]
+    _execute(connection, sql, params)
+
+
+_column_names: dict[tuple[str, type[models.Model]], dict[str, str]] = {}
 
 
 def _columns(connection: BaseDatabaseWrapper, model: type[models.Model]) -> dict[str, str]:
-    """Field name to quoted column, for the concrete fields of ``model``."""
-    quote = connection.ops.quote_name
-    return {field.name: quote(str(field.column)) for field in model._meta.concrete_fields}
+    """Field name to quoted column, for the concrete fields of ``model`` (worked out once
+    per database vendor)."""
+    cache_key = (connection.vendor, model)
+    columns = _column_names.get(cache_key)
+    if columns is None:
+        quote = connection.ops.quote_name
+        columns = {field.name: quote(str(field.column)) for field in model._meta.concrete_fields}
+        _column_names[cache_key] = columns
+    return columns
 
 
 def _prep(

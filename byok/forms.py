@@ -155,7 +155,11 @@ class BudgetForm(HelperErrorsMixin):
     applies_to = forms.ChoiceField(
         label=_("Counts spend on"),
         # A team's budgets are the team's to set, not on this page.
-        choices=[(c.value, c.label) for c in AppliesTo if c != AppliesTo.TEAM],
+        choices=[
+            (AppliesTo.OWN, _("Your own keys")),
+            (AppliesTo.PLATFORM, _("The platform's key")),
+            (AppliesTo.ALL, _("All keys, yours and the platform's")),
+        ],
         initial=AppliesTo.OWN,
     )
     period = forms.CharField(

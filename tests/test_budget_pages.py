@@ -309,7 +309,7 @@ def test_only_the_users_own_budgets_can_be_changed_or_removed(browser, user, all
         byok.track_api_usage(user, "openai", cost="1")  # gives the allowance its row
     default_row = Budget.objects.get(user=user, default_name="free")
     before = list(Budget.objects.order_by("pk").values())
-    for budget_id in (theirs.pk, imposed.pk, default_row.pk, 999999):
+    for budget_id in (theirs.pk, imposed.pk, default_row.pk, 999999, "9" * 30):
         assert browser.get(f"{BUDGETS}{budget_id}/").status_code == 404
         assert browser.post(f"{BUDGETS}{budget_id}/", FORM).status_code == 404
         assert browser.post(f"{BUDGETS}{budget_id}/remove/").status_code == 404

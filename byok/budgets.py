@@ -26,7 +26,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field
+from django.db.models import Field, Q, Sum
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
-from byok.lookup import BudgetRow
+from byok.lookup import BUDGET_COLUMNS, BudgetRow
 from byok.models import (
     AppliesTo,
     AuditAction,
@@ -263,6 +263,31 @@ def states(
             start = period_start(rule.period, today)
             found.append(BudgetState(None, rule, start, Decimal(0), Decimal(0)))
     return found
+
+
+def standing(user: Any, today: date | None = None) -> list[BudgetState]:
+    """Where ``user`` stands on each of their budgets (not a team's) and on the site's
+    default budgets, the site's first: what the pages show. One query, whatever the
+    number of budgets."""
+    held = Sum("reservations__amount", filter=Q(reservations__expires_at__gt=timezone.now()))
+    rows = [
+        BudgetRow._make([*values[:12], Decimal(values[12] or 0), values[13]])
+        for values in Budget.objects.for_user(user)
+        .filter(team__isnull=True)
+        .annotate(held=held)
+        .values_list(*BUDGET_COLUMNS, "held", "source")
+        .order_by()
+    ]
+    found = states(rows, today or timezone.localdate())
+    return sorted(
+        found,
+        key=lambda state: (
+            state.rule.source != BudgetSource.SITE,
+            state.rule.service,
+            PERIODS.index(state.rule.period),
+            state.id or 0,
+        ),
+    )
 
 
 def _covers(row: BudgetRow, service: str, source: Source) -> bool:

@@ -1,4 +1,5 @@
-"""The add-key form of the pages: one input per credential field of a service."""
+"""The pages' forms: adding a key (one input per credential field of a service),
+importing keys, and setting a budget."""
 
 from __future__ import annotations
 
@@ -10,12 +11,39 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from byok.budgets import DEFAULT_ALERT_AT
 from byok.importing import MAX_BYTES
-from byok.models import Environment
+from byok.models import AppliesTo, Budget, BudgetAction, BudgetPeriod, Environment
 from byok.services.base import MAX_VALUE_LENGTH, Service
+from byok.services.registry import registry
 
 
-class AddKeyForm(forms.Form):
+class HelperErrorsMixin(forms.Form):
+    """A form whose values a helper of byok's validates: its errors shown on the fields."""
+
+    def describe_fields(self) -> None:
+        """Point each input at its help text and its error list (``aria-describedby``)."""
+        pattern = str(self.auto_id)
+        for name, field in self.fields.items():
+            ids = f"{pattern % name}_errors"
+            if field.help_text:
+                ids = f"{pattern % name}_help {ids}"
+            field.widget.attrs["aria-describedby"] = ids
+
+    def add_validation_error(self, error: ValidationError) -> None:
+        """Show a ``ValidationError`` from the helpers next to the field it names."""
+        by_field = (
+            error.error_dict
+            if hasattr(error, "error_dict")
+            else {NON_FIELD_ERRORS: error.error_list}
+        )
+        for name, errors in by_field.items():
+            field = name if name in self.fields else None
+            for item in errors:
+                self.add_error(field, item)
+
+
+class AddKeyForm(HelperErrorsMixin):
     """Built from a service: password inputs for secrets, never rendered back."""
 
     nickname = forms.CharField(
@@ -61,12 +89,7 @@ class AddKeyForm(forms.Form):
         # Credential fields first, in the service's order.
         self.fields = {**credential_fields, **self.fields}
         self.credential_names = list(credential_fields)
-        pattern = str(self.auto_id)
-        for name, field in self.fields.items():
-            ids = f"{pattern % name}_errors"
-            if field.help_text:
-                ids = f"{pattern % name}_help {ids}"
-            field.widget.attrs["aria-describedby"] = ids
+        self.describe_fields()
 
     def expires_at(self) -> datetime | None:
         """The expiry date, as the start of that day in the current time zone."""
@@ -81,18 +104,6 @@ class AddKeyForm(forms.Form):
             for name in self.credential_names
             if self.cleaned_data.get(name)
         }
-
-    def add_validation_error(self, error: ValidationError) -> None:
-        """Show a ``ValidationError`` from the helpers next to the field it names."""
-        by_field = (
-            error.error_dict
-            if hasattr(error, "error_dict")
-            else {NON_FIELD_ERRORS: error.error_list}
-        )
-        for name, errors in by_field.items():
-            field = name if name in self.fields else None
-            for item in errors:
-                self.add_error(field, item)
 
     def errors_as_data(self) -> dict[str, list[dict[str, str]]]:
         """Errors for the JavaScript dialog: field name (``__all__``) to message and code."""
@@ -134,3 +145,81 @@ class ImportForm(forms.Form):
         upload.seek(0)
         data: bytes = upload.read(MAX_BYTES + 1)
         return data
+
+
+class BudgetForm(HelperErrorsMixin):
+    """A budget of the user's own. The values go to :func:`byok.budgets.set_budget`
+    as typed: it alone checks them, and its errors are shown on the fields."""
+
+    service = forms.CharField(label=_("Service"), required=False, widget=forms.Select)
+    applies_to = forms.ChoiceField(
+        label=_("Counts spend on"),
+        # A team's budgets are the team's to set, not on this page.
+        choices=[
+            (AppliesTo.OWN, _("Your own keys")),
+            (AppliesTo.PLATFORM, _("The platform's key")),
+            (AppliesTo.ALL, _("All keys, yours and the platform's")),
+        ],
+        initial=AppliesTo.OWN,
+    )
+    period = forms.CharField(
+        label=_("Period"),
+        widget=forms.Select(choices=BudgetPeriod.choices),
+        initial=BudgetPeriod.MONTH,
+        help_text=_("Calendar periods in the site's time zone; weeks start on Monday."),
+    )
+    limit = forms.CharField(
+        label=_("Limit (USD)"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    action = forms.CharField(
+        label=_("When the limit is reached"),
+        widget=forms.Select(
+            choices=[
+                (BudgetAction.ALERT, _("Alert me only")),
+                (BudgetAction.BLOCK, _("Block further calls")),
+            ]
+        ),
+        initial=BudgetAction.ALERT,
+    )
+    alert_at = forms.CharField(
+        label=_("Alert at (% of the limit)"),
+        required=False,
+        max_length=64,
+        initial=", ".join(map(str, DEFAULT_ALERT_AT)),
+        help_text=_("Whole percentages, separated by commas; empty for no alerts."),
+    )
+
+    def __init__(self, *args: Any, budget: Budget | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "byok-budget-%s")
+        if budget is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "service": budget.service,
+                    "applies_to": budget.applies_to,
+                    "period": budget.period,
+                    "limit": budget.limit,
+                    "action": budget.action,
+                    "alert_at": (budget.alert_at or "").replace(",", ", "),
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.fields["service"].widget.choices = [
+            ("", _("All services")),
+            *registry.as_choices(),
+        ]
+        self.describe_fields()
+
+    def budget_values(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`byok.budgets.set_budget`."""
+        data = self.cleaned_data
+        return {
+            "service": data["service"] or None,
+            "applies_to": data["applies_to"],
+            "period": data["period"],
+            "limit": data["limit"],
+            "action": data["action"],
+            "alert_at": data["alert_at"],
+        }

@@ -67,6 +67,8 @@ class BudgetRow(NamedTuple):
     team_id: Any
     #: The amount its unexpired reservations hold.
     reserved: Decimal
+    #: Who set it (the pages read it; the lookup has no use for it).
+    source: str = "user"
 
 
 class Found(NamedTuple):

@@ -3,7 +3,7 @@ URL names are in the ``byok`` namespace (``byok:dashboard``, ``byok:usage``, …
 
 from django.urls import path
 
-from byok import views
+from byok import budget_views, views
 
 app_name = "byok"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("usage/", views.usage, name="usage"),
     path("add/<str:service>/", views.add_key, name="add"),
     path("import/", views.import_keys, name="import"),
+    path("budgets/", budget_views.budgets, name="budgets"),
+    path("budgets/<int:budget_id>/", budget_views.edit_budget, name="edit-budget"),
+    path("budgets/<int:budget_id>/remove/", budget_views.delete_budget, name="remove-budget"),
     path("keys/<uuid:key_id>/test/", views.test_key, name="test"),
     path("keys/<uuid:key_id>/remove/", views.remove_key, name="remove"),
     path("banner/dismiss/", views.dismiss_banner, name="dismiss-banner"),

@@ -204,3 +204,37 @@ def usage_for(user: Any, *, days: int = 30, service: str | None = None) -> Usage
     ]
     rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
     return UsageWindow(start, end, days, service or None, rows)
+
+
+def cost_by_model(user: Any, *, days: int = 30) -> list[dict[str, Any]]:
+    """Calls, tokens and estimated cost per (service, model) over the last ``days`` days
+    (today included), the user's keys and the platform's together, the costliest first.
+    ``unpriced_calls`` counts the calls of models no price table lists, priced at the
+    service's estimate per call. Two queries."""
+    start = timezone.localdate() - timedelta(days=days - 1)
+    totals = {
+        name: Sum(name)
+        for name in ("calls", "input_tokens", "output_tokens", "unpriced_calls", "cost")
+    }
+    own = (
+        KeyUsage.objects.filter(key__user=user, date__gte=start)
+        .values("model", service=F("key__service"))
+        .annotate(**totals)
+        .order_by()
+    )
+    platform = (
+        PlatformUsage.objects.filter(user=user, date__gte=start)
+        .values("model", "service")
+        .annotate(**totals)
+        .order_by()
+    )
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = [dict(row) for row in (*own, *platform)]
+    for row in rows:
+        total = merged.setdefault(
+            (row["service"], row["model"]),
+            {"service": row["service"], "model": row["model"], **dict.fromkeys(totals, 0)},
+        )
+        for name in totals:
+            total[name] += row[name] or 0
+    return sorted(merged.values(), key=lambda row: (-row["cost"], row["service"], row["model"]))

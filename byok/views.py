@@ -32,6 +32,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from byok.budget_bars import budget_bars, covering
 from byok.charts import BarChart, Series
 from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
@@ -46,7 +47,7 @@ from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
 from byok.stats import stats_for
-from byok.usage import usage_for
+from byok.usage import cost_by_model, usage_for
 
 USAGE_WINDOWS = (7, 30, 90)
 BANNER_DISMISSED = "byok_banner_dismissed"
@@ -132,12 +133,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ):
         key.age = key_age(key)
         keys[key.service].append(key)
+    bars = budget_bars(request.user)
     cards = [
         {
             "service": service,
             "keys": keys.get(service.id, []),
             "form": AddKeyForm(service),
             "connected": any(key.is_active for key in keys.get(service.id, [])),
+            "budgets": covering(bars, service.id),
             # Every card is on the page; the other categories' are hidden.
             "hidden": bool(category) and service.category != category,
         }
@@ -345,6 +348,10 @@ def usage(request: HttpRequest) -> HttpResponse:
         days = 30
     window = usage_for(request.user, days=days)
     month = usage_for(request.user, days=timezone.localdate().day)
+    models = [
+        {**row, "service_name": service_name(row["service"])}
+        for row in cost_by_model(request.user, days=days)
+    ]
     return page(
         request,
         "byok/usage.html",
@@ -354,8 +361,15 @@ def usage(request: HttpRequest) -> HttpResponse:
             "window": window,
             "services": usage_panels(window.rows, window.start, days),
             "month_totals": month_totals(month.rows),
+            "models": models,
+            "unpriced_calls": sum(row["unpriced_calls"] for row in models),
         },
     )
+
+
+def service_name(service_id: str) -> str:
+    """A service's name; its id for a service the site no longer has."""
+    return registry.get(service_id).name if service_id in registry else service_id
 
 
 def usage_panels(rows: list[dict[str, Any]], start: Any, days: int) -> list[dict[str, Any]]:
@@ -377,7 +391,7 @@ def usage_panels(rows: list[dict[str, Any]], start: Any, days: int) -> list[dict
         series[f"{row['source']}_cost"][index[row["date"]]] += row["cost"] or 0
     panels = []
     for service_id, series in sorted(figures.items()):
-        name = registry.get(service_id).name if service_id in registry else service_id
+        name = service_name(service_id)
         panels.append(
             {
                 "id": service_id,
@@ -426,9 +440,7 @@ def month_totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         total = totals.setdefault(
             row["service"],
             {
-                "service": registry.get(row["service"]).name
-                if row["service"] in registry
-                else row["service"],
+                "service": service_name(row["service"]),
                 "user_calls": 0,
                 "platform_calls": 0,
                 "units": 0,

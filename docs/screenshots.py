@@ -63,15 +63,21 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from byok.models import KeyUsage, PlatformUsage, UserAPIKey  # noqa: E402
+import byok  # noqa: E402
+from byok.budgets import period_start  # noqa: E402
+from byok.models import Budget, BudgetSource, KeyUsage, PlatformUsage, UserAPIKey  # noqa: E402
 
 from factories import UserAPIKeyFactory, UserFactory  # noqa: E402
 from fakes import fake_credentials  # noqa: E402
 from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
+#: The site's allowance on its own key, for the settings card and the Budgets page.
+ALLOWANCE = {"name": "free-allowance", "limit": "20.00", "applies_to": "platform"}
+
 
 def demo_data():
-    """A user with three keys (tested against mocked providers) and 30 days of usage."""
+    """A user with three keys (tested against mocked providers), 30 days of usage per
+    model, the site's allowance and two budgets of the user's own."""
     user = UserFactory(email="ada@example.com")
     with responses.RequestsMock() as mock:
         mock.get("https://api.openai.com/v1/models", json={"object": "list", "data": []})
@@ -90,8 +96,23 @@ def demo_data():
         weekday = date.weekday() < 5
         calls = numbers.randint(60, 140) if weekday else numbers.randint(10, 40)
         KeyUsage.objects.create(
-            key=openai, date=date, calls=calls, units=calls * 900, cost=Decimal(calls) / 250
+            key=openai,
+            date=date,
+            model="gpt-4o-mini",
+            calls=calls,
+            input_tokens=calls * 700,
+            output_tokens=calls * 200,
+            cost=Decimal(calls) / 250,
         )
+        if day % 7 == 3:  # now and then a fine-tuned model no price table lists
+            KeyUsage.objects.create(
+                key=openai,
+                date=date,
+                model="ft:gpt-4o-mini:acme",
+                calls=4,
+                unpriced_calls=4,
+                cost=Decimal("0.008"),
+            )
         stripe_calls = numbers.randint(5, 30)
         KeyUsage.objects.create(key=stripe, date=date, calls=stripe_calls, cost=Decimal(0))
         if day >= 12:  # the platform's key served Anthropic until the user brings one
@@ -101,14 +122,36 @@ def demo_data():
                 service="anthropic",
                 environment="production",
                 date=date,
+                model="claude-haiku-4-5",
                 calls=platform,
-                units=platform * 700,
+                input_tokens=platform * 500,
+                output_tokens=platform * 200,
                 cost=Decimal(platform) / 200,
             )
     for key in (openai, stripe):
         total = sum(KeyUsage.objects.filter(key=key).values_list("calls", flat=True))
         UserAPIKey.objects.filter(pk=key.pk).update(usage_count=total)
+    # What the budgets spent this month: the rows above were written without metering.
+    month = period_start("month", today)
+    own = byok.set_budget(user, limit="40", service="openai", action="block")
+    byok.set_budget(user, limit="5", period="week", service="stripe")
+    Budget.objects.filter(pk=own.pk).update(
+        spent=month_cost(KeyUsage.objects.filter(key=openai), month), period_start=month
+    )
+    Budget.objects.create(
+        user=user,
+        applies_to="platform",
+        action="block",
+        source=BudgetSource.SITE,
+        default_name=ALLOWANCE["name"],
+        spent=month_cost(PlatformUsage.objects.filter(user=user), month),
+        period_start=month,
+    )
     return user
+
+
+def month_cost(usage, month):
+    return sum(usage.filter(date__gte=month).values_list("cost", flat=True), Decimal(0))
 
 
 def start_server():
@@ -233,6 +276,8 @@ def take_screenshots(browser, base_url, session):
     page.screenshot(path=IMAGES / "add-key-dialog.png")
     page.goto(reverse("byok:usage"))
     page.screenshot(path=IMAGES / "usage.png", full_page=True)
+    page.goto(reverse("byok:budgets"))
+    page.screenshot(path=IMAGES / "budgets.png", full_page=True)
     page.goto(reverse("settings"))
     page.locator(".byok-settings-card").screenshot(path=IMAGES / "settings-card.png")
     context.close()
@@ -264,6 +309,7 @@ def take_bootstrap_screenshot(browser, base_url, client, key):
         context.close()
 
 
+@override_settings(BYOK={**settings.BYOK, "DEFAULT_BUDGETS": [ALLOWANCE]})
 def main():
     IMAGES.mkdir(parents=True, exist_ok=True)
     setup_test_environment()

@@ -8,6 +8,7 @@ from django import template
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.storage.base import Message
 
+from byok.budget_bars import budget_bars, platform_allowance
 from byok.conf import conf
 from byok.services.registry import registry
 from byok.stats import keys_per_service
@@ -17,10 +18,12 @@ register = template.Library()
 
 @register.inclusion_tag("byok/settings_section.html", takes_context=True)
 def byok_settings_section(context: template.Context) -> dict[str, Any]:
-    """The "API Keys (BYOK)" section for a host's settings page. One query."""
+    """The "API Keys (BYOK)" section for a host's settings page, with what is left of
+    the site's allowance on its own key. Two queries."""
     request = context.get("request")
     user = getattr(request, "user", None) or AnonymousUser()
     connected = 0
+    allowance = platform_allowance(budget_bars(user))
     if user.is_authenticated:
         connected = sum(
             1
@@ -29,6 +32,7 @@ def byok_settings_section(context: template.Context) -> dict[str, Any]:
         )
     return {
         "connected": connected,
+        "allowance": allowance,
         "available": len(registry.all()),
         "byok_base_template": conf.BASE_TEMPLATE,
     }

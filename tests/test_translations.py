@@ -3,6 +3,7 @@
 import gettext
 import html
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -133,10 +134,11 @@ def test_the_catalogs_hold_exactly_the_strings_of_the_source(tmp_path, monkeypat
 
 #: A few strings of the dashboard, and what each language must show instead.
 DASHBOARD = {
-    "Add & test key": {
-        "de": "Schlüssel hinzufügen und testen",
-        "es": "Añadir y probar clave",
-        "fr": "Ajouter et tester la clé",
+    # the add-key form's button
+    ">Add & test key</button>": {
+        "de": ">Schlüssel hinzufügen und testen</button>",
+        "es": ">Añadir y probar clave</button>",
+        "fr": ">Ajouter et tester la clé</button>",
     },
     "Why bring your own keys?": {
         "de": "Warum eigene Schlüssel mitbringen?",
@@ -189,3 +191,23 @@ def test_the_dashboard_stays_english_for_an_english_browser(localized):
     )
     for english in DASHBOARD:
         assert english in page
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(not shutil.which("msgfmt"), reason="GNU gettext (msgfmt) is not installed")
+def test_a_site_changes_one_of_byoks_strings_in_its_own_catalog(localized, tmp_path):
+    """As docs/pages.md says: a catalog in LOCALE_PATHS wins over byok's."""
+    messages = tmp_path / "fr" / "LC_MESSAGES"
+    messages.mkdir(parents=True)
+    (messages / "django.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Add & test key"\nmsgstr "Enregistrer et tester"\n',
+        encoding="utf-8",
+    )
+    subprocess.run(["msgfmt", "-o", messages / "django.mo", messages / "django.po"], check=True)
+    with override_settings(LOCALE_PATHS=[tmp_path]):
+        response = localized.get("/dashboard/api-keys/", HTTP_ACCEPT_LANGUAGE="fr")
+    page = html.unescape(response.content.decode())
+    assert ">Enregistrer et tester</button>" in page
+    assert ">Ajouter et tester la clé</button>" not in page
+    assert "Services connectés" in page  # the rest is still byok's

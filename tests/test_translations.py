@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client, override_settings
+from django.utils import translation
 
 import byok
+from byok.notifications import deliver, key_context, make_due
 
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials
@@ -128,6 +131,23 @@ def test_the_catalogs_hold_exactly_the_strings_of_the_source(tmp_path, monkeypat
         shipped = {entry.key for entry in messages(language)}
         assert shipped - fresh == set(), f"{language}: strings the code no longer has"
         assert fresh - shipped == set(), f"{language}: new strings; run `make messages`"
+
+
+# e-mails ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_e_mail_is_written_in_the_active_language(user):
+    key = UserAPIKeyFactory(user=user, nickname="Arbeit")
+    with translation.override("de"):
+        due = make_due(user.pk, "key_invalid", "1", key=key, context=key_context(key))
+        assert due is not None
+        deliver(due.pk)
+    (message,) = mail.outbox
+    assert message.subject == "Ihr OpenAI-Schlüssel funktioniert nicht mehr"
+    assert message.body.startswith("Hallo,")
+    assert f"OpenAI-Schlüssel {key.masked_key} (“Arbeit”), Produktion" in message.body
+    assert "production" not in message.body
 
 
 # the pages in each language ------------------------------------------------------

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
@@ -131,6 +132,14 @@ def test_the_catalogs_hold_exactly_the_strings_of_the_source(tmp_path, monkeypat
         shipped = {entry.key for entry in messages(language)}
         assert shipped - fresh == set(), f"{language}: strings the code no longer has"
         assert fresh - shipped == set(), f"{language}: new strings; run `make messages`"
+
+
+def test_every_model_names_its_plural_for_translation():
+    """Django makes a missing plural by adding "s", which no catalog can translate."""
+    models = apps.get_app_config("byok").get_models()
+    assert [
+        m.__name__ for m in models if "verbose_name_plural" not in m._meta.original_attrs
+    ] == []
 
 
 # e-mails ----------------------------------------------------------------------------

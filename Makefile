@@ -9,7 +9,7 @@ ifneq ($(shell command -v pyenv 2>/dev/null),)
 export PYENV_VERSION ?= $(shell { pyenv version-name; pyenv versions --bare | grep -E '^3\.1[0-3]\.[0-9]+$$'; } 2>/dev/null | awk '!seen[$$0]++' | paste -sd: -)
 endif
 
-.PHONY: demo test lint mutate clean
+.PHONY: demo test lint messages mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ test: $(BIN)/python
 lint: $(BIN)/python
 	$(BIN)/python -m pip install --quiet "tox>=4.11" "tox-uv>=1.11"
 	$(BIN)/tox run -e lint
+
+## messages: refresh byok's translation catalogs (byok/locale/*) from the code and compile
+## them; needs GNU gettext. django-admin, not `python -m django`: run inside byok/, the
+## latter would import byok/logging.py as the standard library's logging.
+messages: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	cd byok && ../$(BIN)/django-admin makemessages --all --add-location=file --no-obsolete
+	cd byok && ../$(BIN)/django-admin compilemessages
 
 ## mutate: mutation-test the security core, score each module, list survivors (not in CI;
 ## MUTATE_ARGS="byok/crypto.py -j 1" narrows it; see docs/testing.md)

@@ -55,7 +55,7 @@ class CategoryFilter(admin.SimpleListFilter):
     parameter_name = "category"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(value, str(_(label))) for value, label in CATEGORIES.items()]
+        return [(value, str(label)) for value, label in CATEGORIES.items()]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[UserAPIKey]

@@ -105,6 +105,7 @@ class Team(models.Model):
 
     class Meta:
         verbose_name = _("team")
+        verbose_name_plural = _("teams")
         swappable = "BYOK_TEAM_MODEL"
 
     def __str__(self) -> str:
@@ -137,6 +138,7 @@ class TeamMembership(models.Model):
 
     class Meta:
         verbose_name = _("team membership")
+        verbose_name_plural = _("team memberships")
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="byok_one_membership_per_user"),
         ]
@@ -460,6 +462,7 @@ class ServicePreference(models.Model):
 
     class Meta:
         verbose_name = _("service preference")
+        verbose_name_plural = _("service preferences")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "service", "environment"], name="byok_one_preference_per_slot"
@@ -704,6 +707,7 @@ class Budget(models.Model):
 
     class Meta:
         verbose_name = _("budget")
+        verbose_name_plural = _("budgets")
         ordering = ["user", "service", "period"]
         constraints = [
             models.UniqueConstraint(
@@ -741,6 +745,7 @@ class Reservation(models.Model):
 
     class Meta:
         verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
         indexes = [models.Index(fields=["budget", "expires_at"], name="byok_reservation_idx")]
 
     def __str__(self) -> str:
@@ -817,6 +822,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -864,6 +870,7 @@ class Notification(models.Model):
 
     class Meta:
         verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -886,6 +893,7 @@ class NotificationOptOut(models.Model):
 
     class Meta:
         verbose_name = _("notification opt-out")
+        verbose_name_plural = _("notification opt-outs")
         constraints = [
             models.UniqueConstraint(fields=["user", "kind"], name="byok_one_opt_out_per_kind"),
         ]
@@ -907,6 +915,7 @@ class RecheckRun(models.Model):
 
     class Meta:
         verbose_name = _("re-check run")
+        verbose_name_plural = _("re-check runs")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -949,6 +958,7 @@ class RecheckBackoff(models.Model):
 
     class Meta:
         verbose_name = _("re-check back-off")
+        verbose_name_plural = _("re-check back-offs")
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "service"], name="byok_one_backoff_per_service"

@@ -30,6 +30,7 @@ from django.utils import timezone
 from byok import teams
 from byok.conf import conf
 from byok.models import (
+    Environment,
     KeyStatus,
     Notification,
     NotificationKind,
@@ -255,6 +256,8 @@ def _send(due: Notification) -> None:
         "key": due.key,
         "kind": due.kind,
         "details": due.context,
+        # details holds the value ("production"); the mail shows the label.
+        "environment": _environment_label(due.context.get("environment", "")),
         "dashboard_path": _dashboard_path(),
     }
     base = f"byok/email/{due.kind}"
@@ -265,6 +268,11 @@ def _send(due: Notification) -> None:
     except TemplateDoesNotExist:
         html = None
     send_mail(subject, body, None, [address], html_message=html)
+
+
+def _environment_label(value: str) -> str:
+    """The environment's name in the active language (the value itself if unknown)."""
+    return str(dict(Environment.choices).get(value, value))
 
 
 def _dashboard_path() -> str:

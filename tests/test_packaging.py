@@ -32,6 +32,13 @@ def test_the_package_ships_what_it_needs():
     assert source <= shipped
 
 
+def test_the_package_ships_its_translations():
+    for language in ("de", "es", "fr"):
+        messages = PACKAGE / "locale" / language / "LC_MESSAGES"
+        assert (messages / "django.po").is_file()
+        assert (messages / "django.mo").stat().st_size > 10_000
+
+
 def test_importing_byok_is_cheap():
     import subprocess
     import sys

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.functional import Promise
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from byok.conf import conf
@@ -41,22 +41,28 @@ __all__ = [
     "mask_value",
 ]
 
+Text = str | Promise
+
 #: Longest credential value byok accepts; real ones stay far below it.
 MAX_VALUE_LENGTH = 4096
 
-#: Categories, in the order the pages show them.
-CATEGORIES: dict[str, str] = {
-    "ai": "AI",
-    "email": "Email",
-    "sms": "SMS",
-    "payment": "Payment",
-    "analytics": "Analytics",
-    "storage": "Storage",
-    "developer": "Developer",
+#: Categories, in the order the pages show them (value → label).
+CATEGORIES: dict[str, Text] = {
+    "ai": pgettext_lazy("service category", "AI"),
+    "email": pgettext_lazy("service category", "Email"),
+    "sms": pgettext_lazy("service category", "SMS"),
+    "payment": pgettext_lazy("service category", "Payment"),
+    "analytics": pgettext_lazy("service category", "Analytics"),
+    "storage": pgettext_lazy("service category", "Storage"),
+    "developer": pgettext_lazy("service category", "Developer"),
 }
 
-#: How hard getting a key is, as the pages show it.
-DIFFICULTIES = ("easy", "medium", "advanced")
+#: How hard getting a key is, as the pages show it (value → label).
+DIFFICULTIES: dict[str, Text] = {
+    "easy": pgettext_lazy("difficulty", "easy"),
+    "medium": pgettext_lazy("difficulty", "medium"),
+    "advanced": pgettext_lazy("difficulty", "advanced"),
+}
 
 #: Inputs the add-key form has besides the credential's: no credential field takes
 #: one of these names (system check byok.E014).
@@ -66,7 +72,6 @@ RESERVED_FIELD_NAMES = ("nickname", "environment", "expires_on", "test")
 FINAL_SETUP_STEP = _("Paste it here and choose “Add & test key”.")
 
 Credentials = dict[str, str]
-Text = str | Promise
 
 
 @dataclass(frozen=True)
@@ -485,6 +490,11 @@ class Service:
         return self.result(ProbeStatus.UNVERIFIABLE)
 
     # -- Showing it ------------------------------------------------------------------
+
+    @property
+    def difficulty_label(self) -> str:
+        """How hard getting a key is, in the active language."""
+        return str(DIFFICULTIES.get(self.difficulty, self.difficulty))
 
     def catalog(self) -> dict[str, Any]:
         """The public description of the service, for pages and the API. No secrets."""

@@ -204,3 +204,58 @@ def usage_for(user: Any, *, days: int = 30, service: str | None = None) -> Usage
     ]
     rows.sort(key=lambda row: (row["date"], row["service"], row["source"]))
     return UsageWindow(start, end, days, service or None, rows)
+
+
+@dataclass(frozen=True)
+class ModelUsageWindow:
+    start: date
+    end: date
+    days: int
+    service: str | None
+    #: The window's estimated cost, all models together.
+    cost: Decimal
+    #: Whether some calls were of a model no price table lists (their cost is the
+    #: service's estimate per call): the estimate is then incomplete.
+    incomplete: bool
+    #: One per (service, model, source): calls, units, tokens, cost, unpriced_calls.
+    rows: list[dict[str, Any]]
+
+
+def usage_by_model(user: Any, *, days: int = 30, service: str | None = None) -> ModelUsageWindow:
+    """Usage over the last ``days`` days (today included) per service, model and whose
+    key served it: two queries, whatever the number of days, keys and models."""
+    end = timezone.localdate()
+    start = end - timedelta(days=days - 1)
+    own = KeyUsage.objects.filter(key__user=user, date__gte=start)
+    platform = PlatformUsage.objects.filter(user=user, date__gte=start)
+    if service:
+        own, platform = own.filter(key__service=service), platform.filter(service=service)
+    counted = (
+        "calls",
+        "units",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "unpriced_calls",
+        "cost",
+    )
+    totals = {name: Sum(name) for name in counted}
+    rows: list[dict[str, Any]] = [
+        {**row, "source": "user"}
+        for row in own.values("model", service=F("key__service")).annotate(**totals).order_by()
+    ] + [
+        {**row, "source": "platform"}
+        for row in platform.values("service", "model").annotate(**totals).order_by()
+    ]
+    rows.sort(key=lambda row: (row["service"], row["model"], row["source"]))
+    for row in rows:
+        row["incomplete"] = row["unpriced_calls"] > 0
+    return ModelUsageWindow(
+        start,
+        end,
+        days,
+        service or None,
+        cost=sum((row["cost"] for row in rows), Decimal(0)),
+        incomplete=any(row["incomplete"] for row in rows),
+        rows=rows,
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -640,22 +640,43 @@ def set_budget(
     return budget
 
 
+def check_budget(budget: Budget) -> None:
+    """Check and normalise a budget row changed field by field (the admin's form) as
+    :func:`set_budget` checks its arguments: ``ValidationError`` by field if wrong. A
+    row of a default budget may leave ``limit`` and ``alert_at`` empty (the setting's
+    then apply); another row's empty ``alert_at`` is the default thresholds."""
+    errors: dict[str, Any] = {}
+    default = bool(budget.default_name)
+    checks: dict[str, Callable[[], object]] = {
+        "service": lambda: _service(budget.service, field="service"),
+        "applies_to": lambda: _choice(budget.applies_to, AppliesTo, field="applies_to"),
+        "period": lambda: _choice(budget.period, BudgetPeriod, field="period"),
+        "action": lambda: _choice(budget.action, BudgetAction, field="action"),
+        "source": lambda: _choice(budget.source, BudgetSource, field="source"),
+        "limit": lambda: (
+            None if budget.limit is None and default else _limit(budget.limit, field="limit")
+        ),
+        "alert_at": lambda: (
+            None
+            if budget.alert_at is None and default
+            else _thresholds(DEFAULT_ALERT_AT if budget.alert_at is None else budget.alert_at)
+        ),
+    }
+    for name, check in checks.items():
+        try:
+            setattr(budget, name, check())
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
 def save_budget(
     budget: Budget, *, actor: Any = None, request: HttpRequest | None = None
 ) -> Budget:
-    """Save a budget row changed field by field (the admin's form), checked as
-    :func:`set_budget` checks its arguments, and audit it. A row of a default budget
-    may leave ``limit`` and ``alert_at`` empty: the setting's then apply."""
-    budget.service = _service(budget.service, field="service")
-    budget.applies_to = _choice(budget.applies_to, AppliesTo, field="applies_to")
-    budget.period = _choice(budget.period, BudgetPeriod, field="period")
-    budget.action = _choice(budget.action, BudgetAction, field="action")
-    budget.source = _choice(budget.source, BudgetSource, field="source")
-    default = bool(budget.default_name)
-    if budget.limit is not None or not default:
-        budget.limit = _limit(budget.limit, field="limit")
-    if budget.alert_at is not None or not default:
-        budget.alert_at = _thresholds(budget.alert_at)
+    """Save a budget row changed field by field (the admin's form), checked by
+    :func:`check_budget`, and audit it as :func:`set_budget` does."""
+    check_budget(budget)
     created = budget._state.adding
     with transaction.atomic(using=router.db_for_write(Budget)):
         budget.save()

@@ -90,6 +90,8 @@ def test_set_budget_creates_then_changes_the_users_budget(user):
         ({"limit": "1", "action": "shout"}, "action"),
         ({"limit": "1", "alert_at": [0]}, "alert_at"),
         ({"limit": "1", "alert_at": "x"}, "alert_at"),
+        # More than fit in the row's 64 characters.
+        ({"limit": "1", "alert_at": list(range(988, 1001))}, "alert_at"),
     ],
 )
 def test_bad_budget_values_are_refused_by_field(user, kwargs, field):

@@ -199,6 +199,7 @@ def test_changing_a_budget_keeps_what_is_not_sent(api, user, own):
     assert (own.limit, own.action, own.alert_at) == (Decimal("20.00"), "block", "75")
     response = api.patch(f"{BASE}{own.pk}/", {"limit": "8", "action": "alert"}, format="json")
     assert (response.json()["limit"], response.json()["action"]) == ("8.00", "alert")
+    assert changes(user).count() == 3  # one per change: set_budget's own, not doubled
     event = changes(user).first()
     assert (event.metadata["limit"], event.metadata["via"], event.actor) == ("8.00", "api", user)
 

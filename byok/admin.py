@@ -27,6 +27,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from byok.budgets import (
+    check_budget,
+    default_rules,
+    period_start,
+    remove_budget,
+    save_budget,
+)
 from byok.conf import conf
 from byok.exceptions import DecryptionError, UnknownService
 from byok.keys import (
@@ -38,6 +45,8 @@ from byok.keys import (
 )
 from byok.models import (
     AuditEvent,
+    Budget,
+    BudgetSource,
     KeyUsage,
     Notification,
     RecheckRun,
@@ -176,6 +185,17 @@ class UnusedFilter(DaysFilter):
 
     def matching(self, keys: UserAPIKeyQuerySet, days: int) -> UserAPIKeyQuerySet:
         return keys.unused_for(days)
+
+
+def login_fields(relation: str) -> list[str]:
+    """The search fields of a user's login: the field they sign in with, and their
+    e-mail address and username where the user model has them."""
+    user_model = get_user_model()
+    names = {f.name for f in user_model._meta.get_fields()}
+    login = {f"{relation}__{user_model.USERNAME_FIELD}"} | {
+        f"{relation}__{name}" for name in ("email", "username") if name in names
+    }
+    return sorted(login)
 
 
 class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -335,12 +355,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        user_model = get_user_model()
-        names = {f.name for f in user_model._meta.get_fields()}
-        owner = {f"user__{user_model.USERNAME_FIELD}"} | {
-            f"user__{name}" for name in ("email", "username") if name in names
-        }
-        return [*sorted(owner), "nickname"]
+        return [*login_fields("user"), "nickname"]
 
     class Media:
         css = {"all": ["byok/admin.css"]}
@@ -463,6 +478,191 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             % {"count": changed},
             messages.SUCCESS,
         )
+
+
+class BudgetOwnerFilter(admin.SimpleListFilter):
+    title = _("whose")
+    parameter_name = "whose"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("user", str(_("a user's"))),
+            ("member", str(_("a member's, on a team's keys"))),
+            ("team", str(_("a team's"))),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Budget]) -> QuerySet[Budget]:
+        whose = {
+            "user": Q(team__isnull=True),
+            "member": Q(user__isnull=False, team__isnull=False),
+            "team": Q(user__isnull=True),
+        }
+        chosen = whose.get(self.value() or "")
+        return queryset if chosen is None else queryset.filter(chosen)
+
+
+class BudgetForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A budget the admin sets: checked as ``byok.set_budget`` checks one."""
+
+    service = forms.ChoiceField(
+        label=capfirst(Budget._meta.get_field("service").verbose_name), choices=(), required=False
+    )
+    default_name = forms.ChoiceField(
+        label=capfirst(Budget._meta.get_field("default_name").verbose_name),
+        choices=(),
+        required=False,
+        help_text=_(
+            "One of BYOK['DEFAULT_BUDGETS'], to change it for this user: it starts as the "
+            "setting says (service, applies to, period, action); leave the limit or the "
+            "thresholds empty to keep the setting's."
+        ),
+    )
+
+    class Meta:
+        model = Budget
+        fields = [
+            "user",
+            "team",
+            "default_name",
+            "service",
+            "applies_to",
+            "period",
+            "limit",
+            "action",
+            "alert_at",
+        ]
+        help_texts = {
+            "alert_at": _("Percentages of the limit, such as 50,80,100 (empty: those)."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance
+        services = [("", str(_("Every service"))), *registry.as_choices()]
+        if current.service and current.service not in registry:
+            services.append((current.service, current.service))
+        self.fields["service"].choices = services  # type: ignore[attr-defined]
+        names = [("", "-"), *[(name, name) for name in default_rules()]]
+        if current.default_name and current.default_name not in default_rules():
+            names.append((current.default_name, current.default_name))
+        self.fields["default_name"].choices = names  # type: ignore[attr-defined]
+        if not current._state.adding:
+            for name in ("user", "team", "default_name"):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        rule = default_rules().get(cleaned.get("default_name") or "")
+        if rule is not None and self.instance._state.adding:
+            if cleaned.get("team") is not None:
+                self.add_error("team", _("A default budget is a user's."))
+            for name in ("service", "applies_to", "period", "action"):
+                cleaned[name] = getattr(rule, name)
+        return cleaned
+
+    def _post_clean(self) -> None:
+        """After the model's own checks (its constraints), byok's, on the built row."""
+        super()._post_clean()  # type: ignore[misc]
+        try:
+            check_budget(self.instance)
+        except ValidationError as error:
+            self.add_error(None, error)
+        budget = self.instance
+        if budget.default_name or self.errors:
+            return
+        twins = Budget.objects.filter(
+            user=budget.user_id,
+            team=budget.team_id,
+            source=budget.source if not budget._state.adding else BudgetSource.SITE,
+            default_name="",
+            service=budget.service,
+            applies_to=budget.applies_to,
+            period=budget.period,
+        ).exclude(pk=budget.pk)
+        if twins.exists():
+            self.add_error(
+                None, _("This owner has a budget of this service, applies to and period.")
+            )
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Budgets per user and team. One the admin adds is the site's: its user can
+    neither raise nor remove it. Changes go through ``byok.budgets``, audited."""
+
+    form = BudgetForm
+    list_display = [
+        "owner",
+        "service_name",
+        "applies_to",
+        "period",
+        "limit_shown",
+        "action",
+        "spent_now",
+        "source",
+    ]
+    list_filter = [BudgetOwnerFilter, "source", "action", "period", "applies_to", ServiceFilter]
+    list_select_related = ["user", "team"]
+    raw_id_fields = ["user", "team"]
+    readonly_fields = [
+        "source",
+        "period_start",
+        "spent",
+        "alerted",
+        "blocked_period",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return [*login_fields("user"), "default_name"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Budget | None = None) -> Any:
+        editable = list(BudgetForm.Meta.fields)
+        if obj is None:
+            return [(None, {"fields": editable})]
+        return [(None, {"fields": editable}), (_("State"), {"fields": self.readonly_fields})]
+
+    @admin.display(description=_("owner"))
+    def owner(self, budget: Budget) -> str:
+        if budget.team_id is None:
+            return str(budget.user)
+        if budget.user_id is None:
+            return str(budget.team)
+        return f"{budget.user} ({budget.team})"
+
+    @admin.display(description=_("service"), ordering="service")
+    def service_name(self, budget: Budget) -> str:
+        if not budget.service:
+            return str(_("Every service"))
+        return registry.get(budget.service).name if budget.service in registry else budget.service
+
+    @admin.display(description=_("limit (USD)"), ordering="limit")
+    def limit_shown(self, budget: Budget) -> SafeString | str:
+        if budget.limit is not None:
+            return number_format(budget.limit, 2)
+        rule = default_rules().get(budget.default_name)
+        if rule is None:
+            return "-"
+        return two_lines(number_format(rule.limit, 2), _("the setting's"))
+
+    @admin.display(description=_("spent this period"))
+    def spent_now(self, budget: Budget) -> str:
+        current = period_start(budget.period, localtime().date())
+        return number_format(budget.spent if budget.period_start == current else 0, 2)
+
+    def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
+        if not change:
+            obj.source = BudgetSource.SITE
+        save_budget(obj, actor=request.user, request=request)
+
+    def delete_model(self, request: HttpRequest, obj: Budget) -> None:
+        remove_budget(obj, actor=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Budget]) -> None:
+        for budget in queryset:
+            self.delete_model(request, budget)
 
 
 @admin.register(AuditEvent)

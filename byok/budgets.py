@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -26,7 +26,8 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Q, Sum
+from django.db.models import DecimalField, Field, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
@@ -35,7 +36,7 @@ from django.utils.translation import gettext as _
 from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
-from byok.lookup import BUDGET_COLUMNS, BudgetRow
+from byok.lookup import BudgetRow
 from byok.models import (
     AppliesTo,
     AuditAction,
@@ -52,6 +53,8 @@ logger = logging.getLogger("byok.budgets")
 
 #: Alert thresholds (percent of the limit) when a budget names none.
 DEFAULT_ALERT_AT = (50, 80, 100)
+#: The most alert thresholds a budget holds (they fit ``Budget.alert_at``, 64 characters).
+MAX_THRESHOLDS = 12
 #: The source of a call: "own" for the user's key, "platform" for the platform's.
 Source = str
 
@@ -265,20 +268,76 @@ def states(
     return found
 
 
-def standing(user: Any, today: date | None = None) -> list[BudgetState]:
-    """Where ``user`` stands on each of their budgets (not a team's) and on the site's
-    default budgets, the site's first: what the pages show. One query, whatever the
-    number of budgets."""
-    held = Sum("reservations__amount", filter=Q(reservations__expires_at__gt=timezone.now()))
-    rows = [
-        BudgetRow._make([*values[:12], Decimal(values[12] or 0), values[13]])
-        for values in Budget.objects.for_user(user)
-        .filter(team__isnull=True)
-        .annotate(held=held)
-        .values_list(*BUDGET_COLUMNS, "held", "source")
+@dataclass(frozen=True)
+class Listed:
+    """One of a user's budgets as they see it: where they stand on it, and its row
+    (``None`` for a default budget they have not spent under yet)."""
+
+    state: BudgetState
+    budget: Budget | None
+
+    @property
+    def editable(self) -> bool:
+        return self.budget is not None and editable(self.budget)
+
+
+def editable(budget: Budget) -> bool:
+    """Whether its user may change or remove it: only the budgets they set themselves
+    on their own spend (not the site's, nor one on a team's keys)."""
+    return (
+        budget.source == BudgetSource.USER and budget.team_id is None and not budget.default_name
+    )
+
+
+def budgets_for(user: Any, today: date | None = None) -> list[Listed]:
+    """The user's budgets, the site's included (``BYOK["DEFAULT_BUDGETS"]`` and those
+    the admin set), with what each spent and holds in its current period: one query."""
+    held = (
+        Reservation.objects.filter(budget=OuterRef("pk"), expires_at__gt=timezone.now())
         .order_by()
+        .values("budget")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    amount = DecimalField(max_digits=14, decimal_places=6)
+    found = Budget.objects.filter(user=user).annotate(
+        reserved=Coalesce(
+            Subquery(held, output_field=amount), Value(Decimal(0)), output_field=amount
+        )
+    )
+    rows = {budget.pk: budget for budget in found.order_by("service", "period", "pk")}
+    read = [
+        BudgetRow(
+            budget.pk,
+            budget.service,
+            budget.applies_to,
+            budget.period,
+            budget.limit,
+            budget.action,
+            budget.alert_at,
+            budget.default_name,
+            budget.period_start,
+            budget.spent,
+            budget.user_id,
+            budget.team_id,
+            budget.reserved,  # type: ignore[attr-defined]
+            budget.source,
+        )
+        for budget in rows.values()
     ]
-    found = states(rows, today or timezone.localdate())
+    listed = states(read, today or timezone.localdate())
+    return [Listed(state, rows.get(state.id) if state.id else None) for state in listed]
+
+
+def standing(user: Any, today: date | None = None) -> list[BudgetState]:
+    """Where ``user`` stands on each of their budgets (not those on a team's keys) and on
+    the site's default budgets, the site's first: what the pages show. One query,
+    whatever the number of budgets."""
+    found = [
+        listed.state
+        for listed in budgets_for(user, today)
+        if listed.budget is None or listed.budget.team_id is None
+    ]
     return sorted(
         found,
         key=lambda state: (
@@ -599,22 +658,74 @@ def set_budget(
         budget, created = Budget.objects.update_or_create(
             user=user, team=team, source=source, default_name="", **identity, defaults=values
         )
-        audit.record(
-            AuditAction.BUDGET_CHANGED,
-            owner=user,
-            team=team,
-            actor=actor,
-            request=request,
-            service=identity["service"],
-            budget=budget.pk,
-            created=created,
-            limit=str(budget.limit),
-            period=budget.period,
-            applies_to=budget.applies_to,
-            budget_action=budget.action,
-            source=source,
-        )
+        _record_change(budget, created=created, actor=actor, request=request)
     return budget
+
+
+def check_budget(budget: Budget) -> None:
+    """Check and normalise a budget row changed field by field (the admin's form) as
+    :func:`set_budget` checks its arguments: ``ValidationError`` by field if wrong. A
+    row of a default budget may leave ``limit`` and ``alert_at`` empty (the setting's
+    then apply); another row's empty ``alert_at`` is the default thresholds."""
+    errors: dict[str, Any] = {}
+    default = bool(budget.default_name)
+    checks: dict[str, Callable[[], object]] = {
+        "service": lambda: _service(budget.service, field="service"),
+        "applies_to": lambda: _choice(budget.applies_to, AppliesTo, field="applies_to"),
+        "period": lambda: _choice(budget.period, BudgetPeriod, field="period"),
+        "action": lambda: _choice(budget.action, BudgetAction, field="action"),
+        "source": lambda: _choice(budget.source, BudgetSource, field="source"),
+        "limit": lambda: (
+            None if budget.limit is None and default else _limit(budget.limit, field="limit")
+        ),
+        "alert_at": lambda: (
+            None
+            if budget.alert_at is None and default
+            else _thresholds(DEFAULT_ALERT_AT if budget.alert_at is None else budget.alert_at)
+        ),
+    }
+    for name, check in checks.items():
+        try:
+            setattr(budget, name, check())
+        except ValidationError as error:
+            errors.update(error.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_budget(
+    budget: Budget, *, actor: Any = None, request: HttpRequest | None = None
+) -> Budget:
+    """Save a budget row changed field by field (the admin's form), checked by
+    :func:`check_budget`, and audit it as :func:`set_budget` does."""
+    check_budget(budget)
+    created = budget._state.adding
+    with transaction.atomic(using=router.db_for_write(Budget)):
+        budget.save()
+        _record_change(budget, created=created, actor=actor, request=request)
+    return budget
+
+
+def _record_change(
+    budget: Budget, *, created: bool, actor: Any, request: HttpRequest | None
+) -> None:
+    """One ``budget_changed`` event: what the budget now asks, never what it spent."""
+    audit.record(
+        AuditAction.BUDGET_CHANGED,
+        owner=budget.user_id,
+        team=budget.team_id,
+        actor=actor,
+        request=request,
+        service=budget.service,
+        budget=budget.pk,
+        created=created,
+        limit=None if budget.limit is None else str(budget.limit),
+        period=budget.period,
+        applies_to=budget.applies_to,
+        budget_action=budget.action,
+        source=budget.source,
+        default_name=budget.default_name,
+    )
 
 
 def remove_budget(
@@ -663,9 +774,13 @@ def _limit(value: object, *, field: str | None = None) -> Decimal:
 
 def _thresholds(value: object) -> str:
     try:
-        return ",".join(map(str, parse_thresholds(value)))
+        thresholds = parse_thresholds(value)
     except ValueError:
-        raise _invalid("alert_at", _("Whole percentages between 1 and 1000."), "invalid") from None
+        thresholds = None
+    if thresholds is None or len(thresholds) > MAX_THRESHOLDS:
+        message = _("Up to %(count)d whole percentages between 1 and 1000.")
+        raise _invalid("alert_at", message % {"count": MAX_THRESHOLDS}, "invalid")
+    return ",".join(map(str, thresholds))
 
 
 def _invalid(field: str | None, message: str, code: str) -> Exception:

@@ -206,35 +206,76 @@ def usage_for(user: Any, *, days: int = 30, service: str | None = None) -> Usage
     return UsageWindow(start, end, days, service or None, rows)
 
 
+@dataclass(frozen=True)
+class ModelUsageWindow:
+    start: date
+    end: date
+    days: int
+    service: str | None
+    #: The window's estimated cost, all models together.
+    cost: Decimal
+    #: Whether some calls were of a model no price table lists (their cost is the
+    #: service's estimate per call): the estimate is then incomplete.
+    incomplete: bool
+    #: One per (service, model, source): calls, units, tokens, cost, unpriced_calls.
+    rows: list[dict[str, Any]]
+
+
+def usage_by_model(user: Any, *, days: int = 30, service: str | None = None) -> ModelUsageWindow:
+    """Usage over the last ``days`` days (today included) per service, model and whose
+    key served it: two queries, whatever the number of days, keys and models."""
+    end = timezone.localdate()
+    start = end - timedelta(days=days - 1)
+    own = KeyUsage.objects.filter(key__user=user, date__gte=start)
+    platform = PlatformUsage.objects.filter(user=user, date__gte=start)
+    if service:
+        own, platform = own.filter(key__service=service), platform.filter(service=service)
+    counted = (
+        "calls",
+        "units",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "unpriced_calls",
+        "cost",
+    )
+    totals = {name: Sum(name) for name in counted}
+    rows: list[dict[str, Any]] = [
+        {**row, "source": "user"}
+        for row in own.values("model", service=F("key__service")).annotate(**totals).order_by()
+    ] + [
+        {**row, "source": "platform"}
+        for row in platform.values("service", "model").annotate(**totals).order_by()
+    ]
+    rows.sort(key=lambda row: (row["service"], row["model"], row["source"]))
+    for row in rows:
+        row["incomplete"] = row["unpriced_calls"] > 0
+    return ModelUsageWindow(
+        start,
+        end,
+        days,
+        service or None,
+        cost=sum((row["cost"] for row in rows), Decimal(0)),
+        incomplete=any(row["incomplete"] for row in rows),
+        rows=rows,
+    )
+
+
+#: What the usage page's table of cost by model adds up.
+_PAGE_TOTALS = ("calls", "input_tokens", "output_tokens", "unpriced_calls", "cost")
+
+
 def cost_by_model(user: Any, *, days: int = 30) -> list[dict[str, Any]]:
     """Calls, tokens and estimated cost per (service, model) over the last ``days`` days
     (today included), the user's keys and the platform's together, the costliest first.
     ``unpriced_calls`` counts the calls of models no price table lists, priced at the
-    service's estimate per call. Two queries."""
-    start = timezone.localdate() - timedelta(days=days - 1)
-    totals = {
-        name: Sum(name)
-        for name in ("calls", "input_tokens", "output_tokens", "unpriced_calls", "cost")
-    }
-    own = (
-        KeyUsage.objects.filter(key__user=user, date__gte=start)
-        .values("model", service=F("key__service"))
-        .annotate(**totals)
-        .order_by()
-    )
-    platform = (
-        PlatformUsage.objects.filter(user=user, date__gte=start)
-        .values("model", "service")
-        .annotate(**totals)
-        .order_by()
-    )
+    service's estimate per call. Two queries (:func:`usage_by_model`'s)."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = [dict(row) for row in (*own, *platform)]
-    for row in rows:
+    for row in usage_by_model(user, days=days).rows:
         total = merged.setdefault(
             (row["service"], row["model"]),
-            {"service": row["service"], "model": row["model"], **dict.fromkeys(totals, 0)},
+            {"service": row["service"], "model": row["model"], **dict.fromkeys(_PAGE_TOTALS, 0)},
         )
-        for name in totals:
+        for name in _PAGE_TOTALS:
             total[name] += row[name] or 0
     return sorted(merged.values(), key=lambda row: (-row["cost"], row["service"], row["model"]))

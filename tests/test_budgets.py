@@ -90,6 +90,8 @@ def test_set_budget_creates_then_changes_the_users_budget(user):
         ({"limit": "1", "action": "shout"}, "action"),
         ({"limit": "1", "alert_at": [0]}, "alert_at"),
         ({"limit": "1", "alert_at": "x"}, "alert_at"),
+        # More than fit in the row's 64 characters.
+        ({"limit": "1", "alert_at": list(range(988, 1001))}, "alert_at"),
     ],
 )
 def test_bad_budget_values_are_refused_by_field(user, kwargs, field):
@@ -200,6 +202,29 @@ def test_only_the_first_block_of_a_period_is_audited(user):
         with pytest.raises(byok.BudgetExceeded):
             byok.get_user_api_key(user, "openai")
     assert AuditEvent.objects.filter(action="budget_blocked").count() == 1
+
+
+def test_a_block_is_audited_once_per_period_by_the_lookup_and_reserve_together(user):
+    UserAPIKeyFactory(user=user)
+    budget = byok.set_budget(user, limit="0", service="openai", period="day", action="block")
+    blocks = AuditEvent.objects.filter(action="budget_blocked")
+    for _ in range(2):
+        with pytest.raises(byok.BudgetExceeded):
+            byok.get_user_api_key(user, "openai")
+        with pytest.raises(byok.BudgetExceeded), byok.reserve(user, "openai", "0.01"):
+            pass
+    assert blocks.count() == 1
+    # As if that block had been yesterday's: today's first block is written again.
+    yesterday = timezone.localdate() - timedelta(days=1)
+    Budget.objects.filter(pk=budget.pk).update(blocked_period=yesterday)
+    for _ in range(2):
+        with pytest.raises(byok.BudgetExceeded):
+            byok.get_user_api_key(user, "openai")
+    assert blocks.count() == 2
+    event = blocks.first()
+    assert event.metadata["budget"] == budget.pk
+    assert event.metadata["period_start"] == timezone.localdate().isoformat()
+    assert (event.owner, event.service) == (user, "openai")
 
 
 # -- Alerts --------------------------------------------------------------------------------

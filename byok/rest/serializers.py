@@ -381,6 +381,40 @@ class UsageSerializer(serializers.Serializer[Any]):
     rows = UsageRowSerializer(many=True)
 
 
+class ModelUsageRowSerializer(serializers.Serializer[Any]):
+    service = serializers.CharField()
+    model = serializers.CharField(
+        allow_blank=True, help_text=_("Empty for calls recorded without a model.")
+    )
+    source = serializers.ChoiceField(choices=["user", "platform"])  # type: ignore[assignment]
+    calls = serializers.IntegerField()
+    units = serializers.IntegerField()
+    input_tokens = serializers.IntegerField(
+        help_text=_("Every input token, the cached ones included.")
+    )
+    output_tokens = serializers.IntegerField()
+    cached_input_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    unpriced_calls = serializers.IntegerField(
+        help_text=_("Calls of a model no price table lists, priced at the service's estimate.")
+    )
+    incomplete = serializers.BooleanField(help_text=_("Whether unpriced_calls is above 0."))
+
+
+class ModelUsageSerializer(serializers.Serializer[Any]):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    days = serializers.IntegerField()
+    service = serializers.CharField(allow_null=True)
+    cost = serializers.DecimalField(
+        max_digits=16, decimal_places=6, help_text=_("The window's estimated cost.")
+    )
+    incomplete = serializers.BooleanField(
+        help_text=_("Whether some calls were of an unpriced model: the cost is then a floor.")
+    )
+    rows = ModelUsageRowSerializer(many=True)
+
+
 class UsageQuerySerializer(serializers.Serializer[Any]):
     days = serializers.IntegerField(min_value=1, max_value=366, default=30)
     # Any service id, like the list's filter: usage of a removed service stays readable.

@@ -53,7 +53,7 @@ from byok.rest.schema import (
 from byok.rest.throttles import RevealThrottle, TestThrottle
 from byok.services.registry import registry
 from byok.stats import keys_per_service, stats_for
-from byok.usage import usage_for
+from byok.usage import usage_by_model, usage_for
 from byok.validation import validate_credentials
 
 logger = logging.getLogger("byok.rest")
@@ -125,6 +125,20 @@ UPDATED = {
 }
 
 
+class FieldErrors:
+    """Bad input as ``{field: [{message, code}]}``, whether a serializer or one of byok's
+    helpers (a Django ``ValidationError``) found it."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DjangoValidationError):
+            exc = ValidationError(as_serializer_error(exc))
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
+        if isinstance(exc, ValidationError):
+            details = exc.get_full_details()
+            response.data = details if isinstance(details, dict) else {"non_field_errors": details}
+        return response
+
+
 class RevealAllowed(BasePermission):
     """``BYOK["ALLOW_REVEAL"]``, checked before the key is looked up or a throttle spent."""
 
@@ -188,7 +202,7 @@ class RevealAllowed(BasePermission):
         responses={204: None, **ERRORS, **NOT_FOUND},
     ),
 )
-class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
+class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     """Your API keys for third-party services. Secrets are write-only."""
 
     serializer_class = s.APIKeySerializer
@@ -299,13 +313,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
                 {**details, "test": exc.probe_result.as_dict()},  # type: ignore[dict-item]
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        if isinstance(exc, DjangoValidationError):
-            exc = ValidationError(as_serializer_error(exc))
-        response = super().handle_exception(exc)
-        if isinstance(exc, ValidationError):
-            details = exc.get_full_details()
-            response.data = details if isinstance(details, dict) else {"non_field_errors": details}
-        return response
+        return super().handle_exception(exc)
 
     @sensitive_variables()
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -505,3 +513,27 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             service=query.validated_data.get("service"),
         )
         return Response(s.UsageSerializer(body).data)
+
+    @extend_schema(
+        operation_id="byok_keys_usage_by_model",
+        summary="Calls, tokens and estimated cost per service and model, by whose key served them",
+        parameters=[s.UsageQuerySerializer],
+        responses={200: s.ModelUsageSerializer, **ERRORS},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="usage/by-model",
+        url_name="usage-by-model",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def usage_by_model(self, request: Request) -> Response:
+        query = s.UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        body = usage_by_model(
+            request.user,
+            days=query.validated_data["days"],
+            service=query.validated_data.get("service"),
+        )
+        return Response(s.ModelUsageSerializer(body).data)

@@ -7,6 +7,8 @@ example project do not): the list's filter form is rendered from byok's template
 import pytest
 from django.conf import settings
 
+import byok
+
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials, secret_values
 from support import windows
@@ -80,9 +82,18 @@ def test_a_key_renders_with_its_forms_and_no_secret(browser, keys, ask):
         no_secret_in(page, credentials)
 
 
-@pytest.mark.parametrize("endpoint", ["services/", "stats/", "usage/", "test/"])
+@pytest.mark.parametrize(
+    "endpoint", ["services/", "stats/", "usage/", "usage/by-model/", "test/", "budgets/"]
+)
 def test_the_other_endpoints_render(browser, keys, endpoint):
     response = browser.get(f"{BASE}{endpoint}", {"format": "api"})
     assert response.status_code in (200, 405)
     assert response["Content-Type"].startswith("text/html")
     no_secret_in(response.content.decode(), keys[1])
+
+
+def test_a_budget_renders(browser, user):
+    budget = byok.set_budget(user, limit="5", service="openai")
+    response = browser.get(f"{BASE}budgets/{budget.pk}/", {"format": "api"})
+    assert response.status_code == 200
+    assert "5.00" in response.content.decode()

@@ -488,12 +488,19 @@ def test_format_problems_of_candidates_carry_codes(api, provider):
         ("apikey-services", False, "services/"),
         ("apikey-stats", False, "stats/"),
         ("apikey-usage", False, "usage/"),
+        ("apikey-usage-by-model", False, "usage/by-model/"),
+        ("budget-list", False, "budgets/"),
+        ("budget-detail", True, "budgets/"),
     ],
 )
 def test_the_documented_url_names_reverse(name, needs_id, path):
     """byok/rest/urls.py promises these names to host templates and code."""
     from django.urls import reverse
 
+    if name.startswith("budget-"):  # budgets/{id}/
+        url = reverse(f"byok_api:{name}", kwargs={"pk": 42} if needs_id else None)
+        assert url == BASE + path + ("42/" if needs_id else "")
+        return
     key_id = "00000000-0000-0000-0000-000000000000"
     url = reverse(f"byok_api:{name}", kwargs={"pk": key_id} if needs_id else None)
     assert url == BASE + (f"{key_id}/" if needs_id else "") + path

@@ -28,8 +28,11 @@ schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, get_wsgi_application())
 
 # The schema says what a credential is (a string per field), not the format each
 # provider gives its keys (nor what a .env file holds), so a schema-valid request
-# may rightly get a 400.
+# may rightly get a 400. Nor does it list the services a budget may name (any string
+# is schema-valid), nor that a budget's service, period and applies_to cannot change.
 CHECKS_FORMATS = {
+    "byok_budgets_create",
+    "byok_budgets_partial_update",
     "byok_keys_import",
     "byok_keys_create",
     "byok_keys_update",
@@ -73,6 +76,12 @@ DOCUMENTED = {
     "byok_keys_services": ["200", *COMMON],
     "byok_keys_stats": ["200", *COMMON],
     "byok_keys_usage": ["200", *COMMON],
+    "byok_keys_usage_by_model": ["200", *COMMON],
+    "byok_budgets_list": ["200", *COMMON],
+    "byok_budgets_retrieve": ["200", *COMMON, "404"],
+    "byok_budgets_create": ["200", "201", *COMMON],
+    "byok_budgets_partial_update": ["200", *COMMON, "404"],
+    "byok_budgets_destroy": ["204", *COMMON, "404"],
 }
 
 
@@ -95,6 +104,8 @@ def test_each_operation_documents_the_answers_it_gives():
     for name in ("byok_keys_retest", "byok_keys_reveal"):
         assert "cannot be decrypted" in described(name, "409")
     assert "ALLOW_REVEAL" in described("byok_keys_reveal", "403")
+    for name in ("byok_budgets_partial_update", "byok_budgets_destroy"):
+        assert "the budget is the site's" in described(name, "403")
 
 
 @pytest.mark.django_db
@@ -107,11 +118,14 @@ def test_the_schema_generates_without_warnings():
     paths = response.json()["paths"]
     assert sorted(paths) == [
         "/api/user/api-keys/",
+        "/api/user/api-keys/budgets/",
+        "/api/user/api-keys/budgets/{id}/",
         "/api/user/api-keys/import/",
         "/api/user/api-keys/services/",
         "/api/user/api-keys/stats/",
         "/api/user/api-keys/test/",
         "/api/user/api-keys/usage/",
+        "/api/user/api-keys/usage/by-model/",
         "/api/user/api-keys/{id}/",
         "/api/user/api-keys/{id}/reveal/",
         "/api/user/api-keys/{id}/test/",
@@ -125,8 +139,11 @@ def test_every_operation_has_a_stable_id_and_summary():
         for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
         for operation in methods.values()
     ]
-    assert len(operations) == 13
-    assert all(op["operationId"].startswith("byok_keys_") and op["summary"] for op in operations)
+    assert len(operations) == 19
+    assert all(
+        op["operationId"].startswith(("byok_keys_", "byok_budgets_")) and op["summary"]
+        for op in operations
+    )
 
 
 @schema.parametrize()

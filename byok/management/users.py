@@ -30,6 +30,8 @@ def find_team(value: str) -> Any:
     """The team whose primary key is ``value``, else the one team whose ``name`` (or
     ``slug``, for a host's team model that has one) is."""
     model = team_model()
+    if "\x00" in value:  # no team has one, and PostgreSQL refuses it in a query
+        raise CommandError(f"No team has id or name {value!r}.")
     teams = model._default_manager.all()
     try:
         found = teams.filter(pk=model._meta.pk.clean(value, None)).first()

@@ -4,7 +4,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -219,3 +221,22 @@ class TestUsage:
     def test_a_bad_window_is_a_400(self, owner, team, usage):
         response = client_for(owner).get(f"{BASE}{team.pk}/usage/?days=0")
         assert response.status_code == 400
+
+
+def test_a_members_refused_calls_spend_no_throttle_budget(owner, member, team, provider):
+    """The role is checked before the throttles: a member's refused retest or reveal
+    leaves the budgets whole (the budget is per user)."""
+    key = TeamAPIKeyFactory(team=team, actor=owner)
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute", "byok_reveal": "1/minute"},
+    }
+    url = f"{BASE}{team.pk}/keys/{key.pk}/"
+    with override_settings(REST_FRAMEWORK=rates):
+        client = client_for(member)
+        assert [client.post(url + "test/").status_code for _ in range(3)] == [403] * 3
+        assert [client.post(url + "reveal/").status_code for _ in range(3)] == [404] * 3
+        # Their own key's test still has its one call this minute.
+        own = UserAPIKeyFactory(user=member)
+        assert client.post(f"/api/user/api-keys/{own.pk}/test/").status_code == 200
+        assert client.post(f"/api/user/api-keys/{own.pk}/test/").status_code == 429

@@ -39,7 +39,9 @@ from byok.exceptions import DecryptionError, UnknownService
 from byok.keys import (
     add_user_api_key,
     holds_secret,
+    prepare_key,
     remove_user_api_key,
+    store_key,
     test_user_api_key,
     update_user_api_key,
 )
@@ -49,9 +51,11 @@ from byok.models import (
     BudgetSource,
     KeyUsage,
     Notification,
+    Owner,
     RecheckRun,
     UserAPIKey,
     UserAPIKeyQuerySet,
+    team_model,
 )
 from byok.recheck import progress_of
 from byok.services.base import CATEGORIES
@@ -87,6 +91,33 @@ class ServiceFilter(admin.SimpleListFilter):
         self, request: HttpRequest, queryset: QuerySet[UserAPIKey]
     ) -> QuerySet[UserAPIKey]:
         return queryset.filter(service=self.value()) if self.value() else queryset
+
+
+class OwnerKindFilter(admin.SimpleListFilter):
+    """Users' keys, or teams' keys."""
+
+    title = _("owned by")
+    parameter_name = "owned_by"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("user", str(_("a user"))), ("team", str(_("a team")))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[UserAPIKey]
+    ) -> QuerySet[UserAPIKey]:
+        if self.value() in ("user", "team"):
+            return queryset.filter(**{f"{self.value()}__isnull": False})
+        return queryset
+
+
+def acting(request: HttpRequest, key: UserAPIKey) -> Any:
+    """The actor the admin hands byok's helpers for ``key``.
+
+    Staff change a team's keys without being in the team (the admin's own permissions
+    guard them): for a team's key the helpers get no actor to check, as for the host's
+    own code, and the audit event still names the staff member, from the request.
+    """
+    return None if key.team_id is not None else request.user
 
 
 #: The class of the masked key in the key list (byok/admin.css): one line, monospace.
@@ -198,6 +229,12 @@ def login_fields(relation: str) -> list[str]:
     return sorted(login)
 
 
+DUPLICATE = {
+    "user": _("This user has already stored this key."),
+    "team": _("This team has already stored this key."),
+}
+
+
 class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
     """The secret is a password input, empty every time the form is shown."""
 
@@ -219,15 +256,16 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = UserAPIKey
-        fields = ["user", "service", "nickname", "environment", "is_active"]
+        fields = ["user", "team", "service", "nickname", "environment", "is_active"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["service"].choices = registry.as_choices()  # type: ignore[attr-defined]
         # Not ``instance.pk``: the UUID primary key is set before the first save.
         if not self.instance._state.adding:
-            if "user" in self.fields:  # absent when the admin shows the key read-only
-                self.fields["user"].disabled = True
+            for owner in ("user", "team"):  # absent when the admin shows the key read-only
+                if owner in self.fields:
+                    self.fields[owner].disabled = True
             self.fields["service"].disabled = True
             self.fields["service"].choices = [  # type: ignore[attr-defined]
                 (self.instance.service, self.instance.service_name)
@@ -246,11 +284,28 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
                 ) from None
         return secret
 
+    def owner(self) -> Owner | None:
+        """The user or team the key is (to be) owned by, if the form says one alone."""
+        user, team = self.cleaned_data.get("user"), self.cleaned_data.get("team")
+        if (user is None) == (team is None):
+            return None
+        return Owner.user(user) if user is not None else Owner.team(team)
+
+    def _post_clean(self) -> None:
+        """The model's own checks, once the form names one owner: without one,
+        :meth:`clean` has said so in words (not the one-owner constraint's name)."""
+        if self.owner() is not None:
+            super()._post_clean()  # type: ignore[misc]
+
     @sensitive_variables()
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         service = cleaned.get("service") or self.instance.service
-        if self.instance._state.adding and not cleaned.get("secret"):
+        adding = self.instance._state.adding
+        chosen = self.owner() is not None or self.has_error("user") or self.has_error("team")
+        if adding and not chosen:
+            self.add_error(None, _("A key belongs to a user or to a team: choose one."))
+        if adding and not cleaned.get("secret"):
             self.add_error("secret", _("A new key needs its secret."))
         if cleaned.get("secret") and service in registry:
             checked = validate_credentials(
@@ -258,10 +313,11 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
             )
             for message in checked.errors:
                 self.add_error("secret", message)
-            if checked.ok and cleaned.get("user"):
-                editing = None if self.instance._state.adding else self.instance
-                if holds_secret(cleaned["user"], checked.credentials, exclude=editing):
-                    self.add_error("secret", _("This user has already stored this key."))
+            owner = self.owner()
+            if checked.ok and owner is not None:
+                editing = None if adding else self.instance
+                if holds_secret(owner, checked.credentials, exclude=editing):
+                    self.add_error("secret", DUPLICATE[owner.kind])
         return cleaned
 
 
@@ -289,6 +345,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = [
         ServiceFilter,
         CategoryFilter,
+        OwnerKindFilter,
         "environment",
         "status",
         "is_active",
@@ -296,7 +353,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         SecretAgeFilter,
         UnusedFilter,
     ]
-    list_select_related = ["user"]
+    list_select_related = ["user", "team"]
     readonly_fields = [
         "masked_key",
         "status",
@@ -315,7 +372,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [KeyUsageInline]
     actions = ["test_keys", "activate_keys", "deactivate_keys"]
     date_hierarchy = "created_at"
-    raw_id_fields = ["user"]
+    raw_id_fields = ["user", "team"]
 
     @method_decorator(sensitive_post_parameters("secret"))
     @method_decorator(sensitive_variables())
@@ -346,7 +403,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return [str(obj) for obj in objs], {}, set(), []
 
     def get_fieldsets(self, request: HttpRequest, obj: UserAPIKey | None = None) -> Any:
-        editable = ["user", "service", "nickname", "environment", "is_active", "secret"]
+        editable = ["user", "team", "service", "nickname", "environment", "is_active", "secret"]
         if obj is None:
             return [(None, {"fields": editable})]
         return [
@@ -355,7 +412,9 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
-        return [*login_fields("user"), "nickname"]
+        team_names = {f.name for f in team_model()._meta.get_fields()}
+        team = [f"team__{name}" for name in ("name", "slug") if name in team_names]
+        return [*login_fields("user"), *team, "nickname"]
 
     class Media:
         css = {"all": ["byok/admin.css"]}
@@ -368,6 +427,8 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("owner"), ordering="user")
     def owner(self, key: UserAPIKey) -> str:
+        if key.team_id is not None:
+            return str(_("%(team)s (team)")) % {"team": key.team}
         return str(key.user)
 
     @admin.display(description=_("service"), ordering="service")
@@ -407,19 +468,13 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: UserAPIKey, form: Any, change: bool) -> None:
         data = form.cleaned_data
         if not change:
-            created = add_user_api_key(
-                data["user"],
-                data["service"],
-                form.credentials(),
-                nickname=data["nickname"],
-                environment=data["environment"],
-                actor=request.user,
-                request=request,
-            )
+            created = self._add(request, form)
             obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
             obj._state.adding = False
             if not data["is_active"]:
-                update_user_api_key(obj, is_active=False, actor=request.user, request=request)
+                update_user_api_key(
+                    obj, is_active=False, actor=acting(request, obj), request=request
+                )
             return
         update_user_api_key(
             obj,
@@ -427,14 +482,32 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             environment=data["environment"],
             is_active=data["is_active"],
             credentials=form.credentials() if data.get("secret") else None,
-            actor=request.user,
+            actor=acting(request, obj),
             request=request,
         )
+
+    @sensitive_variables()
+    def _add(self, request: HttpRequest, form: UserAPIKeyForm) -> UserAPIKey:
+        """Store the key the add form describes, for its user or its team."""
+        data = form.cleaned_data
+        options = {"nickname": data["nickname"], "environment": data["environment"]}
+        if data.get("team") is None:
+            return add_user_api_key(
+                data["user"],
+                data["service"],
+                form.credentials(),
+                **options,
+                actor=request.user,
+                request=request,
+            )
+        # Not add_team_api_key, which asks for one of the team's managers: see acting().
+        key = prepare_key(None, data["service"], form.credentials(), team=data["team"], **options)
+        return store_key(key, request=request)
 
     def delete_model(self, request: HttpRequest, obj: UserAPIKey) -> None:
         """Deleting erases the secret and keeps the row, as everywhere else."""
         if not obj.is_deleted:
-            remove_user_api_key(obj, actor=request.user, request=request)
+            remove_user_api_key(obj, actor=acting(request, obj), request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
         for key in queryset:
@@ -451,7 +524,8 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         outcomes: dict[str, int] = {}
         for key in queryset.filter(deleted_at__isnull=True).defer(None):
             try:
-                status = test_user_api_key(key, actor=request.user, request=request).status.value
+                tested = test_user_api_key(key, actor=acting(request, key), request=request)
+                status = tested.status.value
             except (DecryptionError, UnknownService):
                 status = "not testable"
             outcomes[status] = outcomes.get(status, 0) + 1
@@ -469,7 +543,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def _switch(self, request: HttpRequest, queryset: QuerySet[UserAPIKey], active: bool) -> None:
         changed = 0
         for key in queryset.filter(deleted_at__isnull=True).exclude(is_active=active):
-            update_user_api_key(key, is_active=active, actor=request.user, request=request)
+            update_user_api_key(key, is_active=active, actor=acting(request, key), request=request)
             self.log_change(request, key, [{"changed": {"fields": ["is_active"]}}])
             changed += 1
         self.message_user(
@@ -669,15 +743,25 @@ class BudgetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """The trail, read-only for everyone: no add, change or delete."""
 
-    list_display = ["created_at", "action", "service", "owner", "actor", "key", "ip_address"]
+    list_display = [
+        "created_at",
+        "action",
+        "service",
+        "owner",
+        "team",
+        "actor",
+        "key",
+        "ip_address",
+    ]
     list_filter = ["action", "service"]
-    list_select_related = ["owner", "actor", "key"]
+    list_select_related = ["owner", "team", "actor", "key"]
     date_hierarchy = "created_at"
     readonly_fields = [
         "created_at",
         "action",
         "actor",
         "owner",
+        "team",
         "key",
         "service",
         "ip_address",

@@ -256,6 +256,7 @@ def import_keys(
     user: Any,
     entries: list[Entry],
     *,
+    team: Any = None,
     environment: str | None = None,
     test: bool = False,
     dry_run: bool = False,
@@ -271,12 +272,17 @@ def import_keys(
     and may raise (:class:`~byok.exceptions.TooManyTests`) to stop the import before
     anything happens. A secret the user already has, or one earlier in the file, is a
     duplicate and skipped. Stored keys get an ``imported`` audit event.
+
+    With ``team`` (and ``user`` ``None``) the keys are the team's: the caller checked
+    that whoever asked may manage them.
     """
     if test and test_budget is not None:
         test_budget(sum(entry.outcome is None for entry in entries))
     report = ImportReport(entries, dry_run=dry_run)
-    ready = [(entry, key) for entry in entries if (key := _check(user, entry, test, environment))]
-    _skip_repeats(user, ready)
+    ready = [
+        (entry, key) for entry in entries if (key := _check(user, team, entry, test, environment))
+    ]
+    _skip_repeats(ready)
     ready = [(entry, key) for entry, key in ready if entry.outcome is None]
     if dry_run or (atomic and report.failed):
         outcome, message = (
@@ -300,7 +306,9 @@ def import_keys(
     return report
 
 
-def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> UserAPIKey | None:
+def _check(
+    user: Any, team: Any, entry: Entry, test: bool, environment: str | None
+) -> UserAPIKey | None:
     if entry.outcome is not None:
         return None
     try:
@@ -308,6 +316,7 @@ def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> User
             user,
             entry.service,
             entry.credentials,
+            team=team,
             nickname=entry.nickname,
             environment=entry.environment or environment,
             test=test,
@@ -319,9 +328,9 @@ def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> User
     return None
 
 
-def _skip_repeats(user: Any, ready: list[tuple[Entry, UserAPIKey]]) -> None:
+def _skip_repeats(ready: list[tuple[Entry, UserAPIKey]]) -> None:
     seen: set[str | None] = set()
     for entry, key in ready:
-        if key.fingerprint in seen or is_stored(user, key):
+        if key.fingerprint in seen or is_stored(key.owner, key):
             entry.conclude(Outcome.DUPLICATE)
         seen.add(key.fingerprint)

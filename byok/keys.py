@@ -115,6 +115,7 @@ def add_team_api_key(
     environment: str | None = None,
     test: bool = False,
     is_default: bool = False,
+    expires_at: datetime | None = None,
     request: HttpRequest | None = None,
 ) -> UserAPIKey:
     """Check, encrypt and store a credential owned by ``team``, which its members use
@@ -129,6 +130,7 @@ def add_team_api_key(
         nickname=nickname,
         environment=environment,
         test=test,
+        expires_at=expires_at,
     )
     return store_key(key, is_default=is_default, actor=actor, request=request)
 

@@ -142,17 +142,23 @@ class SharedBackoff(RateLimitedServices):
 def select_keys(
     *,
     user: Any = None,
+    team: Any = None,
     services: Iterable[str] = (),
     stale_days: int | None = None,
     include_inactive: bool = False,
 ) -> UserAPIKeyQuerySet:
     """The keys to re-test: active ones (switched-off too with ``include_inactive``).
 
-    ``stale_days`` keeps keys never tested or last tested more than that many days ago.
+    ``stale_days`` keeps keys never tested or last tested more than that many days ago;
+    ``user`` or ``team``, the keys that user or team owns.
     """
     return keys_for(
         run_options(
-            user=user, services=services, stale_days=stale_days, include_inactive=include_inactive
+            user=user,
+            team=team,
+            services=services,
+            stale_days=stale_days,
+            include_inactive=include_inactive,
         )
     )
 
@@ -329,6 +335,8 @@ def keys_for(options: dict[str, Any]) -> UserAPIKeyQuerySet:
         keys = UserAPIKey.objects.active()
     if options.get("user") is not None:
         keys = keys.filter(user_id=options["user"])
+    if options.get("team") is not None:
+        keys = keys.filter(team_id=options["team"])
     if options.get("services"):
         keys = keys.filter(service__in=options["services"])
     if options.get("tested_before"):
@@ -340,6 +348,7 @@ def keys_for(options: dict[str, Any]) -> UserAPIKeyQuerySet:
 def run_options(
     *,
     user: Any = None,
+    team: Any = None,
     services: Iterable[str] = (),
     stale_days: int | None = None,
     include_inactive: bool = False,
@@ -349,6 +358,7 @@ def run_options(
     cutoff = None if stale_days is None else timezone.now() - timedelta(days=stale_days)
     return {
         "user": None if user is None else str(user.pk),
+        "team": None if team is None else str(team.pk),
         "services": sorted(services),
         "tested_before": None if cutoff is None else cutoff.isoformat(),
         "include_inactive": include_inactive,

@@ -279,3 +279,28 @@ def cost_by_model(user: Any, *, days: int = 30) -> list[dict[str, Any]]:
         for name in _PAGE_TOTALS:
             total[name] += row[name] or 0
     return sorted(merged.values(), key=lambda row: (-row["cost"], row["service"], row["model"]))
+
+
+def team_usage_for(
+    team: Any, *, days: int = 30, service: str | None = None, member: Any = None
+) -> UsageWindow:
+    """Daily usage of the team's keys over the last ``days`` days, per member who made
+    the calls (``member`` alone, if given): what the team's admins, or one member, see.
+
+    Each row has ``user``: the caller's id, ``None`` once their account is deleted.
+    """
+    end = timezone.localdate()
+    start = end - timedelta(days=days - 1)
+    usage = KeyUsage.objects.filter(key__team=team, date__gte=start)
+    if member is not None:
+        usage = usage.filter(user=member)
+    if service:
+        usage = usage.filter(key__service=service)
+    rows = [
+        dict(row)
+        for row in usage.values("date", "user", service=F("key__service"))
+        .annotate(calls=Sum("calls"), units=Sum("units"), cost=Sum("cost"))
+        .order_by()
+    ]
+    rows.sort(key=lambda row: (row["date"], row["service"], str(row["user"])))
+    return UsageWindow(start, end, days, service or None, rows)

@@ -14,10 +14,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from byok.keys import remove_user_api_key, set_key_active
-from byok.models import AuditEvent, UserAPIKey
+from byok.models import AuditEvent, Notification, UserAPIKey
 from byok.services.registry import registry
 
-from factories import UserAPIKeyFactory
+from factories import TeamAPIKeyFactory, TeamFactory, UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials, secret_values
 from support import OTHER_ENCRYPTION_KEY
 
@@ -332,3 +332,62 @@ def test_the_output_never_contains_a_secret(user, other_user, mocked):
     for secret in secrets:
         assert secret not in everything
         assert secret[-8:] not in everything
+
+
+# team keys --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team():
+    """A team named Acme, its owner at ``team.owner``."""
+    owner = UserFactory()
+    team = TeamFactory(name="Acme", owner=owner)
+    team.owner = owner
+    return team
+
+
+class TestCheckKeys:
+    def test_team_keys_are_tested_and_an_invalid_one_tells_the_teams_managers(self, team, mocked):
+        mocked.get(OPENAI, status=401, json=REJECTED)
+        secret = fake_credentials("openai")
+        key = TeamAPIKeyFactory(team=team, actor=team.owner, credentials=secret)
+        output, error = run()
+        assert error is not None
+        assert f"{key.pk}  owner team:{team.pk}  openai: untested -> invalid" in output
+        assert secret not in output + str(error)
+        key.refresh_from_db()
+        assert key.status == "invalid"
+        tested = AuditEvent.objects.get(action="tested")
+        assert (tested.team_id, tested.actor_id) == (team.pk, None)
+        assert list(Notification.objects.values_list("user", flat=True)) == [team.owner.pk]
+
+    @pytest.mark.parametrize("which", ["id", "name"])
+    def test_team_takes_one_teams_keys(self, team, mocked, which):
+        mocked.get(OPENAI, json={"data": []})
+        key = TeamAPIKeyFactory(team=team, actor=team.owner)
+        others = [TeamAPIKeyFactory(), UserAPIKeyFactory(user=team.owner)]
+        output, error = run("--team", str(team.pk) if which == "id" else "Acme")
+        assert error is None
+        assert str(key.pk) in output
+        assert not [other for other in others if str(other.pk) in output]
+        assert UserAPIKey.objects.filter(status="valid").get() == key
+
+    def test_a_dry_run_counts_one_teams_keys(self, team):
+        TeamAPIKeyFactory(team=team, actor=team.owner)
+        TeamAPIKeyFactory()
+        output, _error = run("--team", str(team.pk), "--dry-run")
+        assert "Dry run: 1 keys would be tested" in output
+
+    @pytest.mark.parametrize("value", ["999999", "nobody", "\x00"])
+    def test_an_unknown_team_is_a_clear_error(self, value):
+        _output, error = run("--team", value)
+        assert "No team has id or name" in str(error)
+
+    def test_two_teams_of_one_name_need_the_id(self, team):
+        TeamFactory(name="Acme")
+        _output, error = run("--team", "Acme")
+        assert "Several teams have name 'Acme'" in str(error)
+
+    def test_user_and_team_together_are_refused(self, team):
+        with pytest.raises(CommandError, match="not allowed with argument"):
+            call_command("byok_check_keys", "--user", str(team.owner.pk), "--team", str(team.pk))

@@ -69,3 +69,47 @@ print("ok")
 def test_a_host_team_model_and_its_own_membership_table():
     result = run_in_test_project(HOST, settings="organizations_settings")
     assert result.stdout.strip() == "ok"
+
+
+REST = """
+import django
+django.setup()
+from django.db import connection
+
+connection.creation.create_test_db(verbosity=0)
+
+from byok.models import UserAPIKey
+from factories import UserFactory
+from fakes import fake_credentials
+from organizations.models import Organization, Seat
+from support import client_for
+
+acme = Organization.objects.create(slug="acme")
+admin, member, outsider = UserFactory(), UserFactory(), UserFactory()
+Seat.objects.create(organization=acme, person=admin, is_admin=True)
+Seat.objects.create(organization=acme, person=member)
+base = f"/api/user/api-keys/teams/{acme.pk}/"
+body = {"service": "openai", "key": fake_credentials("openai"), "test": False}
+
+assert client_for(member).get("/api/user/api-keys/teams/").json() == [
+    {"id": str(acme.pk), "name": "acme", "role": "member", "can_manage": False}
+]
+assert client_for(member).post(base + "keys/", body, format="json").status_code == 403
+assert client_for(outsider).post(base + "keys/", body, format="json").status_code == 404
+created = client_for(admin).post(base + "keys/", body, format="json")
+assert created.status_code == 201, created.content
+assert UserAPIKey.objects.get().team_id == acme.pk
+assert len(client_for(member).get(base + "keys/").json()) == 1
+assert len(client_for(member).get(base + "members/").json()) == 2
+for bad in ("1", "abc", "%00"):
+    assert client_for(admin).get(f"/api/user/api-keys/teams/{bad}/keys/").status_code == 404
+
+connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+print("ok")
+"""
+
+
+def test_the_team_routes_with_a_host_team_model():
+    """Its ids are UUIDs, its roles come from its adapter."""
+    result = run_in_test_project(REST, settings="organizations_settings")
+    assert result.stdout.strip() == "ok"

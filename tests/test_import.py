@@ -10,7 +10,7 @@ from byok.importing import MAX_BYTES
 from byok.models import AuditEvent, UserAPIKey
 from byok.services.registry import registry
 
-from factories import UserAPIKeyFactory
+from factories import TeamFactory, UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials, rand, secret_values
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +255,56 @@ def test_standard_input_and_unknown_users_and_files(user, monkeypatch):
         call_command("byok_import", "-", "--user", "nobody@example.com")
     with pytest.raises(CommandError, match=r"Cannot read /nonexistent\.env"):
         call_command("byok_import", "/nonexistent.env", "--user", user.get_username())
+
+
+# team keys --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team():
+    """A team named Acme, its owner at ``team.owner``."""
+    owner = UserFactory()
+    team = TeamFactory(name="Acme", owner=owner)
+    team.owner = owner
+    return team
+
+
+def run_import(content, *args):
+    out = io.StringIO()
+    call_command("byok_import", _file(content), *args, stdout=out)
+    return out.getvalue()
+
+
+class TestImport:
+    def test_a_file_imported_for_a_team_is_the_teams_keys(self, team):
+        openai, github = fake_credentials("openai"), fake_credentials("github")
+        content = f"OPENAI_API_KEY={openai}\nGH_TOKEN={github}\n"
+        output = run_import(content, "--team", "Acme")
+        assert "imported: 2" in output
+        assert openai not in output
+        assert github not in output
+        stored = UserAPIKey.objects.filter(team=team)
+        assert {key.service: key.get_secret() for key in stored} == {
+            "openai": openai,
+            "github": github,
+        }
+        assert not stored.filter(user__isnull=False).exists()
+        events = AuditEvent.objects.filter(action="imported")
+        assert {(event.team_id, event.owner_id) for event in events} == {(team.pk, None)}
+
+    def test_a_secret_the_team_has_is_a_duplicate_one_a_member_has_is_not(self, team):
+        secret = fake_credentials("openai")
+        UserAPIKeyFactory(user=team.owner, credentials=secret)
+        assert "imported: 1" in run_import(f"OPENAI_API_KEY={secret}\n", "--team", str(team.pk))
+        again = run_import(f"OPENAI_API_KEY={secret}\n", "--team", str(team.pk))
+        assert "duplicate: 1" in again
+        assert UserAPIKey.objects.filter(team=team).count() == 1
+
+    def test_user_or_team_is_required_not_both(self, team):
+        path = _file("OPENAI_API_KEY=x\n")
+        with pytest.raises(CommandError, match="one of the arguments --user --team is required"):
+            call_command("byok_import", path)
+        with pytest.raises(CommandError, match="not allowed with argument"):
+            call_command("byok_import", path, "--user", str(team.owner.pk), "--team", str(team.pk))
+        with pytest.raises(CommandError, match="No team has id or name 'Beta'"):
+            call_command("byok_import", path, "--team", "Beta")

@@ -13,7 +13,7 @@ from byok.crypto import get_keyring
 from byok.exceptions import DecryptionError
 from byok.models import AuditEvent, UserAPIKey
 
-from factories import UserAPIKeyFactory
+from factories import TeamAPIKeyFactory, TeamFactory, UserAPIKeyFactory
 from fakes import fake_credentials
 from support import OTHER_ENCRYPTION_KEY
 
@@ -242,3 +242,25 @@ def test_the_migration_copies_each_rows_key_id(user):
     finally:  # back to the latest schema, for the tests that come after
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_rotation_reencrypts_team_keys_and_prints_no_secret(user):
+    team = TeamFactory(owner=user)
+    with keys(OLD_KEY):
+        secrets = {}
+        for _ in range(3):
+            credentials = fake_credentials("openai")
+            secrets[TeamAPIKeyFactory(team=team, actor=user, credentials=credentials).pk] = (
+                credentials
+            )
+        user_secret = fake_credentials("github")
+        secrets[UserAPIKeyFactory(user=user, service="github", credentials=user_secret).pk] = (
+            user_secret
+        )
+    with keys(NEW_KEY, OLD_KEY):
+        output = rotate_keys()
+        assert not [secret for secret in secrets.values() if secret in output]
+    with keys(NEW_KEY):  # the old key gone: every row is under the new one
+        for key in UserAPIKey.objects.all():
+            assert key.get_secret() == secrets[key.pk]
+    assert UserAPIKey.objects.filter(team=team).count() == 3

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.templatetags.static import static
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -225,6 +226,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     lookup_value_regex = "[^/]+"
     pagination_class = HostSetting("DEFAULT_PAGINATION_CLASS")
     schema = schema_class()
+    not_found_message = _lazy("No API key of yours has this id.")
 
     def get_queryset(self) -> QuerySet[UserAPIKey]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -238,7 +240,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
             uuid.UUID(str(self.kwargs[self.lookup_field]))
             return super().get_object()
         except (ValueError, Http404):
-            raise NotFound(_("No API key of yours has this id.")) from None
+            raise NotFound(self.not_found_message) from None
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # What sensitive_post_parameters() does: error reports hide every POST field.
@@ -319,8 +321,14 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = s.APIKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        key = add_user_api_key(
+        key = self.add_key(serializer.validated_data)
+        return Response(s.TestedKeySerializer(key).data, status=status.HTTP_201_CREATED)
+
+    @sensitive_variables()
+    def add_key(self, data: dict[str, Any]) -> UserAPIKey:
+        """Store the key a valid create asks for, owned by the signed-in user."""
+        request = self.request
+        return add_user_api_key(
             request.user,
             data["service"],
             data["credentials"],
@@ -332,7 +340,6 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
             actor=request.user,
             request=request._request,
         )
-        return Response(s.TestedKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
     @sensitive_variables()
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -382,7 +389,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     )
     @action(detail=True, methods=["post"], url_path="test", url_name="retest")
     @sensitive_variables()
-    def retest(self, request: Request, pk: str | None = None) -> Response:
+    def retest(self, request: Request, pk: str | None = None, **kwargs: Any) -> Response:
         key = self.get_object()
         key.probe_result = test_user_api_key(key, actor=request.user, request=request._request)
         key.warnings = key.probe_result.warnings
@@ -407,7 +414,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated, RevealAllowed])
     @sensitive_variables()
-    def reveal(self, request: Request, pk: str | None = None) -> Response:
+    def reveal(self, request: Request, pk: str | None = None, **kwargs: Any) -> Response:
         key = self.get_object()
         credentials = reveal_user_api_key(key, actor=request.user, request=request._request)
         body: dict[str, Any] = {"credentials": credentials}

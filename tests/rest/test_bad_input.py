@@ -6,7 +6,7 @@ import pytest
 
 from byok.models import UserAPIKey
 
-from factories import UserAPIKeyFactory
+from factories import TeamAPIKeyFactory, TeamFactory, UserAPIKeyFactory
 from fakes import fake_credentials
 from support import raw_byok_tables
 
@@ -168,3 +168,60 @@ def test_error_messages_never_echo_the_value(api):
     response = api.post(BASE, {"service": "openai", "key": secret}, format="json")
     assert secret not in response.content.decode()
     assert fake_credentials("openai")[:12] not in response.content.decode()
+
+
+# team keys: the same bodies, the same answers -----------------------------------------
+
+
+@pytest.fixture
+def team_key(user):
+    return TeamAPIKeyFactory(team=TeamFactory(owner=user), actor=user)
+
+
+def team_url(key, suffix=""):
+    return f"{BASE}teams/{key.team_id}/keys/{suffix}"
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type"), BAD_CREATES, ids=[b[0] for b in BAD_CREATES]
+)
+def test_bad_creates_of_team_keys_are_4xx_and_change_nothing(
+    api, team_key, name, body, content_type
+):
+    before = raw_byok_tables()
+    if content_type is None:
+        response = api.post(team_url(team_key), body, format="json")
+    else:
+        response = send(api, "post", team_url(team_key), body, content_type)
+    assert 400 <= response.status_code < 500, (name, response.status_code, response.content)
+    assert response.json(), "a clear message"
+    assert raw_byok_tables() == before
+
+
+@pytest.mark.parametrize("body", BAD_UPDATES)
+def test_bad_team_key_updates_are_400_and_change_nothing(api, team_key, body):
+    before = raw_byok_tables()
+    response = api.patch(team_url(team_key, f"{team_key.pk}/"), body, format="json")
+    assert response.status_code == 400, response.content
+    assert raw_byok_tables() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["not-a-uuid/", "12345/", "00000000-0000-0000-0000-000000000000/", "%00/", "..%2F/"]
+)
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_bad_or_unknown_team_key_ids_are_404(api, team_key, path, method):
+    before = raw_byok_tables()
+    response = getattr(api, method)(team_url(team_key, path), {"nickname": "x"}, format="json")
+    assert response.status_code == 404
+    assert raw_byok_tables() == before
+
+
+@pytest.mark.parametrize("query", ["days=0", "days=367", "days=x", "days=1e9", "service=a b"])
+def test_bad_team_usage_queries_are_400(api, team_key, query):
+    assert api.get(f"{BASE}teams/{team_key.team_id}/usage/?{query}").status_code == 400
+
+
+@pytest.mark.parametrize("query", ["environment=staging", "status=great", "is_active=perhaps"])
+def test_bad_team_key_filters_are_400(api, team_key, query):
+    assert api.get(team_url(team_key, f"?{query}")).status_code == 400

@@ -17,7 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from schemathesis.checks import positive_data_acceptance
 
-from factories import UserAPIKeyFactory
+from factories import TeamAPIKeyFactory, TeamFactory, UserAPIKeyFactory
 from support import run_in_test_project
 
 SCHEMA_URL = "/api/user/api-keys/schema/?format=json"
@@ -38,6 +38,9 @@ CHECKS_FORMATS = {
     "byok_keys_update",
     "byok_keys_partial_update",
     "byok_keys_test",
+    "byok_team_keys_create",
+    "byok_team_keys_update",
+    "byok_team_keys_partial_update",
 }
 
 
@@ -51,13 +54,15 @@ class BasicAuth:
 
 
 def sign_up_the_caller():
-    """The caller and one key of theirs (once per test: examples share the database)."""
+    """The caller, one key of theirs and a team of theirs with a key (once per test:
+    examples share the database)."""
     user_model = get_user_model()
     identity = {user_model.USERNAME_FIELD: USERNAME}
     user = user_model._default_manager.filter(**identity).first()
     if user is None:
         user = user_model._default_manager.create_user(**identity, password=PASSWORD)
         UserAPIKeyFactory(user=user)
+        TeamAPIKeyFactory(team=TeamFactory(owner=user), actor=user)
     return user
 
 
@@ -82,6 +87,18 @@ DOCUMENTED = {
     "byok_budgets_create": ["200", "201", *COMMON],
     "byok_budgets_partial_update": ["200", *COMMON, "404"],
     "byok_budgets_destroy": ["204", *COMMON, "404"],
+    "byok_teams_list": ["200", *COMMON],
+    "byok_teams_retrieve": ["200", *COMMON, "404"],
+    "byok_teams_members": ["200", *COMMON, "404"],
+    "byok_teams_usage": ["200", *COMMON, "404"],
+    "byok_team_keys_list": ["200", *COMMON, "404"],
+    "byok_team_keys_retrieve": ["200", *COMMON, "404"],
+    "byok_team_keys_create": ["201", *COMMON, "404", "429"],
+    "byok_team_keys_update": ["200", *COMMON, "404", "409", "429"],
+    "byok_team_keys_partial_update": ["200", *COMMON, "404", "409", "429"],
+    "byok_team_keys_destroy": ["204", *COMMON, "404"],
+    "byok_team_keys_retest": ["200", *COMMON, "404", "409", "429"],
+    "byok_team_keys_reveal": ["200", *COMMON, "404", "409", "429"],
 }
 
 
@@ -97,15 +114,19 @@ def test_each_operation_documents_the_answers_it_gives():
     def described(name, code):
         return operations[name]["responses"][code]["description"]
 
-    for name in ("byok_keys_create", "byok_keys_update", "byok_keys_partial_update"):
-        assert "the provider rejected the key" in described(name, "400")
-    for name in ("byok_keys_update", "byok_keys_partial_update"):
-        assert "service is gone" in described(name, "409")
-    for name in ("byok_keys_retest", "byok_keys_reveal"):
-        assert "cannot be decrypted" in described(name, "409")
-    assert "ALLOW_REVEAL" in described("byok_keys_reveal", "403")
     for name in ("byok_budgets_partial_update", "byok_budgets_destroy"):
         assert "the budget is the site's" in described(name, "403")
+    for kind in ("keys", "team_keys"):
+        for name in (f"byok_{kind}_create", f"byok_{kind}_update", f"byok_{kind}_partial_update"):
+            assert "the provider rejected the key" in described(name, "400")
+        for name in (f"byok_{kind}_update", f"byok_{kind}_partial_update"):
+            assert "service is gone" in described(name, "409")
+        for name in (f"byok_{kind}_retest", f"byok_{kind}_reveal"):
+            assert "cannot be decrypted" in described(name, "409")
+        assert "ALLOW_REVEAL" in described(f"byok_{kind}_reveal", "403")
+    for action in ("create", "update", "partial_update", "destroy", "retest"):
+        assert "not one of its owners or admins" in described(f"byok_team_keys_{action}", "403")
+    assert "not one of its owners or admins" in described("byok_team_keys_reveal", "404")
 
 
 @pytest.mark.django_db
@@ -123,6 +144,14 @@ def test_the_schema_generates_without_warnings():
         "/api/user/api-keys/import/",
         "/api/user/api-keys/services/",
         "/api/user/api-keys/stats/",
+        "/api/user/api-keys/teams/",
+        "/api/user/api-keys/teams/{team_pk}/",
+        "/api/user/api-keys/teams/{team_pk}/keys/",
+        "/api/user/api-keys/teams/{team_pk}/keys/{id}/",
+        "/api/user/api-keys/teams/{team_pk}/keys/{id}/reveal/",
+        "/api/user/api-keys/teams/{team_pk}/keys/{id}/test/",
+        "/api/user/api-keys/teams/{team_pk}/members/",
+        "/api/user/api-keys/teams/{team_pk}/usage/",
         "/api/user/api-keys/test/",
         "/api/user/api-keys/usage/",
         "/api/user/api-keys/usage/by-model/",
@@ -139,9 +168,12 @@ def test_every_operation_has_a_stable_id_and_summary():
         for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
         for operation in methods.values()
     ]
-    assert len(operations) == 19
+    assert len(operations) == 31
     assert all(
-        op["operationId"].startswith(("byok_keys_", "byok_budgets_")) and op["summary"]
+        op["operationId"].startswith(
+            ("byok_keys_", "byok_budgets_", "byok_teams_", "byok_team_keys_")
+        )
+        and op["summary"]
         for op in operations
     )
 

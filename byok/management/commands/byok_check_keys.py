@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
-from byok.management.users import find_user
+from byok.management.users import find_team, find_user
 from byok.models import RecheckRun
 from byok.recheck import (
     BATCH_SIZE,
@@ -42,9 +42,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
+        owner = parser.add_mutually_exclusive_group()
+        owner.add_argument(
             "--user", help="Only this user's keys: their username (USERNAME_FIELD) or pk."
         )
+        owner.add_argument("--team", help="Only this team's keys: its id or name.")
         parser.add_argument(
             "--service",
             action="append",
@@ -101,6 +103,7 @@ class Command(BaseCommand):
         self,
         *args: Any,
         user: str | None,
+        team: str | None,
         services: list[str],
         stale_days: int | None,
         concurrency: int,
@@ -120,6 +123,7 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be between 1 and 10000.")
         selection: dict[str, Any] = {
             "user": None if user is None else find_user(user),
+            "team": None if team is None else find_team(team),
             "services": services,
             "stale_days": stale_days,
             "include_inactive": include_inactive,

@@ -1,4 +1,4 @@
-"""Import a user's keys from a ``.env`` file or a JSON list."""
+"""Import a user's (or a team's) keys from a ``.env`` file or a JSON list."""
 
 from __future__ import annotations
 
@@ -10,20 +10,23 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
 from byok.importing import MAX_BYTES, import_file
-from byok.management.users import find_user
+from byok.management.users import find_team, find_user
 from byok.models import Environment
 
 
 class Command(BaseCommand):
     help = (
-        "Import keys for one user from a .env file (OPENAI_API_KEY=…, TWILIO_ACCOUNT_SID=… and "
-        "so on) or a JSON list. Prints one line per entry, never a secret."
+        "Import keys for one user (or one team) from a .env file (OPENAI_API_KEY=…, "
+        "TWILIO_ACCOUNT_SID=… and so on) or a JSON list. Prints one line per entry, never a "
+        "secret."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="The .env or JSON file; - reads standard input.")
-        parser.add_argument(
-            "--user", required=True, help="The owner: their username (or other login) or id."
+        owner = parser.add_mutually_exclusive_group(required=True)
+        owner.add_argument("--user", help="The owner: their username (or other login) or id.")
+        owner.add_argument(
+            "--team", help="The owner is this team (its members use the keys): its id or name."
         )
         parser.add_argument(
             "--environment",
@@ -44,13 +47,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user = find_user(options["user"])
+        user = find_user(options["user"]) if options["user"] is not None else None
+        team = find_team(options["team"]) if options["team"] is not None else None
         data = self._read(options["file"])
         try:
             with audit.source("command:byok_import"):
                 report = import_file(
                     user,
                     data,
+                    team=team,
                     environment=options["environment"],
                     test=options["test"],
                     dry_run=options["dry_run"],

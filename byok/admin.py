@@ -8,7 +8,6 @@ audited and signalled like any other.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -27,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from byok import jsonsafe
 from byok.conf import conf
 from byok.exceptions import DecryptionError, UnknownService
 from byok.keys import (
@@ -219,7 +219,14 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
         secret = self.cleaned_data.get("secret", "")
         if secret.lstrip().startswith("{"):
             try:
-                return json.loads(secret)
+                return jsonsafe.loads(secret)
+            except jsonsafe.JSONTooDeep as error:
+                raise ValidationError(
+                    {
+                        "secret": _("The JSON is nested more than %(depth)d levels deep.")
+                        % {"depth": error.max_depth}
+                    }
+                ) from None
             except ValueError:
                 raise ValidationError(
                     {"secret": _("This is not a JSON object of field names to values.")}

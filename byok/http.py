@@ -11,7 +11,6 @@ header, a query string or a body. A host that configured a service's base URL in
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import socket
 import time
@@ -24,6 +23,7 @@ import urllib3
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from byok import jsonsafe
 from byok.conf import conf
 from byok.version import __version__
 
@@ -81,11 +81,17 @@ class ProbeResponse:
         return "html" in content_type or self.body.lstrip()[:1] == b"<"
 
     def json(self) -> Any:
-        """The parsed body, or ``None`` when it is not (complete) JSON."""
+        """The parsed body, or ``None`` when it is not (complete) JSON.
+
+        :class:`~byok.jsonsafe.JSONTooDeep` when it nests too deeply: :func:`byok.probes.probe`
+        reports a ``provider_error``.
+        """
         if self.truncated:
             return None
         try:
-            return json.loads(self.body)
+            return jsonsafe.loads(self.body)
+        except jsonsafe.JSONTooDeep:  # an answer no API gives: the probe says so
+            raise
         except ValueError:
             return None
 

@@ -10,7 +10,6 @@ variables or the item, never a value.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.debug import sensitive_variables
 
+from byok import jsonsafe
 from byok.exceptions import KeyRejected
 from byok.keys import _atomic, is_stored, prepare_key, store_key
 from byok.models import AuditAction, UserAPIKey
@@ -149,7 +149,12 @@ def parse(text: str) -> list[Entry]:
 def parse_json(text: str) -> list[Entry]:
     """Entries from ``[{"service": …, "credentials": …, "nickname": …, "environment": …}]``."""
     try:
-        items = json.loads(text)
+        items = jsonsafe.loads(text)
+    except jsonsafe.JSONTooDeep as error:
+        raise file_error(
+            _("The JSON is nested more than %(depth)d levels deep.") % {"depth": error.max_depth},
+            "too_deep",
+        ) from None
     except ValueError:
         raise file_error(_("This is not valid JSON."), "invalid_json") from None
     if not isinstance(items, list):

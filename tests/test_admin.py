@@ -470,6 +470,7 @@ def test_a_key_added_switched_off_is_stored_switched_off(admin, alice):
         ("twilio", '{"account_sid": "AC' + "0" * 32 + '"'),
         ("twilio", json.dumps({"account_sid": "AC" + "0" * 32})),
         ("aws_s3", json.dumps({"access_key_id": "AKIA", "secret_access_key": "q" * 40})),
+        ("twilio", '{"account_sid": ' * 5000 + '"x"' + "}" * 5000),
     ],
     ids=[
         "too short",
@@ -478,6 +479,7 @@ def test_a_key_added_switched_off_is_stored_switched_off(admin, alice):
         "broken JSON",
         "missing field",
         "malformed field",
+        "JSON nested 5000 deep",
     ],
 )
 def test_a_malformed_secret_gives_form_errors_and_stores_nothing(admin, alice, service, secret):

@@ -19,7 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,6 +42,7 @@ from byok.probes import test_credentials
 from byok.rate_limits import spend_test_budget
 from byok.rest import serializers as s
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
+from byok.rest.parsers import JSONParser
 from byok.rest.schema import (
     OpenApiParameter,
     OpenApiResponse,

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from byok import jsonsafe
+from byok import jsonsafe, validation
 from byok.conf import conf
 from byok.exceptions import DecryptionError, UnknownService
 from byok.keys import (
@@ -212,6 +212,9 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
             self.fields["service"].choices = [  # type: ignore[attr-defined]
                 (self.instance.service, self.instance.service_name)
             ]
+
+    def clean_nickname(self) -> str:
+        return validation.clean_nickname(self.cleaned_data.get("nickname", ""))
 
     @sensitive_variables()
     def credentials(self) -> object:

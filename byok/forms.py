@@ -10,6 +10,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from byok import validation
 from byok.importing import MAX_BYTES
 from byok.models import Environment
 from byok.services.base import MAX_VALUE_LENGTH, Service
@@ -20,7 +21,7 @@ class AddKeyForm(forms.Form):
 
     nickname = forms.CharField(
         label=_("Nickname"),
-        max_length=100,
+        max_length=validation.MAX_NICKNAME_LENGTH,
         required=False,
         help_text=_("To tell your keys apart, e.g. “Work” or “Side project”."),
     )
@@ -67,6 +68,9 @@ class AddKeyForm(forms.Form):
             if field.help_text:
                 ids = f"{pattern % name}_help {ids}"
             field.widget.attrs["aria-describedby"] = ids
+
+    def clean_nickname(self) -> str:
+        return validation.clean_nickname(self.cleaned_data["nickname"])
 
     def expires_at(self) -> datetime | None:
         """The expiry date, as the start of that day in the current time zone."""

@@ -42,7 +42,7 @@ from byok.signals import (
     key_tested,
     key_updated,
 )
-from byok.validation import ValidationResult, validate_credentials
+from byok.validation import ValidationResult, clean_nickname, validate_credentials
 
 
 class Keep(Enum):
@@ -318,11 +318,10 @@ def _require_manager_of(key: UserAPIKey, actor: Any) -> None:
 
 
 def _check_nickname(nickname: object) -> str:
-    if not isinstance(nickname, str) or len(nickname) > 100 or "\x00" in nickname:
-        raise ValidationError(
-            {"nickname": ValidationError(_("At most 100 characters of text."), code="invalid")}
-        )
-    return nickname.strip()
+    try:
+        return clean_nickname(nickname)
+    except ValidationError as error:
+        raise ValidationError({"nickname": error}) from None
 
 
 def _check_environment(environment: object) -> str:

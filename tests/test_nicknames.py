@@ -92,7 +92,11 @@ def entries(second_nickname):
     """A good first entry, then one with ``second_nickname``."""
     return [
         {"service": "github", "credentials": fake_credentials("github"), "nickname": "CI"},
-        {"service": "openai", "credentials": fake_credentials("openai"), "nickname": second_nickname},
+        {
+            "service": "openai",
+            "credentials": fake_credentials("openai"),
+            "nickname": second_nickname,
+        },
     ]
 
 

@@ -28,7 +28,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from byok import jsonsafe, validation
 from byok.conf import conf
-from byok.exceptions import DecryptionError, UnknownService
+from byok.exceptions import DecryptionError, TooManyTests, UnknownService
 from byok.keys import (
     add_user_api_key,
     holds_secret,
@@ -44,6 +44,7 @@ from byok.models import (
     UserAPIKey,
     UserAPIKeyQuerySet,
 )
+from byok.rate_limits import spend_test_budget, too_many_tests
 from byok.recheck import progress_of
 from byok.services.base import CATEGORIES
 from byok.services.registry import registry
@@ -272,6 +273,8 @@ class KeyUsageInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(UserAPIKey)
 class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = UserAPIKeyForm
+    #: The most keys "Test the selected keys" tests in one go (each is a provider call).
+    test_action_limit = 10
     # Six columns, two lines in some, so that the list fits a 1280 px screen with the
     # admin's sidebar and the filters open: the nickname over the masked key, the
     # environment under the service, "switched off" or "deleted" under the status.
@@ -443,8 +446,30 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         description=_("Test the selected keys with their providers"), permissions=["change"]
     )
     def test_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        """Test at most :attr:`test_action_limit` keys, each spending one call of the
+        staff member's ``byok_test`` budget, all up front: over either, nothing is tested."""
+        limit = self.test_action_limit
+        keys = list(queryset.filter(deleted_at__isnull=True).defer(None)[: limit + 1])
+        if len(keys) > limit:
+            too_many = ngettext(
+                "Select at most %(limit)d key to test at once; nothing was tested.",
+                "Select at most %(limit)d keys to test at once; nothing was tested.",
+                limit,
+            )
+            self.message_user(request, too_many % {"limit": limit}, messages.ERROR)
+            return
+        try:
+            spend_test_budget(request.user, len(keys))
+        except TooManyTests as refused:
+            refusal = too_many_tests(refused.wait)
+            self.message_user(
+                request,
+                _("%(refusal)s Nothing was tested.") % {"refusal": refusal},
+                messages.ERROR,
+            )
+            return
         outcomes: dict[str, int] = {}
-        for key in queryset.filter(deleted_at__isnull=True).defer(None):
+        for key in keys:
             try:
                 status = test_user_api_key(key, actor=request.user, request=request).status.value
             except (DecryptionError, UnknownService):

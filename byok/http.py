@@ -25,6 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from byok import jsonsafe
 from byok.conf import conf
+from byok.rate_limits import pay_for_probe
 from byok.version import __version__
 
 #: Named for what it logs (one line per request to a provider), as documented.
@@ -155,6 +156,7 @@ class ProbeClient:
         self.session = session or requests.Session()
         self.session.trust_env = False  # no proxy or .netrc credentials from the environment
         self._base_checked = False
+        self._paid = False
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -171,11 +173,19 @@ class ProbeClient:
 
     @sensitive_variables()
     def send(self, request: ProbeRequest) -> ProbeResponse:
-        """Send one request, retried once on a timeout or a 5xx. Raises :class:`Unreachable`."""
+        """Send one request, retried once on a timeout or a 5xx. Raises :class:`Unreachable`.
+
+        The first request of the probe spends the caller's test budget
+        (:func:`~byok.rate_limits.probes_paid_by`), or raises
+        :class:`~byok.exceptions.TooManyTests`.
+        """
         url = self.url(request.path, request.base_url)
         if self.overridden and not self._base_checked:
             refuse_unsafe_base_url(url)
             self._base_checked = True
+        if not self._paid:  # one budget call per probe, however many requests it sends
+            pay_for_probe()
+            self._paid = True
         for attempt in (1, 2):
             try:
                 response = self._send(url, request)

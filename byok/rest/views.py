@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from functools import partial
+from collections.abc import Callable
+from functools import partial, wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +18,6 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
-from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -39,7 +39,7 @@ from byok.keys import (
 )
 from byok.models import UserAPIKey
 from byok.probes import test_credentials
-from byok.rate_limits import spend_test_budget
+from byok.rate_limits import probes_paid_by, spend_test_budget
 from byok.rest import serializers as s
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
 from byok.rest.parsers import JSONParser
@@ -51,7 +51,7 @@ from byok.rest.schema import (
     extend_schema_view,
     schema_class,
 )
-from byok.rest.throttles import RevealThrottle, TestThrottle
+from byok.rest.throttles import RevealThrottle
 from byok.services.registry import registry
 from byok.stats import keys_per_service, stats_for
 from byok.usage import usage_for
@@ -124,6 +124,18 @@ UPDATED = {
     **SERVICE_GONE,
     **THROTTLED,
 }
+
+
+def paid_probes(view_method: Callable[..., Response]) -> Callable[..., Response]:
+    """The probes ``view_method`` sends spend the user's ``byok_test`` budget, each when
+    it is about to call its provider (so bad input spends nothing)."""
+
+    @wraps(view_method)
+    def paying(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with probes_paid_by(request.user):
+            return view_method(view, request, *args, **kwargs)
+
+    return paying
 
 
 class RevealAllowed(BasePermission):
@@ -233,31 +245,17 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         return super().initialize_request(request, *args, **kwargs)
 
     def get_throttles(self) -> list[BaseThrottle]:
-        """The host's throttles, plus ours where a provider is called or a secret shown."""
+        """The host's throttles, plus ours where a secret is shown.
+
+        Calls to providers spend the ``byok_test`` budget in the view, when a probe
+        is about to send its first request (:func:`~byok.rate_limits.probes_paid_by`):
+        a request refused for bad input spends nothing. An import that tests counts
+        each key it may test, in :meth:`import_keys`.
+        """
         throttles = super().get_throttles()
-        if self.action in ("test", "retest") or self._sends_a_secret_to_test():
-            throttles.append(TestThrottle())
-        elif self.action == "reveal":
+        if self.action == "reveal":
             throttles.append(RevealThrottle())
         return throttles
-
-    @sensitive_variables()
-    def _sends_a_secret_to_test(self) -> bool:
-        """A create or an update with a new secret that asks (or defaults) to test.
-
-        An import that tests counts each key it may test, in :meth:`import_keys`.
-        """
-        if self.action not in ("create", "update", "partial_update"):
-            return False
-        data = self.request.data
-        if not isinstance(data, dict):
-            return False
-        if self.action.endswith("update") and "credentials" not in data and "key" not in data:
-            return False
-        try:
-            return bool(BooleanField().to_internal_value(data.get("test", True)))
-        except ValidationError:
-            return True
 
     @sensitive_variables()
     def finalize_response(
@@ -274,6 +272,8 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         return response
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, TooManyTests):
+            exc = Throttled(wait=exc.wait)
         if isinstance(exc, DecryptionError):
             logger.error(
                 "API key %s cannot be decrypted (encryption key id %s)",
@@ -308,6 +308,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
             response.data = details if isinstance(details, dict) else {"non_field_errors": details}
         return response
 
+    @paid_probes
     @sensitive_variables()
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = s.APIKeyCreateSerializer(data=request.data)
@@ -327,6 +328,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         )
         return Response(s.TestedKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
+    @paid_probes
     @sensitive_variables()
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = self.get_object()
@@ -351,6 +353,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         responses={200: s.CandidateResultSerializer, **ERRORS, **THROTTLED},
     )
     @action(detail=False, methods=["post"], url_path="test")
+    @paid_probes
     @sensitive_variables()
     def test(self, request: Request) -> Response:
         serializer = s.CandidateSerializer(data=request.data)
@@ -374,6 +377,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         responses={200: s.TestedKeySerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
     )
     @action(detail=True, methods=["post"], url_path="test", url_name="retest")
+    @paid_probes
     @sensitive_variables()
     def retest(self, request: Request, pk: str | None = None) -> Response:
         key = self.get_object()

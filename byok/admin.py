@@ -33,7 +33,9 @@ from byok.keys import (
     add_user_api_key,
     holds_secret,
     remove_user_api_key,
+    room_for_keys,
     test_user_api_key,
+    too_many_keys,
     update_user_api_key,
 )
 from byok.models import (
@@ -243,6 +245,9 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
         service = cleaned.get("service") or self.instance.service
         if self.instance._state.adding and not cleaned.get("secret"):
             self.add_error("secret", _("A new key needs its secret."))
+        owner = cleaned.get("user")
+        if self.instance._state.adding and owner and not room_for_keys(owner):
+            self.add_error(None, too_many_keys())
         if cleaned.get("secret") and service in registry:
             checked = validate_credentials(
                 service, self.credentials(), environment=cleaned.get("environment")

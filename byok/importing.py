@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from byok import jsonsafe
 from byok.exceptions import KeyRejected
-from byok.keys import _atomic, is_stored, prepare_key, store_key
+from byok.keys import _atomic, is_stored, prepare_key, room_for_keys, store_key, too_many_keys
 from byok.models import AuditAction, UserAPIKey
 from byok.services.base import Service
 from byok.services.registry import registry
@@ -46,13 +46,16 @@ class Outcome(models.TextChoices):
     FORMAT_ERROR = "format error", gettext_lazy("format error")
     REJECTED = "rejected by the provider", gettext_lazy("rejected by the provider")
     MALFORMED = "malformed", gettext_lazy("malformed")
+    TOO_MANY_KEYS = "too many keys", gettext_lazy("too many keys")
     UNKNOWN_VARIABLE = "unknown variable", gettext_lazy("unknown variable")
     IGNORED = "ignored", gettext_lazy("ignored")
     NOT_IMPORTED = "not imported", gettext_lazy("not imported")
 
 
 #: Outcomes that make an import fail (and, with ``atomic``, import nothing).
-FAILURES = frozenset({Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED})
+FAILURES = frozenset(
+    {Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED, Outcome.TOO_MANY_KEYS}
+)
 
 
 @dataclass
@@ -283,6 +286,7 @@ def import_keys(
     ready = [(entry, key) for entry in entries if (key := _check(user, entry, test, environment))]
     _skip_repeats(user, ready)
     ready = [(entry, key) for entry, key in ready if entry.outcome is None]
+    ready = _within_the_cap(user, ready)
     if dry_run or (atomic and report.failed):
         outcome, message = (
             (Outcome.WOULD_IMPORT, "")
@@ -298,8 +302,11 @@ def import_keys(
                 entry.key = store_key(
                     key, actor=actor, request=request, action=AuditAction.IMPORTED
                 )
-            except ValidationError:
-                entry.conclude(Outcome.DUPLICATE)
+            except ValidationError as error:
+                if getattr(error, "code", None) == "too_many_keys":  # taken meanwhile
+                    entry.conclude(Outcome.TOO_MANY_KEYS, error.messages[0])
+                else:
+                    entry.conclude(Outcome.DUPLICATE)
             else:
                 entry.conclude(Outcome.IMPORTED)
     return report
@@ -320,8 +327,21 @@ def _check(user: Any, entry: Entry, test: bool, environment: str | None) -> User
     except KeyRejected as error:
         entry.conclude(Outcome.REJECTED, error.probe_result.message)
     except ValidationError as error:
-        entry.conclude(Outcome.FORMAT_ERROR, " ".join(error.messages))
+        too_many = getattr(error, "code", None) == "too_many_keys"
+        outcome = Outcome.TOO_MANY_KEYS if too_many else Outcome.FORMAT_ERROR
+        entry.conclude(outcome, " ".join(error.messages))
     return None
+
+
+def _within_the_cap(
+    user: Any, ready: list[tuple[Entry, UserAPIKey]]
+) -> list[tuple[Entry, UserAPIKey]]:
+    """The entries that fit under ``BYOK["MAX_KEYS_PER_USER"]``, in file order; the
+    others fail (``too many keys``). :func:`store_key` counts again under a lock."""
+    room = room_for_keys(user)
+    for entry, _key in ready[room:]:
+        entry.conclude(Outcome.TOO_MANY_KEYS, too_many_keys().messages[0])
+    return ready[:room]
 
 
 def _skip_repeats(user: Any, ready: list[tuple[Entry, UserAPIKey]]) -> None:

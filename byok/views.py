@@ -104,11 +104,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if category not in CATEGORIES:
         category = ""
     keys: dict[str, list[UserAPIKey]] = defaultdict(list)
+    # At most BYOK["MAX_KEYS_PER_USER"], the newest: a page of bounded size and cost
+    # even for a user who stored more before the cap existed.
     for key in (
         UserAPIKey.objects.for_user(request.user)
         .masked()
         .with_default_flag()
-        .order_by("service", "-created_at")
+        .order_by("-created_at")[: conf.MAX_KEYS_PER_USER]
     ):
         key.age = key_age(key)
         keys[key.service].append(key)

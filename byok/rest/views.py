@@ -3,6 +3,7 @@ user's key is a 404, and staff get no special access here."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable
@@ -232,6 +233,17 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         # Only re-testing and revealing decrypt the secret: the rest never fetch it.
         return keys if self.action in ("retest", "reveal") else keys.masked()
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The host's pagination when it sets one; else a plain array of at most
+        ``BYOK["MAX_KEYS_PER_USER"]`` keys, with ``X-Byok-Truncated: true`` when the
+        user holds more (stored before the cap was lowered)."""
+        if self.paginator is not None:
+            return super().list(request, *args, **kwargs)
+        limit = conf.MAX_KEYS_PER_USER
+        keys = list(self.filter_queryset(self.get_queryset())[: limit + 1])
+        headers = {"X-Byok-Truncated": "true"} if len(keys) > limit else {}
+        return Response(self.get_serializer(keys[:limit], many=True).data, headers=headers)
+
     def get_object(self) -> UserAPIKey:
         try:
             uuid.UUID(str(self.kwargs[self.lookup_field]))
@@ -244,7 +256,7 @@ class APIKeyViewSet(viewsets.ModelViewSet[UserAPIKey]):
         request.sensitive_post_parameters = "__ALL__"  # type: ignore[attr-defined]
         return super().initialize_request(request, *args, **kwargs)
 
-    def get_throttles(self) -> list[BaseThrottle]:
+    def get_throttles(self) -> builtins.list[BaseThrottle]:
         """The host's throttles, plus ours where a secret is shown.
 
         Calls to providers spend the ``byok_test`` budget in the view, when a probe

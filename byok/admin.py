@@ -8,7 +8,6 @@ audited and signalled like any other.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -27,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from byok import jsonsafe, validation
 from byok.budgets import (
     check_budget,
     default_rules,
@@ -35,14 +35,16 @@ from byok.budgets import (
     save_budget,
 )
 from byok.conf import conf
-from byok.exceptions import DecryptionError, UnknownService
+from byok.exceptions import DecryptionError, TooManyTests, UnknownService
 from byok.keys import (
     add_user_api_key,
     holds_secret,
     prepare_key,
     remove_user_api_key,
+    room_for_keys,
     store_key,
     test_user_api_key,
+    too_many_keys,
     update_user_api_key,
 )
 from byok.models import (
@@ -57,6 +59,7 @@ from byok.models import (
     UserAPIKeyQuerySet,
     team_model,
 )
+from byok.rate_limits import spend_test_budget, too_many_tests
 from byok.recheck import progress_of
 from byok.services.base import CATEGORIES
 from byok.services.registry import registry
@@ -271,13 +274,23 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
                 (self.instance.service, self.instance.service_name)
             ]
 
+    def clean_nickname(self) -> str:
+        return validation.clean_nickname(self.cleaned_data.get("nickname", ""))
+
     @sensitive_variables()
     def credentials(self) -> object:
         """What the secret input holds, as the helpers take it."""
         secret = self.cleaned_data.get("secret", "")
         if secret.lstrip().startswith("{"):
             try:
-                return json.loads(secret)
+                return jsonsafe.loads(secret)
+            except jsonsafe.JSONTooDeep as error:
+                raise ValidationError(
+                    {
+                        "secret": _("The JSON is nested more than %(depth)d levels deep.")
+                        % {"depth": error.max_depth}
+                    }
+                ) from None
             except ValueError:
                 raise ValidationError(
                     {"secret": _("This is not a JSON object of field names to values.")}
@@ -307,6 +320,9 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error(None, _("A key belongs to a user or to a team: choose one."))
         if adding and not cleaned.get("secret"):
             self.add_error("secret", _("A new key needs its secret."))
+        owner = cleaned.get("user")
+        if self.instance._state.adding and owner and not room_for_keys(owner):
+            self.add_error(None, too_many_keys())
         if cleaned.get("secret") and service in registry:
             checked = validate_credentials(
                 service, self.credentials(), environment=cleaned.get("environment")
@@ -338,6 +354,8 @@ class KeyUsageInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(UserAPIKey)
 class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = UserAPIKeyForm
+    #: The most keys "Test the selected keys" tests in one go (each is a provider call).
+    test_action_limit = 10
     # Six columns, two lines in some, so that the list fits a 1280 px screen with the
     # admin's sidebar and the filters open: the nickname over the masked key, the
     # environment under the service, "switched off" or "deleted" under the status.
@@ -521,8 +539,30 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         description=_("Test the selected keys with their providers"), permissions=["change"]
     )
     def test_keys(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> None:
+        """Test at most :attr:`test_action_limit` keys, each spending one call of the
+        staff member's ``byok_test`` budget, all up front: over either, nothing is tested."""
+        limit = self.test_action_limit
+        keys = list(queryset.filter(deleted_at__isnull=True).defer(None)[: limit + 1])
+        if len(keys) > limit:
+            too_many = ngettext(
+                "Select at most %(limit)d key to test at once; nothing was tested.",
+                "Select at most %(limit)d keys to test at once; nothing was tested.",
+                limit,
+            )
+            self.message_user(request, too_many % {"limit": limit}, messages.ERROR)
+            return
+        try:
+            spend_test_budget(request.user, len(keys))
+        except TooManyTests as refused:
+            refusal = too_many_tests(refused.wait)
+            self.message_user(
+                request,
+                _("%(refusal)s Nothing was tested.") % {"refusal": refusal},
+                messages.ERROR,
+            )
+            return
         outcomes: dict[str, int] = {}
-        for key in queryset.filter(deleted_at__isnull=True).defer(None):
+        for key in keys:
             try:
                 tested = test_user_api_key(key, actor=acting(request, key), request=request)
                 status = tested.status.value

@@ -102,6 +102,21 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         *_check_teams(),
         *_check_aliases(),
         *_check_reminder_days(),
+        *_check_max_keys(),
+    ]
+
+
+def _check_max_keys() -> list[CheckMessage]:
+    """byok.E023: the per-user cap on keys is a whole number of at least 1."""
+    value = (getattr(settings, "BYOK", None) or {}).get("MAX_KEYS_PER_USER", 1)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return []
+    return [
+        Error(
+            f"BYOK['MAX_KEYS_PER_USER'] must be a whole number of at least 1, not {value!r}.",
+            hint="The default is 100.",
+            id="byok.E023",
+        )
     ]
 
 

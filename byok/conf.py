@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "EXPIRY_REMINDER_DAYS": [14, 3, 0],
     "ROTATION_REMINDER_DAYS": None,
     "UNUSED_REMINDER_DAYS": None,
+    "MAX_KEYS_PER_USER": 100,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -149,6 +150,15 @@ class ByokSettings:
     def DEFAULT_BUDGETS(self) -> Sequence[Mapping[str, Any]]:
         """Budgets every user has, such as a free allowance on the platform's key."""
         return list(self._get("DEFAULT_BUDGETS"))
+
+    @property
+    def MAX_KEYS_PER_USER(self) -> int:
+        """The most keys (not deleted) one user, or one team, may hold. Check byok.E023
+        refuses values that are not a whole number of at least 1."""
+        value = self._get("MAX_KEYS_PER_USER")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        return 100
 
     @property
     def RESERVATION_TTL(self) -> float:

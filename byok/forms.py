@@ -11,6 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from byok import validation
 from byok.budgets import DEFAULT_ALERT_AT
 from byok.importing import MAX_BYTES
 from byok.models import AppliesTo, Budget, BudgetAction, BudgetPeriod, Environment
@@ -48,7 +49,7 @@ class AddKeyForm(HelperErrorsMixin):
 
     nickname = forms.CharField(
         label=_("Nickname"),
-        max_length=100,
+        max_length=validation.MAX_NICKNAME_LENGTH,
         required=False,
         help_text=_("To tell your keys apart, e.g. “Work” or “Side project”."),
     )
@@ -90,6 +91,9 @@ class AddKeyForm(HelperErrorsMixin):
         self.fields = {**credential_fields, **self.fields}
         self.credential_names = list(credential_fields)
         self.describe_fields()
+
+    def clean_nickname(self) -> str:
+        return validation.clean_nickname(self.cleaned_data["nickname"])
 
     def expires_at(self) -> datetime | None:
         """The expiry date, as the start of that day in the current time zone."""

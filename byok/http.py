@@ -11,7 +11,6 @@ header, a query string or a body. A host that configured a service's base URL in
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import socket
 import time
@@ -24,7 +23,9 @@ import urllib3
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from byok import jsonsafe
 from byok.conf import conf
+from byok.rate_limits import pay_for_probe
 from byok.version import __version__
 
 #: Named for what it logs (one line per request to a provider), as documented.
@@ -81,11 +82,17 @@ class ProbeResponse:
         return "html" in content_type or self.body.lstrip()[:1] == b"<"
 
     def json(self) -> Any:
-        """The parsed body, or ``None`` when it is not (complete) JSON."""
+        """The parsed body, or ``None`` when it is not (complete) JSON.
+
+        :class:`~byok.jsonsafe.JSONTooDeep` when it nests too deeply: :func:`byok.probes.probe`
+        reports a ``provider_error``.
+        """
         if self.truncated:
             return None
         try:
-            return json.loads(self.body)
+            return jsonsafe.loads(self.body)
+        except jsonsafe.JSONTooDeep:  # an answer no API gives: the probe says so
+            raise
         except ValueError:
             return None
 
@@ -149,6 +156,7 @@ class ProbeClient:
         self.session = session or requests.Session()
         self.session.trust_env = False  # no proxy or .netrc credentials from the environment
         self._base_checked = False
+        self._paid = False
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -165,11 +173,19 @@ class ProbeClient:
 
     @sensitive_variables()
     def send(self, request: ProbeRequest) -> ProbeResponse:
-        """Send one request, retried once on a timeout or a 5xx. Raises :class:`Unreachable`."""
+        """Send one request, retried once on a timeout or a 5xx. Raises :class:`Unreachable`.
+
+        The first request of the probe spends the caller's test budget
+        (:func:`~byok.rate_limits.probes_paid_by`), or raises
+        :class:`~byok.exceptions.TooManyTests`.
+        """
         url = self.url(request.path, request.base_url)
         if self.overridden and not self._base_checked:
             refuse_unsafe_base_url(url)
             self._base_checked = True
+        if not self._paid:  # one budget call per probe, however many requests it sends
+            pay_for_probe()
+            self._paid = True
         for attempt in (1, 2):
             try:
                 response = self._send(url, request)

@@ -10,7 +10,6 @@ variables or the item, never a value.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.debug import sensitive_variables
 
+from byok import jsonsafe
 from byok.exceptions import KeyRejected
-from byok.keys import _atomic, is_stored, prepare_key, store_key
-from byok.models import AuditAction, UserAPIKey
+from byok.keys import _atomic, is_stored, prepare_key, room_for_keys, store_key, too_many_keys
+from byok.models import AuditAction, Owner, UserAPIKey
 from byok.services.base import Service
 from byok.services.registry import registry
 
@@ -46,13 +46,16 @@ class Outcome(models.TextChoices):
     FORMAT_ERROR = "format error", gettext_lazy("format error")
     REJECTED = "rejected by the provider", gettext_lazy("rejected by the provider")
     MALFORMED = "malformed", gettext_lazy("malformed")
+    TOO_MANY_KEYS = "too many keys", gettext_lazy("too many keys")
     UNKNOWN_VARIABLE = "unknown variable", gettext_lazy("unknown variable")
     IGNORED = "ignored", gettext_lazy("ignored")
     NOT_IMPORTED = "not imported", gettext_lazy("not imported")
 
 
 #: Outcomes that make an import fail (and, with ``atomic``, import nothing).
-FAILURES = frozenset({Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED})
+FAILURES = frozenset(
+    {Outcome.FORMAT_ERROR, Outcome.REJECTED, Outcome.MALFORMED, Outcome.TOO_MANY_KEYS}
+)
 
 
 @dataclass
@@ -149,7 +152,12 @@ def parse(text: str) -> list[Entry]:
 def parse_json(text: str) -> list[Entry]:
     """Entries from ``[{"service": …, "credentials": …, "nickname": …, "environment": …}]``."""
     try:
-        items = json.loads(text)
+        items = jsonsafe.loads(text)
+    except jsonsafe.JSONTooDeep as error:
+        raise file_error(
+            _("The JSON is nested more than %(depth)d levels deep.") % {"depth": error.max_depth},
+            "too_deep",
+        ) from None
     except ValueError:
         raise file_error(_("This is not valid JSON."), "invalid_json") from None
     if not isinstance(items, list):
@@ -284,6 +292,8 @@ def import_keys(
     ]
     _skip_repeats(ready)
     ready = [(entry, key) for entry, key in ready if entry.outcome is None]
+    owner = Owner.user(user) if team is None else Owner.team(team)
+    ready = _within_the_cap(owner, ready)
     if dry_run or (atomic and report.failed):
         outcome, message = (
             (Outcome.WOULD_IMPORT, "")
@@ -299,8 +309,11 @@ def import_keys(
                 entry.key = store_key(
                     key, actor=actor, request=request, action=AuditAction.IMPORTED
                 )
-            except ValidationError:
-                entry.conclude(Outcome.DUPLICATE)
+            except ValidationError as error:
+                if getattr(error, "code", None) == "too_many_keys":  # taken meanwhile
+                    entry.conclude(Outcome.TOO_MANY_KEYS, error.messages[0])
+                else:
+                    entry.conclude(Outcome.DUPLICATE)
             else:
                 entry.conclude(Outcome.IMPORTED)
     return report
@@ -324,8 +337,22 @@ def _check(
     except KeyRejected as error:
         entry.conclude(Outcome.REJECTED, error.probe_result.message)
     except ValidationError as error:
-        entry.conclude(Outcome.FORMAT_ERROR, " ".join(error.messages))
+        too_many = getattr(error, "code", None) == "too_many_keys"
+        outcome = Outcome.TOO_MANY_KEYS if too_many else Outcome.FORMAT_ERROR
+        entry.conclude(outcome, " ".join(error.messages))
     return None
+
+
+def _within_the_cap(
+    owner: Owner, ready: list[tuple[Entry, UserAPIKey]]
+) -> list[tuple[Entry, UserAPIKey]]:
+    """The entries that fit under ``BYOK["MAX_KEYS_PER_USER"]`` for their owner (a user
+    or a team), in file order; the others fail (``too many keys``). :func:`store_key`
+    counts again under a lock."""
+    room = room_for_keys(owner)
+    for entry, _key in ready[room:]:
+        entry.conclude(Outcome.TOO_MANY_KEYS, too_many_keys().messages[0])
+    return ready[:room]
 
 
 def _skip_repeats(ready: list[tuple[Entry, UserAPIKey]]) -> None:

@@ -17,9 +17,11 @@ from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_variables
 
 from byok import audit, teams
+from byok.conf import conf
 from byok.crypto import get_keyring
 from byok.exceptions import KeyRejected, UnknownService
 from byok.fields import canonical_bytes
@@ -42,7 +44,7 @@ from byok.signals import (
     key_tested,
     key_updated,
 )
-from byok.validation import ValidationResult, validate_credentials
+from byok.validation import ValidationResult, clean_nickname, validate_credentials
 
 
 class Keep(Enum):
@@ -58,6 +60,38 @@ def _duplicate() -> ValidationError:
     return ValidationError(
         {"credentials": ValidationError(_("You have already stored this key."), code="duplicate")}
     )
+
+
+def too_many_keys() -> ValidationError:
+    """The error for a key beyond ``BYOK["MAX_KEYS_PER_USER"]`` (code ``too_many_keys``)."""
+    limit = conf.MAX_KEYS_PER_USER
+    message = ngettext(
+        "You already have %(limit)d key, the most this site allows: delete one to add another.",
+        "You already have %(limit)d keys, the most this site allows: delete one to add another.",
+        limit,
+    )
+    return ValidationError(message % {"limit": limit}, code="too_many_keys")
+
+
+def room_for_keys(owner: Owner | Any) -> int:
+    """How many more keys the owner (an :class:`Owner`, or a user) may store now: for
+    checks ahead of storing; :func:`store_key` counts again under the owner's lock."""
+    owner = owner if isinstance(owner, Owner) else Owner.user(owner)
+    held = UserAPIKey.objects.alive().filter(**owner.filter).count()
+    return max(conf.MAX_KEYS_PER_USER - held, 0)
+
+
+def _require_room(owner: Owner) -> None:
+    """Refuse a key beyond the cap; call with the owner's row locked.
+
+    A locking read of the owner's keys: it sees keys committed after the transaction
+    began (MySQL's REPEATABLE READ included), so concurrent adds, queued on the
+    owner's lock, cannot pass the cap. Deleted keys do not count.
+    """
+    using = router.db_for_write(UserAPIKey)
+    held = UserAPIKey.objects.using(using).alive().filter(**owner.filter).select_for_update()
+    if len(held.values_list("pk", flat=True)) >= conf.MAX_KEYS_PER_USER:
+        raise too_many_keys()
 
 
 def _atomic() -> transaction.Atomic:
@@ -151,7 +185,8 @@ def prepare_key(
     ``user``'s, or (``user`` ``None``) ``team``'s.
 
     Nothing is written. Raises what :func:`add_user_api_key` raises, except that a
-    secret the owner already stored is only found by :func:`store_key`.
+    secret the owner already stored is only found by :func:`store_key` (which also
+    counts the owner's keys again, under a lock, against ``BYOK["MAX_KEYS_PER_USER"]``).
     """
     if not isinstance(service, str) or service not in registry:
         raise ValidationError(
@@ -159,6 +194,8 @@ def prepare_key(
         )
     environment = _check_environment(environment)
     nickname = _check_nickname(nickname)
+    if room_for_keys(Owner.user(user) if user is not None else Owner.team(team)) < 1:
+        raise too_many_keys()  # before the secret is tested: it could not be stored
     checked, result = check_new_secret(service, credentials, environment, test=test)
     key = UserAPIKey(
         user=user, team=team, service=service, nickname=nickname, environment=environment
@@ -219,12 +256,14 @@ def store_key(
     request: HttpRequest | None = None,
     action: str = AuditAction.CREATED,
 ) -> UserAPIKey:
-    """Save a key from :func:`prepare_key`, unless its owner already stored the secret."""
+    """Save a key from :func:`prepare_key`, unless its owner already stored the secret
+    or holds ``BYOK["MAX_KEYS_PER_USER"]`` keys (:func:`too_many_keys`)."""
     user = key.user
     with _atomic():
         preference = ServicePreference.lock(key.owner, key.service, key.environment)
         if is_stored(key.owner, key):
             raise _duplicate()
+        _require_room(key.owner)
         try:
             with _atomic():
                 key.save()
@@ -320,11 +359,10 @@ def _require_manager_of(key: UserAPIKey, actor: Any) -> None:
 
 
 def _check_nickname(nickname: object) -> str:
-    if not isinstance(nickname, str) or len(nickname) > 100 or "\x00" in nickname:
-        raise ValidationError(
-            {"nickname": ValidationError(_("At most 100 characters of text."), code="invalid")}
-        )
-    return nickname.strip()
+    try:
+        return clean_nickname(nickname)
+    except ValidationError as error:
+        raise ValidationError({"nickname": error}) from None
 
 
 def _check_environment(environment: object) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
 from byok.http import ProbeClient, Unreachable
+from byok.jsonsafe import JSONTooDeep
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import Service
 from byok.services.registry import registry
@@ -69,5 +71,13 @@ def probe(checked: ValidationResult) -> ProbeResult:
         result = service.probe(checked, probe_client(service))
     except Unreachable as error:
         result = ProbeResult(ProbeStatus.UNREACHABLE, str(error))
+    except JSONTooDeep:
+        result = ProbeResult(
+            ProbeStatus.PROVIDER_ERROR,
+            _(
+                "The provider answered with JSON nested too deeply to read; "
+                "the key was not judged."
+            ),
+        )
     result = never_invalid_when_busy(result)
     return replace(result, warnings=[*checked.warnings, *result.warnings])

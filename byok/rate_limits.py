@@ -20,13 +20,17 @@ time, where an import spends several at once.
 from __future__ import annotations
 
 import logging
+import math
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
+from django.utils.translation import ngettext
 
 from byok.conf import conf
 from byok.exceptions import TooManyTests
@@ -119,3 +123,40 @@ def spend_test_budget(user: Any, count: int = 1) -> None:
     wait = TEST_CALLS.spend(user.pk, count)
     if wait is not None:
         raise TooManyTests(wait or 1.0)
+
+
+#: Whose ``byok_test`` budget the probes sent in this context spend (see :func:`probes_paid_by`).
+_PAYER: ContextVar[Any] = ContextVar("byok_probe_payer", default=None)
+
+
+@contextmanager
+def probes_paid_by(user: Any) -> Iterator[None]:
+    """Within the block, each probe spends one call of ``user``'s ``byok_test`` budget
+    when it is about to send its first request to the provider (:func:`pay_for_probe`).
+
+    A request refused for bad input (a format error, an unknown service, a malformed
+    body) never gets that far and spends nothing. The probe raises
+    :class:`~byok.exceptions.TooManyTests` when the budget is spent.
+    """
+    token = _PAYER.set(user)
+    try:
+        yield
+    finally:
+        _PAYER.reset(token)
+
+
+def pay_for_probe() -> None:
+    """Called by :class:`~byok.http.ProbeClient` before a probe's first request."""
+    user = _PAYER.get()
+    if user is not None:
+        spend_test_budget(user)
+
+
+def too_many_tests(wait: float) -> str:
+    """What to tell a user whose test budget is spent for ``wait`` more seconds."""
+    seconds = max(1, math.ceil(wait))
+    return ngettext(
+        "Too many keys tested in a short time: try again in %(seconds)d second.",
+        "Too many keys tested in a short time: try again in %(seconds)d seconds.",
+        seconds,
+    ) % {"seconds": seconds}

@@ -10,6 +10,8 @@ pasted the wrong way round (:attr:`~Service.swaps`), fields that go together, th
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -24,7 +26,33 @@ from byok.services.formats import (
 )
 from byok.services.registry import registry
 
-__all__ = ["ValidationResult", "validate_credentials"]
+__all__ = ["ValidationResult", "clean_nickname", "validate_credentials"]
+
+#: The longest nickname (the model's ``max_length``).
+MAX_NICKNAME_LENGTH = 100
+
+
+def clean_nickname(value: object) -> str:
+    """A key's nickname, stripped; ``ValidationError`` (code ``invalid``) unless it is
+    text of at most :data:`MAX_NICKNAME_LENGTH` characters without control characters
+    or lone surrogates (which no database stores).
+
+    The one rule for nicknames: the REST API, the pages, the admin, imports and the
+    Python helpers all apply it.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(_("A nickname is text."), code="invalid")
+    nickname = value.strip()
+    if len(nickname) > MAX_NICKNAME_LENGTH:
+        raise ValidationError(
+            _("A nickname has at most %(limit)d characters.") % {"limit": MAX_NICKNAME_LENGTH},
+            code="invalid",
+        )
+    if any(unicodedata.category(character) in ("Cc", "Cs") for character in nickname):
+        raise ValidationError(
+            _("A nickname cannot hold control characters or invalid Unicode."), code="invalid"
+        )
+    return nickname
 
 
 @sensitive_variables()

@@ -7,7 +7,6 @@ work without JavaScript. ``byok.js`` enhances them: it posts the same forms with
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -42,7 +41,7 @@ from byok.key_age import key_age
 from byok.keys import add_user_api_key, remove_user_api_key, test_user_api_key
 from byok.models import NotificationKind, UserAPIKey
 from byok.notifications import set_wanted, wanted_kinds
-from byok.rate_limits import spend_test_budget
+from byok.rate_limits import probes_paid_by, spend_test_budget, too_many_tests
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.base import CATEGORIES, Service
 from byok.services.registry import registry
@@ -76,25 +75,6 @@ def done(
     return redirect("byok:dashboard")
 
 
-def provider_call_refused(request: HttpRequest) -> str | None:
-    """Count one provider call against the user's test budget (shared with the REST
-    API's ``byok_test`` throttle); what to tell the user when it is spent."""
-    try:
-        spend_test_budget(request.user)
-    except TooManyTests as refused:
-        return too_many_tests(refused.wait)
-    return None
-
-
-def too_many_tests(wait: float) -> str:
-    seconds = max(1, math.ceil(wait))
-    return ngettext(
-        "Too many keys tested in a short time: try again in %(seconds)d second.",
-        "Too many keys tested in a short time: try again in %(seconds)d seconds.",
-        seconds,
-    ) % {"seconds": seconds}
-
-
 def page(
     request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
@@ -125,11 +105,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if category not in CATEGORIES:
         category = ""
     keys: dict[str, list[UserAPIKey]] = defaultdict(list)
+    # At most BYOK["MAX_KEYS_PER_USER"], the newest: a page of bounded size and cost
+    # even for a user who stored more before the cap existed.
     for key in (
         UserAPIKey.objects.for_user(request.user)
         .masked()
         .with_default_flag()
-        .order_by("service", "-created_at")
+        .order_by("-created_at")[: conf.MAX_KEYS_PER_USER]
     ):
         key.age = key_age(key)
         keys[key.service].append(key)
@@ -177,12 +159,8 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
     status = 400
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        refused = provider_call_refused(request) if data["test"] else None
-        if refused:
-            status = 429
-            form.add_error(None, refused)
-        else:
-            try:
+        try:
+            with probes_paid_by(request.user):
                 key = add_user_api_key(
                     request.user,
                     definition.id,
@@ -194,13 +172,16 @@ def add_key(request: HttpRequest, service: str) -> HttpResponse:
                     actor=request.user,
                     request=request,
                 )
-            except KeyRejected as rejected:
-                result = rejected.probe_result
-                form.add_error(None, rejected.probe_result.message)
-            except ValidationError as error:
-                form.add_validation_error(error)
-            else:
-                return done(request, *added_message(definition, key), key=str(key.pk), saved=True)
+        except TooManyTests as refused:
+            status = 429
+            form.add_error(None, too_many_tests(refused.wait))
+        except KeyRejected as rejected:
+            result = rejected.probe_result
+            form.add_error(None, rejected.probe_result.message)
+        except ValidationError as error:
+            form.add_validation_error(error)
+        else:
+            return done(request, *added_message(definition, key), key=str(key.pk), saved=True)
     if request.method == "POST":
         if wants_json(request):
             return JsonResponse(
@@ -284,11 +265,11 @@ def added_message(service: Service, key: UserAPIKey) -> tuple[int, str]:
 @require_POST
 def test_key(request: HttpRequest, key_id: str) -> HttpResponse:
     key = own_key(request, key_id)
-    refused = provider_call_refused(request)
-    if refused:
-        return done(request, messages.ERROR, refused, http_status=429)
     try:
-        result = test_user_api_key(key, actor=request.user, request=request)
+        with probes_paid_by(request.user):
+            result = test_user_api_key(key, actor=request.user, request=request)
+    except TooManyTests as refused:
+        return done(request, messages.ERROR, too_many_tests(refused.wait), http_status=429)
     except (DecryptionError, UnknownService):
         return done(request, messages.ERROR, _("This key cannot be tested any more."))
     level = messages.SUCCESS if result.ok else messages.WARNING

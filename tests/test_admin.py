@@ -476,6 +476,7 @@ def test_a_key_added_switched_off_is_stored_switched_off(admin, alice):
         ("twilio", '{"account_sid": "AC' + "0" * 32 + '"'),
         ("twilio", json.dumps({"account_sid": "AC" + "0" * 32})),
         ("aws_s3", json.dumps({"access_key_id": "AKIA", "secret_access_key": "q" * 40})),
+        ("twilio", '{"account_sid": ' * 5000 + '"x"' + "}" * 5000),
     ],
     ids=[
         "too short",
@@ -484,6 +485,7 @@ def test_a_key_added_switched_off_is_stored_switched_off(admin, alice):
         "broken JSON",
         "missing field",
         "malformed field",
+        "JSON nested 5000 deep",
     ],
 )
 def test_a_malformed_secret_gives_form_errors_and_stores_nothing(admin, alice, service, secret):
@@ -585,6 +587,35 @@ def test_testing_skips_deleted_keys(admin, alice, provider):
     response = post_action(admin, "test_keys", [key])
     assert messages_of(response) == ["Tested: 0."]
     assert not AuditEvent.objects.filter(action="tested").exists()
+
+
+def test_testing_more_keys_than_the_action_allows_tests_none(admin, alice, provider):
+    provider.get(MODELS, json={"data": []})
+    keys = [UserAPIKeyFactory(user=alice, service="openai") for _ in range(11)]
+    response = post_action(admin, "test_keys", keys)
+    assert messages_of(response) == ["Select at most 10 keys to test at once; nothing was tested."]
+    assert not provider.calls
+    assert not AuditEvent.objects.filter(action="tested").exists()
+    assert set(UserAPIKey.objects.values_list("status", flat=True)) == {"untested"}
+    response = post_action(admin, "test_keys", keys[:10])
+    assert messages_of(response) == ["Tested: valid: 10."]
+    assert len(provider.calls) == 10
+
+
+def test_the_test_action_spends_the_test_budget_all_or_nothing(admin, alice, provider, settings):
+    settings.REST_FRAMEWORK = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "5/minute"},
+    }
+    provider.get(MODELS, json={"data": []})
+    keys = [UserAPIKeyFactory(user=alice, service="openai") for _ in range(4)]
+    assert messages_of(post_action(admin, "test_keys", keys)) == ["Tested: valid: 4."]
+    response = post_action(admin, "test_keys", keys[:2])
+    (message,) = messages_of(response)
+    assert message.startswith("Too many keys tested in a short time: try again in ")
+    assert message.endswith("Nothing was tested.")
+    assert len(provider.calls) == 4
+    assert messages_of(post_action(admin, "test_keys", keys[:1])) == ["Tested: valid: 1."]
 
 
 def test_switching_keys_off_and_on_audits_each_change(admin, stored):

@@ -381,3 +381,14 @@ def test_e022_reminder_days_that_are_not_days(values):
 def test_good_reminder_days_pass():
     with byok(ROTATION_REMINDER_DAYS=365, UNUSED_REMINDER_DAYS=None, EXPIRY_REMINDER_DAYS=[7]):
         assert checks.check_settings() == []
+
+
+@pytest.mark.parametrize("value", [0, -1, "100", True, 1.5, None])
+def test_e023_a_key_cap_that_is_not_a_whole_number_of_keys(value):
+    with byok(MAX_KEYS_PER_USER=value):
+        assert ids(checks.check_settings()) == ["byok.E023"]
+
+
+def test_a_key_cap_of_one_or_more_passes():
+    with byok(MAX_KEYS_PER_USER=1):
+        assert checks.check_settings() == []

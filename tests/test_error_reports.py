@@ -22,6 +22,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
+from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
 from django.utils.log import AdminEmailHandler
@@ -201,6 +202,29 @@ def api_create(client, user, monkeypatch, service="openai", where="probe"):
     return response, secrets_of(service, credentials), failing
 
 
+def api_create_parse_fails(client, user, monkeypatch):
+    """Session auth with CSRF enforced: DRF parses the body in the CSRF check, before
+    any of byok's view code runs."""
+    credentials = fake_credentials("openai")
+    loads = json.loads
+
+    def failing_json_loads(document, **options):
+        if "service" in document:  # the body, not the session
+            raise InjectedFailure(FAILURE)
+        return loads(document, **options)
+
+    monkeypatch.setattr(json, "loads", failing_json_loads)
+    browser = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    browser.force_login(user)
+    token = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = token
+    body = f'{{"service": "openai", "key": "{credentials}", "test": false}}'
+    response = browser.post(
+        API, body, content_type="application/json", HTTP_X_CSRFTOKEN=_mask_cipher_secret(token)
+    )
+    return response, [credentials], failing_json_loads.__name__
+
+
 def api_update(client, user, monkeypatch, where="probe"):
     old, new = fake_credentials("twilio"), fake_credentials("twilio")
     key = UserAPIKeyFactory(user=user, service="twilio", credentials=old)
@@ -280,6 +304,7 @@ CASES = {
     "API create (GA4), the store fails": partial(
         api_create, service="google_analytics", where="store"
     ),
+    "API create with session auth, parsing the body fails": api_create_parse_fails,
     "API update with a new secret, the probe fails": api_update,
     "API update with a new secret, the store fails": partial(api_update, where="store"),
     "API test of candidate credentials, the probe fails": api_test_candidate,

@@ -122,6 +122,26 @@ def test_adding_without_javascript_redirects_with_a_message(browser, user, provi
     assert (key.nickname, key.status, key.get_secret()) == ("Laptop", "valid", secret)
 
 
+def test_only_a_key_sent_to_the_provider_spends_the_test_budget(browser, provider, settings):
+    settings.REST_FRAMEWORK = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "1/minute"},
+    }
+
+    def add(secret):
+        form = {"api_key": secret, "environment": "production", "test": "on"}
+        return browser.post(f"{BASE}add/openai/", form)
+
+    assert add("sk-short").status_code == 400  # a format error: never sent
+    assert add("sk-short").status_code == 400
+    assert add(fake_credentials("openai")).status_code == 302
+    refused = add(fake_credentials("openai"))
+    assert refused.status_code == 429
+    assert "Too many keys tested in a short time" in html(refused)
+    assert UserAPIKey.objects.count() == 1
+    assert len(provider.calls) == 1
+
+
 def test_a_wrong_format_is_shown_inline_and_stores_nothing(browser):
     secret = "sk-" + "x1" * 10
     response = browser.post(f"{BASE}add/openai/", {"api_key": secret, "environment": "production"})

@@ -19,7 +19,7 @@ PACKAGE = Path(byok.__file__).parent
 FLOORS = [
     {"byok", "byok.version", "byok.conf", "byok.exceptions", "byok.crypto", "byok.http",
      "byok.results", "byok.signals", "byok.rate_limits", "byok.deletion",
-     "byok.task_framework"},
+     "byok.task_framework", "byok.jsonsafe"},
     {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering",

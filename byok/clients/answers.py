@@ -9,12 +9,12 @@ than the event being read. A provider's reader (:class:`OpenAIUsage`,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from byok import jsonsafe
 from byok.services.prices import Tokens
 from byok.usage import MAX_MODEL_LENGTH
 
@@ -26,7 +26,6 @@ JSON_END = 64 << 10
 MAX_EVENT = 8 << 20
 
 _KEY = re.compile(r'"(model|usage)"\s*:\s*')
-_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ class BodyReader:
 
     def _read_json(self, body: bytes) -> None:
         try:
-            data = json.loads(body)
+            data = jsonsafe.loads(body)
         except ValueError:
             return
         if isinstance(data, dict):
@@ -200,7 +199,7 @@ class BodyReader:
             text = end.decode("utf-8", errors="replace")
             for match in _KEY.finditer(text):
                 try:
-                    found[match.group(1)], _ = _DECODER.raw_decode(text, match.end())
+                    found[match.group(1)] = jsonsafe.raw_decode(text, match.end())
                 except ValueError:
                     continue
         self.reader.read(found)

@@ -8,7 +8,6 @@ is returned to the caller, not followed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ import requests
 from django.views.decorators.debug import sensitive_variables
 from requests import PreparedRequest, Response
 
+from byok import jsonsafe
 from byok.clients.hooks import Outcome, outcome_of
 from byok.clients.meter import Meter
 from byok.services.auth import CredentialAuth
@@ -131,7 +131,7 @@ class MeteredSession(requests.Session):
         if len(body) > MAX_HOOK_BODY:
             return {}
         try:
-            data = json.loads(body)
+            data = jsonsafe.loads(body)
         except ValueError:
             return {}
         return data if isinstance(data, dict) else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
@@ -19,6 +20,7 @@ from byok.rest.schema import OpenApiTypes, extend_schema_field
 from byok.results import ProbeStatus
 from byok.services.base import CATEGORIES, MAX_VALUE_LENGTH
 from byok.services.registry import registry
+from byok.validation import MAX_NICKNAME_LENGTH, clean_nickname
 
 #: What a service id looks like (``openai``, ``google_analytics``, a host's own ids).
 SERVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]*$"
@@ -52,6 +54,19 @@ class TextField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class NicknameField(TextField):
+    """A key's nickname, by :func:`byok.validation.clean_nickname`'s rule."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_blank=True, max_length=MAX_NICKNAME_LENGTH, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        try:
+            return clean_nickname(super().to_internal_value(data))
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code=error.code) from None
 
 
 def secret_value(**kwargs: Any) -> serializers.CharField:
@@ -252,7 +267,7 @@ class TestedKeySerializer(APIKeySerializer):
 
 class APIKeyCreateSerializer(CredentialsInput):
     service = ServiceField()
-    nickname = TextField(required=False, allow_blank=True, max_length=100, default="")
+    nickname = NicknameField(required=False, default="")
     environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.default)
     is_default = serializers.BooleanField(default=False)
     test = serializers.BooleanField(
@@ -276,7 +291,7 @@ class APIKeyUpdateSerializer(CredentialsInput):
     """PUT needs the four settings; PATCH any of them. A secret is replaced only if sent."""
 
     ignored_fields = REPRESENTATION_FIELDS
-    nickname = TextField(allow_blank=True, max_length=100)
+    nickname = NicknameField()
     environment = serializers.ChoiceField(choices=Environment.choices)
     is_default = serializers.BooleanField()
     is_active = serializers.BooleanField()

@@ -1,5 +1,8 @@
 """The REST API's throttles: DRF's face of :mod:`byok.rate_limits`, whose budgets the
-pages spend too."""
+pages spend too.
+
+``byok_test`` is not a throttle: a probe spends it when it is about to call a
+provider (:func:`byok.rate_limits.probes_paid_by`), so bad input spends nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from byok.rate_limits import REVEALS, TEST_CALLS, RateLimit
+from byok.rate_limits import REVEALS, RateLimit
 
 
 class ByokThrottle(BaseThrottle):
@@ -27,12 +30,6 @@ class ByokThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
-
-
-class TestThrottle(ByokThrottle):
-    """``test/``, ``{id}/test/`` and new secrets: each sends a request to a provider."""
-
-    limit = TEST_CALLS
 
 
 class RevealThrottle(ByokThrottle):

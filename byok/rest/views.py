@@ -3,9 +3,11 @@ user's key is a 404, and staff get no special access here."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
-from functools import partial
+from collections.abc import Callable
+from functools import partial, wraps
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -18,9 +20,8 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
-from rest_framework.fields import BooleanField
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,9 +41,10 @@ from byok.keys import (
 )
 from byok.models import UserAPIKey
 from byok.probes import test_credentials
-from byok.rate_limits import spend_test_budget
+from byok.rate_limits import probes_paid_by, spend_test_budget
 from byok.rest import serializers as s
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
+from byok.rest.parsers import JSONParser
 from byok.rest.schema import (
     OpenApiParameter,
     OpenApiResponse,
@@ -51,7 +53,7 @@ from byok.rest.schema import (
     extend_schema_view,
     schema_class,
 )
-from byok.rest.throttles import RevealThrottle, TestThrottle
+from byok.rest.throttles import RevealThrottle
 from byok.services.registry import registry
 from byok.stats import keys_per_service, stats_for
 from byok.usage import usage_by_model, usage_for
@@ -138,6 +140,18 @@ class FieldErrors:
             details = exc.get_full_details()
             response.data = details if isinstance(details, dict) else {"non_field_errors": details}
         return response
+
+
+def paid_probes(view_method: Callable[..., Response]) -> Callable[..., Response]:
+    """The probes ``view_method`` sends spend the user's ``byok_test`` budget, each when
+    it is about to call its provider (so bad input spends nothing)."""
+
+    @wraps(view_method)
+    def paying(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with probes_paid_by(request.user):
+            return view_method(view, request, *args, **kwargs)
+
+    return paying
 
 
 class RevealAllowed(BasePermission):
@@ -235,6 +249,17 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
         # Only re-testing and revealing decrypt the secret: the rest never fetch it.
         return keys if self.action in ("retest", "reveal") else keys.masked()
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The host's pagination when it sets one; else a plain array of at most
+        ``BYOK["MAX_KEYS_PER_USER"]`` keys, with ``X-Byok-Truncated: true`` when the
+        user holds more (stored before the cap was lowered)."""
+        if self.paginator is not None:
+            return super().list(request, *args, **kwargs)
+        limit = conf.MAX_KEYS_PER_USER
+        keys = list(self.filter_queryset(self.get_queryset())[: limit + 1])
+        headers = {"X-Byok-Truncated": "true"} if len(keys) > limit else {}
+        return Response(self.get_serializer(keys[:limit], many=True).data, headers=headers)
+
     def get_object(self) -> UserAPIKey:
         try:
             uuid.UUID(str(self.kwargs[self.lookup_field]))
@@ -247,32 +272,18 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
         request.sensitive_post_parameters = "__ALL__"  # type: ignore[attr-defined]
         return super().initialize_request(request, *args, **kwargs)
 
-    def get_throttles(self) -> list[BaseThrottle]:
-        """The host's throttles, plus ours where a provider is called or a secret shown."""
+    def get_throttles(self) -> builtins.list[BaseThrottle]:
+        """The host's throttles, plus ours where a secret is shown.
+
+        Calls to providers spend the ``byok_test`` budget in the view, when a probe
+        is about to send its first request (:func:`~byok.rate_limits.probes_paid_by`):
+        a request refused for bad input spends nothing. An import that tests counts
+        each key it may test, in :meth:`import_keys`.
+        """
         throttles = super().get_throttles()
-        if self.action in ("test", "retest") or self._sends_a_secret_to_test():
-            throttles.append(TestThrottle())
-        elif self.action == "reveal":
+        if self.action == "reveal":
             throttles.append(RevealThrottle())
         return throttles
-
-    @sensitive_variables()
-    def _sends_a_secret_to_test(self) -> bool:
-        """A create or an update with a new secret that asks (or defaults) to test.
-
-        An import that tests counts each key it may test, in :meth:`import_keys`.
-        """
-        if self.action not in ("create", "update", "partial_update"):
-            return False
-        data = self.request.data
-        if not isinstance(data, dict):
-            return False
-        if self.action.endswith("update") and "credentials" not in data and "key" not in data:
-            return False
-        try:
-            return bool(BooleanField().to_internal_value(data.get("test", True)))
-        except ValidationError:
-            return True
 
     @sensitive_variables()
     def finalize_response(
@@ -289,6 +300,8 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
         return response
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, TooManyTests):
+            exc = Throttled(wait=exc.wait)
         if isinstance(exc, DecryptionError):
             logger.error(
                 "API key %s cannot be decrypted (encryption key id %s)",
@@ -317,6 +330,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
             )
         return super().handle_exception(exc)
 
+    @paid_probes
     @sensitive_variables()
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = s.APIKeyCreateSerializer(data=request.data)
@@ -341,6 +355,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
             request=request._request,
         )
 
+    @paid_probes
     @sensitive_variables()
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = self.get_object()
@@ -365,6 +380,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
         responses={200: s.CandidateResultSerializer, **ERRORS, **THROTTLED},
     )
     @action(detail=False, methods=["post"], url_path="test")
+    @paid_probes
     @sensitive_variables()
     def test(self, request: Request) -> Response:
         serializer = s.CandidateSerializer(data=request.data)
@@ -388,6 +404,7 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
         responses={200: s.TestedKeySerializer, **ERRORS, **NOT_FOUND, **UNREADABLE, **THROTTLED},
     )
     @action(detail=True, methods=["post"], url_path="test", url_name="retest")
+    @paid_probes
     @sensitive_variables()
     def retest(self, request: Request, pk: str | None = None, **kwargs: Any) -> Response:
         key = self.get_object()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -16,6 +15,7 @@ from decimal import Decimal
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from byok import jsonsafe
 from byok.http import ProbeResponse
 from byok.results import ProbeResult, ProbeStatus
 from byok.services.answers import Answer
@@ -34,7 +34,7 @@ def read_org_token(token: str) -> dict[str, object] | None:
     """The JSON between ``sntrys_`` and the last ``_``; ``None`` when it does not decode."""
     payload = token[len(ORG_PREFIX) : token.rfind("_")]
     try:
-        data = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True))
+        data = jsonsafe.loads(base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True))
     except (binascii.Error, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -300,15 +300,54 @@ def test_replacing_a_secret_with_a_test_counts_against_the_test_budget(
     assert (first.status_code, second.status_code) == (200, 429)
 
 
-def test_a_request_whose_test_flag_is_unreadable_counts_as_one_that_tests(api, user, provider):
-    """Counted before the body is validated: when in doubt, the budget is spent."""
+BAD_INPUT = {
+    "unreadable test flag": {"service": "openai", "key": "sk-proj-" + "a" * 60, "test": "maybe"},
+    "format error": {"service": "openai", "key": "sk-short"},
+    "unknown service": {"service": "nope", "key": "x" * 40},
+    "unknown field": {"service": "openai", "key": "sk-proj-" + "a" * 60, "owner": 1},
+    "a list": [{"service": "openai"}],
+}
+
+
+def test_requests_refused_for_bad_input_spend_no_test(api, user, provider):
+    """The budget is spent when a probe is about to call the provider, not before."""
+    key = UserAPIKeyFactory(user=user)
     with one_test_a_minute():
-        refused = api.post(
-            BASE, {"service": "openai", "key": fake_credentials("openai"), "test": "maybe"}
+        refused = [api.post(BASE, body, format="json") for body in BAD_INPUT.values()]
+        refused += [  # a format error is test/'s 200 "format_invalid", below
+            api.post(f"{BASE}test/", body, format="json")
+            for name, body in BAD_INPUT.items()
+            if name != "format error"
+        ]
+        refused.append(api.patch(f"{BASE}{key.pk}/", {"key": "sk-short"}, format="json"))
+        refused.append(
+            api.post(BASE, b'{"service": "openai", "key": ', content_type="application/json")
         )
+        missing = api.post(f"{BASE}00000000-0000-0000-0000-000000000000/test/")
+        format_invalid = api.post(f"{BASE}test/", {"service": "openai", "key": "sk-short"})
         tested = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
-    assert refused.status_code == 400
-    assert tested.status_code == 429
+        over = api.post(f"{BASE}test/", {"service": "openai", "key": fake_credentials("openai")})
+    assert {response.status_code for response in refused} == {400}
+    assert missing.status_code == 404
+    assert format_invalid.json()["status"] == "format_invalid"
+    assert (tested.status_code, over.status_code) == (200, 429)
+    assert "Retry-After" in over
+    assert len(provider.calls) == 1
+    assert UserAPIKey.objects.count() == 1
+
+
+def test_a_probe_counts_once_however_many_requests_it_sends(api, user, mocked):
+    """A 5xx is retried once: still one call of the budget."""
+    mocked.get(OPENAI_MODELS, status=503)
+    rates = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_THROTTLE_RATES": {"byok_test": "2/minute"},
+    }
+    body = {"service": "openai", "key": fake_credentials("openai")}
+    with override_settings(REST_FRAMEWORK=rates):
+        statuses = [api.post(f"{BASE}test/", body).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(mocked.calls) == 4
 
 
 def test_a_body_that_is_not_an_object_spends_no_test(api, user, provider):

@@ -125,6 +125,11 @@ class EncryptionKey:
         return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()
 
 
+def format_of(token: str) -> str:
+    """The format of a stored token, as the rotation command reports it (``v1``)."""
+    return "v1" if token.startswith(TOKEN_PREFIX) else "unknown"
+
+
 def encryption_key_id_of(token: str) -> str:
     """The id of the encryption key that made ``token``; ``ValueError`` if it is not a token.
 
@@ -226,6 +231,15 @@ def get_keyring() -> Keyring:
     if _current is None:
         _current = _load_keyring()
     return _current
+
+
+def configured_encryption_key_ids() -> list[str]:
+    """The ids of the configured keys, without failing a page when none is usable
+    (an empty list: then nothing stored can be decrypted)."""
+    try:
+        return get_keyring().ids
+    except ImproperlyConfigured:
+        return []
 
 
 @sensitive_variables()

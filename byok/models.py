@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
-from byok.crypto import Keyring, get_keyring
+from byok.crypto import Keyring, configured_encryption_key_ids, get_keyring
 from byok.deletion import delete_with_owner
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
@@ -217,6 +217,17 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
         """Keys as lists show them: without the ciphertext, which they never decrypt."""
         return self.defer("credentials")
 
+    def decryptable(self) -> UserAPIKeyQuerySet:
+        """Keys with a secret under a configured encryption key (by the stored key id:
+        nothing is decrypted)."""
+        return self.filter(encryption_key_id__in=configured_encryption_key_ids())
+
+    def needing_reentry(self) -> UserAPIKeyQuerySet:
+        """Keys with a secret under an encryption key that is not configured any more:
+        only their owner entering them again makes them usable. (Deleted keys hold no
+        secret and are in neither this nor :meth:`decryptable`.)"""
+        return self.alive().exclude(encryption_key_id__in=configured_encryption_key_ids())
+
     def with_default_flag(self) -> UserAPIKeyQuerySet:
         """Annotate each key with whether it is its slot's default, for
         :attr:`UserAPIKey.is_default` without a query (or an object) per key."""
@@ -362,6 +373,16 @@ class UserAPIKey(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def needs_reentering(self) -> bool:
+        """Whether the secret is under an encryption key that is not configured: the
+        rule of :meth:`UserAPIKeyQuerySet.needing_reentry`, read from the stored key id
+        (no decryption, no query: lists defer the ciphertext)."""
+        return (
+            self.deleted_at is None
+            and self.encryption_key_id not in configured_encryption_key_ids()
+        )
 
     @property
     def is_default(self) -> bool:

@@ -17,7 +17,7 @@ from django.db.models import Count, QuerySet
 from django.views.decorators.debug import sensitive_variables
 
 from byok import audit
-from byok.crypto import Keyring, get_keyring
+from byok.crypto import Keyring, format_of, get_keyring
 from byok.exceptions import DecryptionError
 from byok.models import AuditAction, UserAPIKey
 
@@ -130,14 +130,16 @@ def rotate(
     return report
 
 
-def next_batch(old: str, after: Any, size: int) -> QuerySet[UserAPIKey]:
+def next_batch(
+    old: str, after: Any, size: int, fields: tuple[str, ...] = ("pk", "credentials")
+) -> QuerySet[UserAPIKey]:
     """The next ``size`` rows under the encryption key ``old`` after the primary key
     ``after`` (``None``: from the first): a range of the ``(encryption_key_id, id)``
     index, read in its order, so no sort either."""
     rows = UserAPIKey.objects.filter(encryption_key_id=old)
     if after is not None:
         rows = rows.filter(pk__gt=after)
-    return rows.order_by("pk").only("pk", "credentials")[:size]
+    return rows.order_by("pk").only(*fields)[:size]
 
 
 def _rotate_rows_of(
@@ -168,3 +170,77 @@ def _rotate_rows_of(
         report.reencrypted += len(done)
         if progress is not None:
             progress(report.reencrypted + len(report.failed), report.pending)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored secret that does not decrypt: where it is and why, never what it holds."""
+
+    encryption_key_id: str
+    format: str
+    row: str
+    owner: str
+    service: str
+    reason: str
+
+
+@dataclass
+class VerifyReport:
+    """Rows checked and rows that failed, per (encryption key id, format)."""
+
+    known_encryption_key_ids: list[str]
+    checked: dict[tuple[str, str], int] = field(default_factory=dict)
+    failed: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+
+#: What verifying reads of a row: enough to name it, and its ciphertext.
+_VERIFY_FIELDS = ("pk", "credentials", "user", "team", "service")
+
+
+def verify(
+    *, batch_size: int = 500, found: Callable[[Unreadable], None] | None = None
+) -> VerifyReport:
+    """Decrypt every stored secret and throw the plaintext away, to find the rows that
+    no configured key opens. Changes nothing.
+
+    The rows of each key are walked in batches on the ``(encryption_key_id, id)``
+    index, as rotation walks them, so memory stays flat: the report holds counts, and
+    each failing row goes to ``found`` as it is met.
+    """
+    keyring = get_keyring()
+    report = VerifyReport(keyring.ids)
+    for encryption_key_id in sorted(rows_per_key()):
+        last_pk = None
+        while batch := list(next_batch(encryption_key_id, last_pk, batch_size, _VERIFY_FIELDS)):
+            for key in batch:
+                _verify_row(key, encryption_key_id, keyring, report, found)
+            last_pk = batch[-1].pk
+    return report
+
+
+@sensitive_variables()
+def _verify_row(
+    key: UserAPIKey,
+    encryption_key_id: str,
+    keyring: Keyring,
+    report: VerifyReport,
+    found: Callable[[Unreadable], None] | None,
+) -> None:
+    assert key.credentials is not None
+    group = (encryption_key_id, format_of(key.credentials.token))
+    report.checked[group] = report.checked.get(group, 0) + 1
+    try:
+        key.credentials.open(keyring)
+    except DecryptionError as error:
+        reason = error.reason
+    except ValueError:  # authenticated, yet not the JSON byok seals
+        reason = "the decrypted value is not a credential mapping"
+    else:
+        return
+    report.failed[group] = report.failed.get(group, 0) + 1
+    if found is not None:
+        found(Unreadable(*group, str(key.pk), key.owner.label, key.service, reason))

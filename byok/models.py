@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
-from byok.crypto import Keyring, configured_encryption_key_ids, get_keyring
+from byok.crypto import Keyring, binding, configured_encryption_key_ids, get_keyring
 from byok.deletion import delete_with_owner
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
@@ -414,10 +414,17 @@ class UserAPIKey(models.Model):
         self.seal(clean, get_keyring())
         self.masked_key = self.get_service().mask(clean)
 
+    @property
+    def binding(self) -> bytes:
+        """What a format 2 ciphertext is bound to: this row's id, owner and service
+        (none of which changes after the key is stored)."""
+        return binding(self.pk, self.owner.label, self.service)
+
     @sensitive_variables()
     def seal(self, credentials: dict[str, str], keyring: Keyring) -> None:
-        """Encrypt ``credentials`` under the keyring's primary key, with their fingerprint."""
-        self.credentials = SealedCredentials.seal(credentials, keyring)
+        """Encrypt ``credentials`` under the keyring's primary key, bound to this row,
+        with their fingerprint."""
+        self.credentials = SealedCredentials.seal(credentials, keyring, binding=self.binding)
         self.fingerprint = keyring.fingerprint(canonical_bytes(credentials))
         self.encryption_key_id = self.credentials.encryption_key_id
 
@@ -436,7 +443,7 @@ class UserAPIKey(models.Model):
         if self.credentials is None:
             raise ValueError(f"API key {self.pk} was deleted; its secret is gone.")
         try:
-            return self.credentials.open()
+            return self.credentials.open(binding=self.binding)
         except DecryptionError as error:
             raise error.for_row(self.pk) from None
 

@@ -82,18 +82,18 @@ def test_verify_lists_each_row_that_fails_per_key_and_format_and_fails(stored):
     assert "3 of 6 stored secrets cannot be decrypted" in str(error)
     lost_user, lost_team = stored.lost
     assert (
-        f"  {stored.lost_id}  v1  {lost_user.pk}  user:{lost_user.user_id}  stripe  "
+        f"  {stored.lost_id}  v2  {lost_user.pk}  user:{lost_user.user_id}  stripe  "
         "(it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS'])"
     ) in output
-    assert f"  {stored.lost_id}  v1  {lost_team.pk}  team:{lost_team.team_id}  github  " in output
+    assert f"  {stored.lost_id}  v2  {lost_team.pk}  team:{lost_team.team_id}  github  " in output
     tampered = stored.tampered
     assert (
-        f"  {stored.configured_id}  v1  {tampered.pk}  user:{tampered.user_id}  anthropic  "
-        "(the ciphertext does not authenticate with this key)"
+        f"  {stored.configured_id}  v2  {tampered.pk}  user:{tampered.user_id}  anthropic  "
+        "(the ciphertext does not authenticate with this key in this row"
     ) in output
     table = output.split("(checked, failed):")[1]
-    assert f"  {stored.configured_id}  v1  primary                  4          1" in table
-    assert f"  {stored.lost_id}  v1  NOT CONFIGURED           2          2" in table
+    assert f"  {stored.configured_id}  v2  primary                  4          1" in table
+    assert f"  {stored.lost_id}  v2  NOT CONFIGURED           2          2" in table
     for readable in stored.readable:
         assert str(readable.pk) not in output
 

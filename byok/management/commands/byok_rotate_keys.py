@@ -11,7 +11,8 @@ from byok.rotation import RotationReport, Unreadable, VerifyReport, plan, rotate
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret under the first key of BYOK['ENCRYPTION_KEYS']. "
+        "Re-encrypt every stored secret under the first key of BYOK['ENCRYPTION_KEYS'], "
+        "in format 2 (bound to its row). "
         "Batched, resumable and safe to run again; prints no secret. With --verify, "
         "decrypt every stored secret instead and list the rows that fail."
     )
@@ -46,12 +47,17 @@ class Command(BaseCommand):
             return
         report = plan()
         self._table("before", report.before, report)
+        self._formats("before", report.formats_before)
         if dry_run:
-            self.stdout.write(f"Dry run: {report.pending} rows would be re-encrypted.")
+            self.stdout.write(
+                f"Dry run: {report.pending} rows would be re-encrypted "
+                f"({report.pending_upgrades} of them upgraded from format 1 to format 2)."
+            )
             return
         with audit.source("command:byok_rotate_keys"):
             rotate(report, batch_size=batch_size, progress=self._progress)
         self._table("after", report.after, report)
+        self._formats("after", report.formats_after)
         self.stdout.write(self.style.SUCCESS(f"{report.reencrypted} rows re-encrypted."))
         problems = []
         if report.failed:
@@ -105,6 +111,11 @@ class Command(BaseCommand):
                 "keys back in BYOK['ENCRYPTION_KEYS'], or have their owners enter them again."
             )
         self.stdout.write(self.style.SUCCESS(f"All {checked} stored secrets decrypt."))
+
+    def _formats(self, when: str, counts: dict[tuple[str, str], int]) -> None:
+        self.stdout.write(f"Rows per encryption key and format {when}:")
+        for (encryption_key_id, token_format), rows in counts.items():
+            self.stdout.write(f"  {encryption_key_id}  {token_format:<3} {rows:>10}")
 
     def _progress(self, done: int, total: int) -> None:
         self.stdout.write(f"Re-encrypted {done} of {total} rows ({done * 100 // max(total, 1)}%)")

@@ -39,7 +39,7 @@ def measure() -> float:
 
     def baseline() -> object:
         row = UserAPIKey.objects.get(pk=key.pk)
-        return keyring.decrypt(row.credentials.token)
+        return keyring.decrypt(row.credentials.token, row.binding)
 
     assert ours() == key.get_secret()
     with CaptureQueriesContext(connection) as queries:

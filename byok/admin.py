@@ -123,6 +123,25 @@ def acting(request: HttpRequest, key: UserAPIKey) -> Any:
     return None if key.team_id is not None else request.user
 
 
+class DecryptableFilter(admin.SimpleListFilter):
+    """Keys whose secret is under a configured encryption key, or not (by the stored key
+    id: nothing is decrypted). Deleted keys hold no secret and are in neither."""
+
+    title = _("decryptable")
+    parameter_name = "decryptable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", str(_("Yes"))), ("no", str(_("No: needs re-entering")))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[UserAPIKey]) -> Any:
+        keys: UserAPIKeyQuerySet = queryset  # type: ignore[assignment]
+        if self.value() == "yes":
+            return keys.decryptable()
+        if self.value() == "no":
+            return keys.needing_reentry()
+        return queryset
+
+
 #: The class of the masked key in the key list (byok/admin.css): one line, monospace.
 HINT = "byok-admin-hint"
 
@@ -370,6 +389,7 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ExpiryFilter,
         SecretAgeFilter,
         UnusedFilter,
+        DecryptableFilter,
     ]
     list_select_related = ["user", "team"]
     readonly_fields = [

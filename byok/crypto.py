@@ -6,9 +6,16 @@ from it with HKDF, one per purpose, and hands the AES and HMAC keys to
 django-cryptography explicitly. ``SECRET_KEY`` is never involved, so rotating it
 loses nothing.
 
-A token looks like ``byok:1:<key id>:<base64 ciphertext>``. The key id is
+A token looks like ``byok:<format>:<key id>:<base64 ciphertext>``. The key id is
 derived from the key, so decryption tries exactly one key and the rotation
-command can tell which rows still use an old one.
+command can tell which rows still use an old one. It sits at the same place in
+both formats, so SQL reads it from either with one ``SUBSTR``.
+
+- Format 1 (``byok:1:``, read only): a Fernet token from django-cryptography
+  (AES-256-CBC and HMAC-SHA256). Nothing ties it to the row it is stored in.
+- Format 2 (``byok:2:``, what byok writes): AES-256-GCM, the nonce, ciphertext and
+  tag in one URL-safe base64 string, with the row's id, owner and service as
+  associated data (:func:`binding`): copied into another row, it does not decrypt.
 """
 
 from __future__ import annotations
@@ -18,11 +25,14 @@ import binascii
 import functools
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from collections.abc import Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -35,6 +45,12 @@ from byok.exceptions import DecryptionError
 KEY_BYTES = 32
 ENCRYPTION_KEY_ID_LENGTH = 8
 TOKEN_PREFIX = "byok:1:"  # noqa: S105 - a format marker, not a password
+TOKEN_PREFIX_V2 = "byok:2:"  # noqa: S105 - the same length: the key id stays in place
+#: Each token prefix and the name the rotation command reports it under.
+FORMATS = {TOKEN_PREFIX: "v1", TOKEN_PREFIX_V2: "v2"}
+#: Where the format digit sits in a token, 1-based, as SQL's SUBSTR counts.
+FORMAT_POSITION = len("byok:") + 1
+NONCE_BYTES = 12
 _ID_START = len(TOKEN_PREFIX)
 _ID_END = _ID_START + ENCRYPTION_KEY_ID_LENGTH
 # Where the key id sits in a token, 1-based, as SQL's SUBSTR counts.
@@ -98,17 +114,31 @@ class EncryptionKey:
             signer=FernetSigner(key=_derive(material, b"byok hmac-sha256"), algorithm="sha256"),
         )
         self._fingerprint_key = _derive(material, b"byok fingerprint")
+        self._aead = AESGCM(_derive(material, b"byok aes-256-gcm bound v2"))
 
     def __repr__(self) -> str:
         return f"<EncryptionKey {self.id}>"
 
     @sensitive_variables()
-    def encrypt(self, plaintext: bytes) -> str:
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> str:
+        """A format 2 token that decrypts only with the same ``associated_data``."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+        return f"{TOKEN_PREFIX_V2}{self.id}:{base64.urlsafe_b64encode(sealed).decode('ascii')}"
+
+    @sensitive_variables()
+    def encrypt_v1(self, plaintext: bytes) -> str:
+        """A format 1 token, as byok wrote before format 2: only for tests and benchmarks
+        that need rows of the old format."""
         payload = base64.urlsafe_b64encode(self._fernet.encrypt(plaintext)).decode("ascii")
         return f"{TOKEN_PREFIX}{self.id}:{payload}"
 
     @sensitive_variables()
-    def decrypt(self, token: str) -> bytes:
+    def decrypt(self, token: str, associated_data: bytes | None = None) -> bytes:
+        """The plaintext of a token of either format; ``associated_data`` (the row's
+        :func:`binding`) is required for format 2 and not used by format 1."""
+        if token.startswith(TOKEN_PREFIX_V2):
+            return self._decrypt_v2(token, associated_data)
         from django_cryptography.core.signing import BadSignature
         from django_cryptography.utils.crypto import InvalidToken
 
@@ -121,8 +151,37 @@ class EncryptionKey:
             ) from None
 
     @sensitive_variables()
+    def _decrypt_v2(self, token: str, associated_data: bytes | None) -> bytes:
+        if associated_data is None:
+            raise DecryptionError(
+                self.id, reason="a format 2 ciphertext decrypts only with its row's binding"
+            )
+        try:
+            sealed = base64.urlsafe_b64decode(token[_ID_END + 1 :])
+            return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
+        except (binascii.Error, ValueError, InvalidTag):
+            raise DecryptionError(
+                self.id,
+                reason=(
+                    "the ciphertext does not authenticate with this key in this row "
+                    "(moved from another row, or tampered with)"
+                ),
+            ) from None
+
+    @sensitive_variables()
     def fingerprint(self, material: bytes) -> str:
         return hmac.new(self._fingerprint_key, material, hashlib.sha256).hexdigest()
+
+
+def binding(row_id: object, owner_label: str, service: str) -> bytes:
+    """The associated data of a format 2 token: the row it belongs to. ``owner_label``
+    is ``user:<pk>`` or ``team:<pk>``."""
+    return f"byok:v2:{row_id}:{owner_label}:{service}".encode()
+
+
+def format_of(token: str) -> str:
+    """The format of a stored token, as the rotation command reports it (``v1``, ``v2``)."""
+    return FORMATS.get(token[:_ID_START], "unknown")
 
 
 def encryption_key_id_of(token: str) -> str:
@@ -133,7 +192,7 @@ def encryption_key_id_of(token: str) -> str:
     """
     encryption_key_id = token[_ID_START:_ID_END]
     if (
-        not token.startswith(TOKEN_PREFIX)
+        token[:_ID_START] not in FORMATS
         or token[_ID_END : _ID_END + 1] != ":"
         or not _HEX_ID.fullmatch(encryption_key_id)
     ):
@@ -163,11 +222,12 @@ class Keyring:
         return list(self._by_id)
 
     @sensitive_variables()
-    def encrypt(self, plaintext: bytes) -> str:
-        return self.primary.encrypt(plaintext)
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> str:
+        """A format 2 token under the primary key, bound to ``associated_data``."""
+        return self.primary.encrypt(plaintext, associated_data)
 
     @sensitive_variables()
-    def decrypt(self, token: str) -> bytes:
+    def decrypt(self, token: str, associated_data: bytes | None = None) -> bytes:
         try:
             encryption_key_id = encryption_key_id_of(token)
         except ValueError:
@@ -180,7 +240,7 @@ class Keyring:
                 encryption_key_id,
                 reason="it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']",
             )
-        return key.decrypt(token)
+        return key.decrypt(token, associated_data)
 
     @sensitive_variables()
     def fingerprint(self, material: bytes) -> str:
@@ -226,6 +286,15 @@ def get_keyring() -> Keyring:
     if _current is None:
         _current = _load_keyring()
     return _current
+
+
+def configured_encryption_key_ids() -> list[str]:
+    """The ids of the configured keys, without failing a page when none is usable
+    (an empty list: then nothing stored can be decrypted)."""
+    try:
+        return get_keyring().ids
+    except ImproperlyConfigured:
+        return []
 
 
 @sensitive_variables()

@@ -22,15 +22,27 @@ from django.views.decorators.debug import sensitive_variables
 from byok.crypto import (
     ENCRYPTION_KEY_ID_LENGTH,
     ENCRYPTION_KEY_ID_POSITION,
+    FORMAT_POSITION,
     Keyring,
     encryption_key_id_of,
+    format_of,
     get_keyring,
 )
+
+#: Format 2 pads what it encrypts with spaces (JSON ignores them) to a multiple of this,
+#: so that a ciphertext tells a credential's length only roughly, as format 1's did.
+PADDING = 16
 
 
 def canonical_bytes(credentials: Mapping[str, str]) -> bytes:
     """One byte string per credential mapping: what is encrypted and fingerprinted."""
     return json.dumps(dict(credentials), sort_keys=True, separators=(",", ":")).encode()
+
+
+@sensitive_variables()
+def padded(plaintext: bytes) -> bytes:
+    """``plaintext`` with trailing spaces up to a multiple of :data:`PADDING`."""
+    return plaintext + b" " * (-len(plaintext) % PADDING)
 
 
 class SealedCredentials:
@@ -45,19 +57,30 @@ class SealedCredentials:
     @classmethod
     @sensitive_variables()
     def seal(
-        cls, credentials: Mapping[str, str], keyring: Keyring | None = None
+        cls, credentials: Mapping[str, str], keyring: Keyring | None = None, *, binding: bytes
     ) -> SealedCredentials:
-        """Encrypt a credential mapping with the primary key."""
-        return cls((keyring or get_keyring()).encrypt(canonical_bytes(credentials)))
+        """Encrypt a credential mapping with the primary key, bound to its row
+        (:func:`byok.crypto.binding`)."""
+        plaintext = padded(canonical_bytes(credentials))
+        return cls((keyring or get_keyring()).encrypt(plaintext, binding))
 
     @property
     def encryption_key_id(self) -> str:
         return encryption_key_id_of(self.token)
 
+    @property
+    def format(self) -> str:
+        """``v1`` or ``v2``."""
+        return format_of(self.token)
+
     @sensitive_variables()
-    def open(self, keyring: Keyring | None = None) -> dict[str, str]:
-        """Decrypt. Raises :class:`byok.exceptions.DecryptionError` if no key fits."""
-        credentials: dict[str, str] = json.loads((keyring or get_keyring()).decrypt(self.token))
+    def open(
+        self, keyring: Keyring | None = None, *, binding: bytes | None = None
+    ) -> dict[str, str]:
+        """Decrypt. Raises :class:`byok.exceptions.DecryptionError` if no key fits, or if
+        a format 2 token is not opened with the binding of the row it was sealed in."""
+        plaintext = (keyring or get_keyring()).decrypt(self.token, binding)
+        credentials: dict[str, str] = json.loads(plaintext)
         return credentials
 
     def __repr__(self) -> str:
@@ -98,6 +121,26 @@ class EncryptionKeyId(models.Transform):
         return sql, tuple(params)
 
 
+class EncryptionFormat(models.Transform):
+    """``credentials__format``: the format digit of a stored value (``"1"`` or ``"2"``)."""
+
+    lookup_name = "format"
+    output_field = models.CharField()
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        substring = Substr(self.lhs, FORMAT_POSITION, 1, output_field=models.CharField())
+        sql, params = compiler.compile(substring)
+        return sql, tuple(params)
+
+
 #: ``credentials__encryption_key_id``, and ``credentials__key_id``, its name before 0.2
 #: (deprecated: ``key_id`` names a stored key's id everywhere else).
 ENCRYPTION_KEY_ID_LOOKUPS = (EncryptionKeyId.lookup_name, "key_id")
@@ -114,7 +157,8 @@ class EncryptedCredentialsField(_TextField):
 
     Assign a :class:`SealedCredentials` (``UserAPIKey.set_credentials`` makes one);
     a plain mapping is refused so that a display hint and fingerprint can never
-    go stale. Only ``isnull``, ``encryption_key_id`` and ciphertext equality can be queried.
+    go stale. Only ``isnull``, ``encryption_key_id``, ``format`` and ciphertext equality
+    can be queried.
     """
 
     description = _("Credentials encrypted with the byok keyring")
@@ -155,4 +199,6 @@ class EncryptedCredentialsField(_TextField):
         return super().get_lookup(lookup_name) if lookup_name in ("isnull", "exact") else None
 
     def get_transform(self, lookup_name: str) -> Any:
+        if lookup_name == EncryptionFormat.lookup_name:
+            return EncryptionFormat
         return EncryptionKeyId if lookup_name in ENCRYPTION_KEY_ID_LOOKUPS else None

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok.conf import conf
-from byok.crypto import Keyring, get_keyring
+from byok.crypto import Keyring, binding, configured_encryption_key_ids, get_keyring
 from byok.deletion import delete_with_owner
 from byok.exceptions import DecryptionError
 from byok.fields import EncryptedCredentialsField, SealedCredentials, canonical_bytes
@@ -219,6 +219,17 @@ class UserAPIKeyQuerySet(models.QuerySet["UserAPIKey"]):
         """Keys as lists show them: without the ciphertext, which they never decrypt."""
         return self.defer("credentials")
 
+    def decryptable(self) -> UserAPIKeyQuerySet:
+        """Keys with a secret under a configured encryption key (by the stored key id:
+        nothing is decrypted)."""
+        return self.filter(encryption_key_id__in=configured_encryption_key_ids())
+
+    def needing_reentry(self) -> UserAPIKeyQuerySet:
+        """Keys with a secret under an encryption key that is not configured any more:
+        only their owner entering them again makes them usable. (Deleted keys hold no
+        secret and are in neither this nor :meth:`decryptable`.)"""
+        return self.alive().exclude(encryption_key_id__in=configured_encryption_key_ids())
+
     def with_default_flag(self) -> UserAPIKeyQuerySet:
         """Annotate each key with whether it is its slot's default, for
         :attr:`UserAPIKey.is_default` without a query (or an object) per key."""
@@ -366,6 +377,16 @@ class UserAPIKey(models.Model):
         return self.deleted_at is not None
 
     @property
+    def needs_reentering(self) -> bool:
+        """Whether the secret is under an encryption key that is not configured: the
+        rule of :meth:`UserAPIKeyQuerySet.needing_reentry`, read from the stored key id
+        (no decryption, no query: lists defer the ciphertext)."""
+        return (
+            self.deleted_at is None
+            and self.encryption_key_id not in configured_encryption_key_ids()
+        )
+
+    @property
     def is_default(self) -> bool:
         """Whether this key serves its (user, service, environment)."""
         if "default_preference_id" in self.__dict__:  # see with_default_flag()
@@ -395,10 +416,17 @@ class UserAPIKey(models.Model):
         self.seal(clean, get_keyring())
         self.masked_key = self.get_service().mask(clean)
 
+    @property
+    def binding(self) -> bytes:
+        """What a format 2 ciphertext is bound to: this row's id, owner and service
+        (none of which changes after the key is stored)."""
+        return binding(self.pk, self.owner.label, self.service)
+
     @sensitive_variables()
     def seal(self, credentials: dict[str, str], keyring: Keyring) -> None:
-        """Encrypt ``credentials`` under the keyring's primary key, with their fingerprint."""
-        self.credentials = SealedCredentials.seal(credentials, keyring)
+        """Encrypt ``credentials`` under the keyring's primary key, bound to this row,
+        with their fingerprint."""
+        self.credentials = SealedCredentials.seal(credentials, keyring, binding=self.binding)
         self.fingerprint = keyring.fingerprint(canonical_bytes(credentials))
         self.encryption_key_id = self.credentials.encryption_key_id
 
@@ -417,7 +445,7 @@ class UserAPIKey(models.Model):
         if self.credentials is None:
             raise ValueError(f"API key {self.pk} was deleted; its secret is gone.")
         try:
-            return self.credentials.open()
+            return self.credentials.open(binding=self.binding)
         except DecryptionError as error:
             raise error.for_row(self.pk) from None
 

@@ -21,10 +21,11 @@ from django.views.decorators.debug import sensitive_variables
 from byok import budgets, teams
 from byok.budgets import Hold
 from byok.conf import conf
+from byok.crypto import binding
 from byok.exceptions import DecryptionError, NoAPIKey
 from byok.fields import SealedCredentials
 from byok.lookup import BudgetRow, Found, find
-from byok.models import AppliesTo, Environment, UserAPIKey
+from byok.models import AppliesTo, Environment, Owner, UserAPIKey
 from byok.services.base import Service
 from byok.services.registry import registry
 from byok.signals import key_used
@@ -95,7 +96,7 @@ def resolve_api_key(
         raise NoAPIKey(service, fallback_refused=choice.refused)
     rows = () if found is None else found.budgets
     _refuse_if_over_budget(user, service, rows, SPENDS[choice.source], choice.team_id)
-    resolved = _resolved(definition, choice, environment, rows)
+    resolved = _resolved(definition, choice, environment, rows, user)
     key_used.send(
         sender=UserAPIKey,
         user=user,
@@ -140,14 +141,20 @@ def choose(found: Found | None, service: str, *, fallback: bool = True) -> Choic
 
 @sensitive_variables()
 def _resolved(
-    definition: Service, choice: Choice, environment: str, rows: tuple[BudgetRow, ...]
+    definition: Service,
+    choice: Choice,
+    environment: str,
+    rows: tuple[BudgetRow, ...],
+    user: Any,
 ) -> ResolvedKey:
     assert choice.source is not None
     if choice.sealed is None:
         credentials = definition.normalize(conf.PLATFORM_KEYS[definition.id])
     else:
         try:
-            credentials = choice.sealed.open()
+            owner = Owner.team(choice.team_id) if choice.source == "team" else Owner.user(user)
+            row = binding(choice.key_id, owner.label, definition.id)
+            credentials = choice.sealed.open(binding=row)
         except DecryptionError as error:
             raise error.for_row(choice.key_id) from None
     value = definition.present(credentials)

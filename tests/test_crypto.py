@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from byok.crypto import (
     ENCRYPTION_KEY_ID_LENGTH,
-    TOKEN_PREFIX,
+    TOKEN_PREFIX_V2,
     EncryptionKey,
     Keyring,
     KeyTooShort,
@@ -23,6 +23,8 @@ from byok.exceptions import DecryptionError
 from support import OTHER_ENCRYPTION_KEY, frames_from_byok
 
 PLAINTEXT = b'{"api_key":"sk-proj-plaintext-under-test"}'
+#: The associated data a format 2 token is bound to (a row's, as byok.crypto.binding makes it).
+ROW = b"byok:v2:5b0f4d1e-8a4b-4c55-9a66-1c1f3b8e2a10:user:1:openai"
 
 
 def keyring(*keys):
@@ -143,28 +145,30 @@ def test_the_keyring_is_built_once_per_key_list():
 
 def test_token_names_its_key_and_round_trips():
     ring = keyring(generate_key())
-    token = ring.encrypt(PLAINTEXT)
-    assert token.startswith(TOKEN_PREFIX)
+    token = ring.encrypt(PLAINTEXT, ROW)
+    assert token.startswith(TOKEN_PREFIX_V2)
     assert encryption_key_id_of(token) == ring.primary.id
     assert len(ring.primary.id) == ENCRYPTION_KEY_ID_LENGTH
-    assert ring.decrypt(token) == PLAINTEXT
+    assert ring.decrypt(token, ROW) == PLAINTEXT
 
 
 def test_same_plaintext_encrypts_differently_each_time():
     ring = keyring(generate_key())
-    assert ring.encrypt(PLAINTEXT) != ring.encrypt(PLAINTEXT)
+    assert ring.encrypt(PLAINTEXT, ROW) != ring.encrypt(PLAINTEXT, ROW)
 
 
 def test_any_configured_key_decrypts_its_own_tokens():
     old, new = generate_key(), generate_key()
-    token = keyring(old).encrypt(PLAINTEXT)
-    assert keyring(new, old).decrypt(token) == PLAINTEXT
-    assert encryption_key_id_of(keyring(new, old).encrypt(PLAINTEXT)) == keyring(new).primary.id
+    token = keyring(old).encrypt(PLAINTEXT, ROW)
+    assert keyring(new, old).decrypt(token, ROW) == PLAINTEXT
+    assert (
+        encryption_key_id_of(keyring(new, old).encrypt(PLAINTEXT, ROW)) == keyring(new).primary.id
+    )
 
 
 def test_a_token_from_a_missing_key_names_that_key():
     old = keyring(generate_key())
-    token = old.encrypt(PLAINTEXT)
+    token = old.encrypt(PLAINTEXT, ROW)
     with pytest.raises(DecryptionError) as excinfo:
         keyring(generate_key()).decrypt(token)
     assert excinfo.value.encryption_key_id == old.primary.id
@@ -174,21 +178,25 @@ def test_a_token_from_a_missing_key_names_that_key():
     )
 
 
-def test_tampered_ciphertext_is_refused_not_returned():
+@pytest.mark.parametrize("token_format", ["v1", "v2"])
+def test_tampered_ciphertext_is_refused_not_returned(token_format):
     ring = keyring(generate_key())
-    token = ring.encrypt(PLAINTEXT)
+    if token_format == "v1":
+        token = ring.primary.encrypt_v1(PLAINTEXT)
+    else:
+        token = ring.encrypt(PLAINTEXT, ROW)
     flipped = token[:-10] + ("A" if token[-10] != "A" else "B") + token[-9:]
     with pytest.raises(DecryptionError) as excinfo:
-        ring.decrypt(flipped)
-    assert excinfo.value.reason == "the ciphertext does not authenticate with this key"
+        ring.decrypt(flipped, ROW)
+    assert excinfo.value.reason.startswith("the ciphertext does not authenticate with this key")
 
 
 def test_a_token_under_a_forged_key_id_does_not_decrypt():
     real, other = keyring(generate_key()), keyring(generate_key())
-    token = other.encrypt(PLAINTEXT)
+    token = other.encrypt(PLAINTEXT, ROW)
     forged = token.replace(other.primary.id, real.primary.id, 1)
     with pytest.raises(DecryptionError):
-        real.decrypt(forged)
+        real.decrypt(forged, ROW)
 
 
 def test_garbage_is_not_a_token():
@@ -204,7 +212,7 @@ def test_garbage_is_not_a_token():
         "byok:1:62feae5eXgAAAAB",  # no separator after the id
         "byok:1:62feae5",  # cut short
         "byok:1:",
-        "byok:2:62feae5e:gAAAAAB",  # another format
+        "byok:3:62feae5e:gAAAAAB",  # a format not known
         "nope:1:62feae5e:gAAAAAB",  # a separator where a token has one, no prefix
         "BYOK:1:62feae5e:gAAAAAB",
         "byok:1:62FEAE5E:gAAAAAB",  # ids are lowercase hex
@@ -241,7 +249,7 @@ def test_the_key_id_is_read_from_its_place_in_the_token():
 def test_a_non_ascii_or_broken_ciphertext_is_a_decryption_error(change):
     ring = keyring(generate_key())
     with pytest.raises(DecryptionError, match="does not authenticate") as excinfo:
-        ring.decrypt(change(ring.encrypt(PLAINTEXT)))
+        ring.decrypt(change(ring.encrypt(PLAINTEXT, ROW)), ROW)
     assert excinfo.value.encryption_key_id == ring.primary.id
 
 
@@ -264,10 +272,10 @@ def test_fingerprints_under_every_key_primary_first():
 def test_subkeys_do_not_depend_on_secret_key():
     key = generate_key()
     with override_settings(SECRET_KEY="first-secret-key-value-for-this-test"):
-        token = keyring(key).encrypt(PLAINTEXT)
+        token = keyring(key).encrypt(PLAINTEXT, ROW)
         fingerprint = keyring(key).fingerprint(PLAINTEXT)
     with override_settings(SECRET_KEY="a-completely-different-secret-key"):
-        assert keyring(key).decrypt(token) == PLAINTEXT
+        assert keyring(key).decrypt(token, ROW) == PLAINTEXT
         assert keyring(key).fingerprint(PLAINTEXT) == fingerprint
 
 
@@ -322,9 +330,9 @@ django.setup()
 from django.test import override_settings
 from byok.crypto import generate_key, get_keyring
 with override_settings(BYOK={"ENCRYPTION_KEYS": [generate_key()]}):
-    token = get_keyring().encrypt(b"first use")
+    token = get_keyring().encrypt(b"first use", b"a row")
 with override_settings(BYOK={"ENCRYPTION_KEYS": [generate_key()]}):
-    get_keyring().encrypt(b"later use")
+    get_keyring().encrypt(b"later use", b"a row")
 print("ok")
 """
 
@@ -349,10 +357,10 @@ def failing_key():
     """A key whose cipher fails deep inside, with the plaintext in hand."""
     key = EncryptionKey(parse_key(generate_key()))
 
-    def fail(plaintext):
+    def fail(*args):
         raise RuntimeError("injected failure deep inside")
 
-    key._fernet = type("FailingFernet", (), {"encrypt": staticmethod(fail)})()
+    key._aead = type("FailingAEAD", (), {"encrypt": staticmethod(fail)})()
     return key
 
 
@@ -367,9 +375,9 @@ SECRET = "sk-proj-this-secret-must-stay-out-of-error-reports"
         lambda: parse_key(SHORT_SECRET_KEY),
         lambda: _derive(MATERIAL, b"byok test"),
         lambda: EncryptionKey(MATERIAL),
-        lambda: failing_key().encrypt(SECRET.encode()),
+        lambda: failing_key().encrypt(SECRET.encode(), ROW),
         lambda: EncryptionKey(parse_key(generate_key())).fingerprint(SECRET),
-        lambda: Keyring([failing_key()]).encrypt(SECRET.encode()),
+        lambda: Keyring([failing_key()]).encrypt(SECRET.encode(), ROW),
         lambda: keyring(generate_key()).fingerprint(SECRET),
         lambda: keyring(generate_key()).fingerprints(SECRET),
         lambda: _keyring_for((OTHER_ENCRYPTION_KEY, SHORT_SECRET_KEY)),
@@ -397,10 +405,10 @@ def failing_decryption(ring):
     """``ring`` with every key's cipher failing deep inside, a token in hand."""
     for key in ring._by_id.values():
 
-        def fail(data):
+        def fail(*args):
             raise RuntimeError("injected failure deep inside")
 
-        key._fernet = type("FailingFernet", (), {"decrypt": staticmethod(fail)})()
+        key._aead = type("FailingAEAD", (), {"decrypt": staticmethod(fail)})()
     return ring
 
 
@@ -408,10 +416,10 @@ def failing_decryption(ring):
 def test_error_reports_show_no_stored_token(through):
     """A token is as good as its secret to whoever holds a retired key: hidden too."""
     ring = keyring(generate_key())
-    token = ring.encrypt(PLAINTEXT)
+    token = ring.encrypt(PLAINTEXT, ROW)
     failing_decryption(ring)
     target = ring.primary if through == "EncryptionKey" else ring
-    shown, held = frames_from_byok(lambda: target.decrypt(token))
+    shown, held = frames_from_byok(lambda: target.decrypt(token, ROW))
     payload = token.rsplit(":", 1)[1]
     assert payload[:40] in held
     assert payload[:40] not in shown

@@ -16,6 +16,8 @@ from support import frames_from_byok
 
 pytestmark = pytest.mark.django_db
 
+ROW = b"byok:v2:5b0f4d1e-8a4b-4c55-9a66-1c1f3b8e2a10:user:1:openai"
+
 
 def test_loaded_credentials_stay_sealed_until_opened(user):
     secret = fake_credentials("openai")
@@ -25,7 +27,7 @@ def test_loaded_credentials_stay_sealed_until_opened(user):
     assert secret not in repr(key.credentials)
     assert secret not in str(key.credentials)
     assert key.credentials.encryption_key_id == get_keyring().primary.id
-    assert key.credentials.open() == {"api_key": secret}
+    assert key.credentials.open(binding=key.binding) == {"api_key": secret}
 
 
 def test_a_model_instance_never_prints_its_secret(user):
@@ -46,24 +48,24 @@ def test_plain_mappings_cannot_be_assigned(user):
 
 
 def test_sealed_credentials_show_only_their_encryption_key_id():
-    sealed = SealedCredentials.seal({"api_key": "sk-proj-shown-nowhere"})
+    sealed = SealedCredentials.seal({"api_key": "sk-proj-shown-nowhere"}, binding=ROW)
     expected = f"<SealedCredentials encryption_key_id={get_keyring().primary.id}>"
     assert repr(sealed) == str(sealed) == expected
 
 
 def test_sealing_uses_the_keyring_it_is_given():
     ring = Keyring([EncryptionKey(parse_key(generate_key()))])
-    sealed = SealedCredentials.seal({"api_key": "sk-proj-under-another-key"}, ring)
+    sealed = SealedCredentials.seal({"api_key": "sk-proj-under-another-key"}, ring, binding=ROW)
     assert sealed.encryption_key_id == ring.primary.id != get_keyring().primary.id
-    assert sealed.open(ring) == {"api_key": "sk-proj-under-another-key"}
+    assert sealed.open(ring, binding=ROW) == {"api_key": "sk-proj-under-another-key"}
     with pytest.raises(DecryptionError):
-        sealed.open()
+        sealed.open(binding=ROW)
 
 
 def test_sealed_credentials_are_equal_only_with_the_same_token():
     credentials = {"api_key": "sk-proj-sealed-twice"}
-    first = SealedCredentials.seal(credentials)
-    second = SealedCredentials.seal(credentials)  # a fresh IV: another token
+    first = SealedCredentials.seal(credentials, binding=ROW)
+    second = SealedCredentials.seal(credentials, binding=ROW)  # a fresh nonce: another token
     same = SealedCredentials(first.token)
     assert first == same
     assert hash(first) == hash(same)
@@ -167,8 +169,10 @@ SECRET = "sk-proj-this-secret-must-stay-out-of-error-reports"
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: SealedCredentials.seal({"api_key": SECRET, "extra": object()}),
-        lambda: SealedCredentials(get_keyring().encrypt(b"not json: " + SECRET.encode())).open(),
+        lambda: SealedCredentials.seal({"api_key": SECRET, "extra": object()}, binding=ROW),
+        lambda: SealedCredentials(
+            get_keyring().encrypt(b"not json: " + SECRET.encode(), ROW)
+        ).open(binding=ROW),
     ],
     ids=["seal", "open"],
 )

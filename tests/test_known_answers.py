@@ -94,7 +94,7 @@ def test_a_token_encrypted_under_key_a_decrypts_after_rotating_to_key_b(vector):
     assert ring.ids == [IDS["B"], IDS["A"]]
     assert ring.decrypt(vector["token"]["A"]) == plaintext(vector)
     assert ring.decrypt(vector["token"]["B"]) == plaintext(vector)
-    assert encryption_key_id_of(ring.encrypt(plaintext(vector))) == IDS["B"]
+    assert encryption_key_id_of(ring.encrypt(plaintext(vector), b"a row")) == IDS["B"]
     assert ring.fingerprint(plaintext(vector)) == vector["fingerprint"]["B"]
     assert ring.fingerprints(plaintext(vector)) == [
         vector["fingerprint"]["B"],
@@ -133,7 +133,8 @@ def test_a_stored_row_made_by_format_1_is_read_and_rotated(user, vector):
         assert row.credentials.encryption_key_id == IDS["B"]
         assert row.fingerprint == vector["fingerprint"]["B"]
         assert row.masked_key == vector["display_hint"]
-        assert row.credentials.open() == vector["credentials"]
+        assert row.credentials.format == "v2"  # rotating upgrades format 1 rows
+        assert row.credentials.open(binding=row.binding) == vector["credentials"]
 
     with override_settings(BYOK={"ENCRYPTION_KEYS": [KEYS["B"]]}):
         assert row.get_credentials() == vector["credentials"]

@@ -1,6 +1,6 @@
 import pytest
 
-from byok.crypto import TOKEN_PREFIX
+from byok.crypto import TOKEN_PREFIX_V2
 from byok.models import UserAPIKey
 from byok.services import registry
 
@@ -16,7 +16,7 @@ def test_the_raw_tables_hold_no_plaintext_and_no_prefix_of_it(user):
     for service, credentials in stored.items():
         UserAPIKeyFactory(user=user, service=service, credentials=credentials)
     dump = raw_byok_tables()
-    assert dump.count(TOKEN_PREFIX) == len(stored)
+    assert dump.count(TOKEN_PREFIX_V2) == len(stored)
     for service, credentials in stored.items():
         public = registry.get(service).key_prefixes
         for value in secret_values(credentials):

@@ -31,6 +31,7 @@ import responses as responses_lib
 from django.apps import apps
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -45,7 +46,7 @@ import byok
 from byok import keys as byok_keys
 from byok import reservations as reserve
 from byok.checks import check_encryption_keys
-from byok.crypto import EncryptionKey, Keyring, get_keyring, parse_key, reset_keyring
+from byok.crypto import EncryptionKey, Keyring, binding, get_keyring, parse_key, reset_keyring
 from byok.exceptions import DecryptionError
 from byok.fields import SealedCredentials, canonical_bytes
 from byok.http import MAX_RESPONSE_BYTES, ProbeRequest
@@ -326,23 +327,33 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
     assert_absent([v for s, c in used for v in every_value(s, c)], dump, "the database")
 
 
-def test_a_ciphertext_names_its_key_and_reveals_only_its_time_and_rough_length(user):
+def test_a_ciphertext_names_its_key_and_reveals_only_its_rough_length(user):
     short = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(40)}")
     long = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(240)}")
     same_length = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(40)}")
+    a_bit_longer = UserAPIKeyFactory(user=user, credentials=f"sk-{rand(44)}")
     token, fingerprint = raw_key_row(short, "credentials", "fingerprint")
 
     key_id = get_keyring().primary.id
-    assert re.fullmatch(rf"byok:1:{key_id}:[A-Za-z0-9_=-]+", token)
+    assert re.fullmatch(rf"byok:2:{key_id}:[A-Za-z0-9_=-]+", token)
     assert re.fullmatch(r"[0-9a-f]{8}", key_id)
     assert EncryptionKey(parse_key(OTHER_ENCRYPTION_KEY)).id != key_id
+    payload = base64.urlsafe_b64decode(token.split(":", 3)[3])
+    plaintext = canonical_bytes({"api_key": "x" * 43})
+    # A nonce, the plaintext padded to 16 bytes, a tag: no time, the length only roughly.
+    assert len(payload) == 12 + len(plaintext) + (-len(plaintext) % 16) + 16
+    assert len(raw_key_row(same_length, "credentials")[0]) == len(token)
+    assert len(raw_key_row(a_bit_longer, "credentials")[0]) == len(token)
+    assert len(raw_key_row(long, "credentials")[0]) > len(token) + 200
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
+
+
+def test_a_format_1_ciphertext_also_shows_when_it_was_written(user):
+    token = get_keyring().primary.encrypt_v1(canonical_bytes({"api_key": f"sk-{rand(40)}"}))
     payload = base64.urlsafe_b64decode(token.split(":", 3)[3])
     version, encrypted_at = struct.unpack(">cQ", payload[:9])
     assert version == b"\x80"
     assert abs(encrypted_at - time.time()) < 120
-    assert len(raw_key_row(same_length, "credentials")[0]) == len(token)
-    assert len(raw_key_row(long, "credentials")[0]) > len(token) + 200
-    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
 
 
 def test_a_changed_ciphertext_is_refused_never_decrypted_to_garbage(user):
@@ -431,13 +442,33 @@ def test_audit_and_usage_rows_reveal_activity_but_no_secret(user):
     assert_absent([secret], raw_dump()[0], "the audit and usage rows")
 
 
-def test_a_database_writer_can_move_a_ciphertext_to_another_row(user, other_user):
-    """A limit: a ciphertext is not bound to its row, so write access is enough."""
+def test_a_database_writer_cannot_move_a_ciphertext_to_another_row(user, other_user):
+    """A format 2 ciphertext is bound to its row's id, owner and service: copied into
+    the attacker's own key, it is refused, and the secret appears nowhere."""
     victims = fake_credentials("openai")
     victim_key = UserAPIKeyFactory(user=other_user, credentials=victims)
     attacker_key = UserAPIKeyFactory(user=user)
 
     set_raw_token(attacker_key, raw_key_row(victim_key, "credentials")[0])
+
+    api = client_for(user)
+    revealed = api.post(f"{API}{attacker_key.pk}/reveal/")
+    assert revealed.status_code == 409
+    with pytest.raises(DecryptionError, match="moved from another row") as used:
+        byok.get_user_api_key(user, "openai")
+    assert victims not in revealed.content.decode() + str(used.value)
+
+
+def test_a_format_1_ciphertext_is_not_bound_to_its_row(user, other_user):
+    """A limit: a format 1 token (written before format 2, or kept in an old backup)
+    still decrypts in any row until byok_rotate_keys has upgraded every row, and is
+    accepted afterwards too."""
+    victims = fake_credentials("openai")
+    UserAPIKeyFactory(user=other_user, credentials=victims)
+    attacker_key = UserAPIKeyFactory(user=user)
+    old_token = get_keyring().primary.encrypt_v1(canonical_bytes({"api_key": victims}))
+
+    set_raw_token(attacker_key, old_token)
 
     assert client_for(user).post(f"{API}{attacker_key.pk}/reveal/").json()["key"] == victims
 
@@ -454,10 +485,20 @@ def test_the_database_and_the_encryption_keys_together_reveal_every_secret(user)
     keyring = Keyring([EncryptionKey(parse_key(k)) for k in settings.BYOK["ENCRYPTION_KEYS"]])
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column('id')}, {column('credentials')} FROM {key_table()}")  # noqa: S608
+        names = ", ".join(column(name) for name in ("id", "user", "service", "credentials"))
+        cursor.execute(f"SELECT {names} FROM {key_table()}")  # noqa: S608
         rows = cursor.fetchall()
 
-    opened = {str(pk).replace("-", ""): json.loads(keyring.decrypt(token)) for pk, token in rows}
+    user_pk = get_user_model()._meta.pk
+    opened = {
+        str(pk).replace("-", ""): json.loads(
+            keyring.decrypt(
+                token,
+                binding(uuid.UUID(str(pk)), f"user:{user_pk.to_python(owner)}", service),
+            )
+        )
+        for pk, owner, service, token in rows
+    }
     assert opened == stored
     guess = canonical_bytes(next(iter(stored.values())))
     assert keyring.fingerprint(guess) in {
@@ -655,7 +696,7 @@ def test_objects_holding_a_secret_never_print_it(user):
         resolve_api_key(user, "openai"),
         key,
         key.credentials,
-        SealedCredentials.seal({"api_key": secret}),
+        SealedCredentials.seal({"api_key": secret}, binding=b"a row"),
         Entry("line 1", service="openai", credentials=secret),
     ]
 

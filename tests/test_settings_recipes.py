@@ -80,7 +80,7 @@ def test_the_test_settings_give_each_run_a_working_key(unset):
     assert byok_messages(BYOK=first, DEBUG=False) == []
     with override_settings(BYOK=first):
         keyring = get_keyring()
-        assert keyring.decrypt(keyring.encrypt(b"a secret")) == b"a secret"
+        assert keyring.decrypt(keyring.encrypt(b"a secret", b"a row"), b"a row") == b"a secret"
 
 
 # What the cookiecutter section's two files do in a fresh process: the test project's
@@ -110,7 +110,8 @@ from byok.crypto import get_keyring
 
 ids = sorted(m.id for m in run_checks(include_deployment_checks=True) if m.id.startswith("byok."))
 if not ids:
-    assert get_keyring().decrypt(get_keyring().encrypt(b"a secret")) == b"a secret"
+    ring = get_keyring()
+    assert ring.decrypt(ring.encrypt(b"a secret", b"a row"), b"a row") == b"a secret"
 print(json.dumps(ids))
 """
 

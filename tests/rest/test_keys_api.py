@@ -429,7 +429,7 @@ def test_a_new_secret_for_a_service_gone_from_the_site_is_a_409(api, user, metho
     assert response.status_code == 409
     assert response.json() == SERVICE_GONE
     key.refresh_from_db()
-    assert key.credentials.open() != {"api_key": body["key"]}
+    assert key.credentials.open(binding=key.binding) != {"api_key": body["key"]}
 
 
 def test_session_auth_needs_a_csrf_token(user):

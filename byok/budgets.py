@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -32,7 +32,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from byok import audit
+from byok import alerts, audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
@@ -310,8 +310,9 @@ def refusing(
 
 
 def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = None) -> None:
-    """Write the first block of a budget in a period to the audit trail (one row per
-    budget and period, not per refused call); ``team_pk``: the team whose key it was."""
+    """Write the first block of a budget in a period to the audit trail and post it to
+    the webhooks (once per budget and period, not per refused call); ``team_pk``: the
+    team whose key it was."""
     if state.id is None:
         return
     first = (
@@ -320,6 +321,16 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
         .update(blocked_period=state.start)
     )
     if first:
+        _quietly(
+            alerts.blocked,
+            state.id,
+            state.rule,
+            getattr(user, "pk", None),
+            team_pk,
+            state.used,
+            state.start,
+            state.resets_at,
+        )
         audit.record(
             AuditAction.BUDGET_BLOCKED,
             owner=user,
@@ -513,21 +524,40 @@ def _alert_if_due(spent: Spent, rule: Rule) -> None:
 
 
 def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: date) -> None:
-    """Tell the host (the signal), the user (an e-mail) and any webhook. Never raises:
-    a failure to announce must not fail the call being metered."""
+    """Tell the host (the signal), the user (an e-mail) and any webhook (tasks, on
+    commit). Never raises: a failure to announce must not fail the call being metered."""
+    _quietly(
+        budget_threshold_reached.send,
+        sender=Budget,
+        budget=budget,
+        user=budget.user,
+        team=budget.team,
+        threshold=threshold,
+        spent=spent,
+        limit=rule.limit,
+        period_start=start,
+    )
+    _quietly(
+        alerts.threshold_reached,
+        budget,
+        rule,
+        threshold,
+        spent,
+        start,
+        resets_at(rule.period, start),
+    )
+
+
+def _quietly(announcer: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Call ``announcer``; log, never raise, what goes wrong (in a savepoint, so that
+    a database error leaves the metering transaction usable)."""
     try:
-        budget_threshold_reached.send(
-            sender=Budget,
-            budget=budget,
-            user=budget.user,
-            team=budget.team,
-            threshold=threshold,
-            spent=spent,
-            limit=rule.limit,
-            period_start=start,
-        )
+        with transaction.atomic(using=router.db_for_write(Budget)):
+            announcer(*args, **kwargs)
     except Exception:
-        logger.exception("Announcing budget %s at %s%% failed", budget.pk, threshold)
+        logger.exception(
+            "Announcing a budget alert failed (%s)", getattr(announcer, "__qualname__", announcer)
+        )
 
 
 # -- Setting budgets -------------------------------------------------------------------

@@ -3,8 +3,9 @@
 They run on whatever backend ``BYOK["TASK_BACKEND"]`` names in the host's ``TASKS``
 (default ``"default"``): Django's default runs each task at once in the process that
 enqueued it; a database worker (django-tasks-db), RQ or Celery run them on workers.
-Task arguments are stored by the backend, so they are ids and numbers only: never a
-credential, never anything a secret could be read from.
+Task arguments are stored by the backend, so they are ids and numbers only (and a
+webhook's URL and event): never a credential, never a webhook's secret, never
+anything a secret could be read from.
 
 Each task is safe to run twice: a re-check batch is claimed once, and a notification
 is claimed before it is sent and marked when it is.

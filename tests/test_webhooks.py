@@ -252,6 +252,16 @@ def test_an_unreachable_receiver_never_fails_the_metered_call(user, caplog):
     assert SECRET not in caplog.text
 
 
+def test_a_redirect_is_a_failed_attempt_never_followed(user, receiver, caplog):
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="10", service="openai")
+    receiver.answer(PATH, status=302, headers={"Location": receiver.url + "/elsewhere"})
+    with hooked(receiver), caplog.at_level(logging.WARNING, logger="byok"):
+        spend(user, "6")
+    assert [request.path for request in receiver.requests] == [PATH]
+    assert "after 1 attempts: HTTP 302" in caplog.text
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_private_address_not_allowed_is_never_posted_to(user, receiver, caplog, host):
     """An https URL to a loopback address, by IP or by a name that resolves to one."""

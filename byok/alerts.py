@@ -1,10 +1,13 @@
-"""Budget alerts: the e-mail and the webhooks that follow a threshold or a first block.
+"""Budget alerts: what the e-mail and the webhooks say about a threshold or a block.
 
-:mod:`byok.budgets` calls these from the points that already happen once per budget,
-period and threshold (or once per budget and period, for a block), in the metering
-transaction: the e-mail and the posts are tasks enqueued when it commits, so nothing
-here sends anything on the metered call's way, nor can fail it. What they say is
-the budget, its spend, its limit and period: never a key, never a secret.
+:mod:`byok.budgets` builds an event's data (:func:`event_data`) at the points that
+already happen once per budget, period and threshold (once per budget and period,
+for a block), in the metering transaction, and enqueues a task when it commits:
+:func:`byok.tasks.send_budget_alert` writes the e-mails down and posts the webhooks.
+Nothing is written or sent in the metered call's transaction (on MariaDB a row
+that references the user, written there, would wait on the user's row lock that
+:func:`byok.reserve` holds). What they say is the budget, its spend, its limit and
+period: never a key, never a secret.
 """
 
 from __future__ import annotations
@@ -13,11 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from byok import webhooks
-from byok.models import AppliesTo, Budget, BudgetPeriod, NotificationKind
-from byok.notifications import budget_recipients
+from byok.models import AppliesTo, Budget, BudgetPeriod
 from byok.services.registry import registry
-from byok.tasks import announce, notify
 
 if TYPE_CHECKING:
     from byok.budgets import Rule
@@ -27,40 +27,25 @@ CENTS = Decimal("0.01")
 MICRO = Decimal("0.000001")
 
 
-def threshold_reached(
-    budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: date, resets: datetime
-) -> None:
-    """E-mail the budget's user (a team's owners and admins, for a team's budget) and
-    post ``budget.threshold_reached`` to the webhooks that want it."""
-    occasion = f"{budget.pk}:{start.isoformat()}:{threshold}"
-    data = event_data(budget.pk, rule, budget.user_id, budget.team_id, spent, start, resets)
-    data["threshold"] = threshold
-    context = {
+def occasion(data: dict[str, Any]) -> str:
+    """What makes an event one of a kind: the budget, its period and the threshold."""
+    parts = [str(data["budget"]["id"]), data["period_start"]]
+    if "threshold" in data:
+        parts.append(str(data["threshold"]))
+    return ":".join(parts)
+
+
+def email_context(data: dict[str, Any], budget: Budget | None) -> dict[str, Any]:
+    """What the e-mail's templates get as ``details``: the event's data, and names."""
+    service = data["budget"]["service"] or ""
+    return {
         **data,
-        "service_name": registry.get(rule.service).name if rule.service in registry else "",
-        "period_label": str(BudgetPeriod(rule.period).label),
-        "applies_to_label": str(AppliesTo(rule.applies_to).label),
-        "team_name": str(budget.team) if budget.team_id is not None else "",
-        "spent_display": str(spent.quantize(CENTS)),
+        "service_name": registry.get(service).name if service in registry else "",
+        "period_label": str(BudgetPeriod(data["budget"]["period"]).label),
+        "applies_to_label": str(AppliesTo(data["budget"]["applies_to"]).label),
+        "team_name": str(budget.team) if budget is not None and budget.team_id else "",
+        "spent_display": str(Decimal(data["spent"]).quantize(CENTS)),
     }
-    for user_id in budget_recipients(budget):
-        notify(user_id, NotificationKind.BUDGET_THRESHOLD, occasion, context=context)
-    announce(webhooks.THRESHOLD_REACHED, occasion, data)
-
-
-def blocked(
-    budget_id: int,
-    rule: Rule,
-    user_pk: Any,
-    team_pk: Any,
-    spent: Decimal,
-    start: date,
-    resets: datetime,
-) -> None:
-    """Post ``budget.blocked`` (the budget's first refused call in its period);
-    ``user_pk``: whose call it was."""
-    data = event_data(budget_id, rule, user_pk, team_pk, spent, start, resets)
-    announce(webhooks.BLOCKED, f"{budget_id}:{start.isoformat()}", data)
 
 
 def event_data(

@@ -32,7 +32,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from byok import alerts, audit
+from byok import alerts, audit, tasks, webhooks
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
@@ -321,8 +321,7 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
         .update(blocked_period=state.start)
     )
     if first:
-        _quietly(
-            alerts.blocked,
+        data = alerts.event_data(
             state.id,
             state.rule,
             getattr(user, "pk", None),
@@ -331,6 +330,7 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
             state.start,
             state.resets_at,
         )
+        _quietly(tasks.announce, webhooks.BLOCKED, alerts.occasion(data), data)
         audit.record(
             AuditAction.BUDGET_BLOCKED,
             owner=user,
@@ -537,15 +537,17 @@ def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: 
         limit=rule.limit,
         period_start=start,
     )
-    _quietly(
-        alerts.threshold_reached,
-        budget,
+    data = alerts.event_data(
+        budget.pk,
         rule,
-        threshold,
+        budget.user_id,
+        budget.team_id,
         spent,
         start,
         resets_at(rule.period, start),
     )
+    data["threshold"] = threshold
+    _quietly(tasks.enqueue_quietly, tasks.send_budget_alert, budget.pk, data)
 
 
 def _quietly(announcer: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

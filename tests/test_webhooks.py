@@ -15,6 +15,7 @@ from django.utils import timezone
 
 import byok
 from byok import checks, tasks, webhooks
+from byok.models import AuditAction, AuditEvent
 from byok.task_framework import task_backends
 
 from factories import UserAPIKeyFactory
@@ -72,7 +73,8 @@ def run_queued():
         result = backend.results[done]
         if result.task.run_after is not None:
             delays.append(round((result.task.run_after - timezone.now()).total_seconds()))
-        result.task.call(*result.args, **result.kwargs)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            result.task.call(*result.args, **result.kwargs)
         done += 1
     return delays
 
@@ -176,6 +178,25 @@ def test_the_first_refusal_of_a_blocking_budget_posts_blocked_once(user, receive
     assert "threshold" not in event["data"]
 
 
+@pytest.mark.parametrize("estimate", ["0", "0.60"])
+def test_a_refusal_by_reserve_posts_blocked_and_is_audited_once(user, receiver, estimate):
+    """Refused by the lookup inside reserve() (spent) or by the estimate (no room)."""
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="1", service="openai", action="block")
+    receiver.answer(PATH, **OK)
+    with hooked(receiver, events=["budget.blocked"]):
+        spend(user, "1" if estimate == "0" else "0.5")
+        for _ in range(2):
+            with (
+                TestCase.captureOnCommitCallbacks(execute=True),
+                pytest.raises(byok.BudgetExceeded),
+                byok.reserve(user, "openai", estimate),
+            ):
+                pass  # pragma: no cover
+    assert [json.loads(r.body)["event"] for r in posts(receiver)] == ["budget.blocked"]
+    assert AuditEvent.objects.filter(action=AuditAction.BUDGET_BLOCKED).count() == 1
+
+
 # -- Failures ----------------------------------------------------------------------------------
 
 
@@ -200,9 +221,12 @@ def test_a_500_is_retried_after_the_delay_then_delivered(user, receiver, caplog)
             request.headers["x-byok-timestamp"],
             request.headers["x-byok-signature"],
         )
-    results = [r for r in task_backends["default"].results if r.task.name == "send_webhook"]
-    assert [r.args[2:] for r in results] == [[], [2]]
+    results = task_backends["default"].results
+    assert [r.task.name for r in results] == ["send_budget_alert", "send_notification"] + [
+        "send_webhook"
+    ] * 2
     assert SECRET not in json.dumps([(r.args, r.kwargs) for r in results])
+    assert [r.args[2:] for r in results[2:]] == [[], [2]]
     assert "retrying in 30 s" in caplog.text
     assert SECRET not in caplog.text
 

@@ -13,7 +13,7 @@ from django.db import connections
 from django.test import TestCase
 
 import byok
-from byok.models import Budget, Notification, TeamRole
+from byok.models import AuditAction, AuditEvent, Budget, Notification, TeamRole
 from byok.notifications import set_wanted
 from byok.signals import budget_threshold_reached
 
@@ -152,24 +152,18 @@ def test_a_failing_mail_server_never_fails_the_metered_call(user):
 # -- Sixteen threads crossing together ------------------------------------------------------
 
 
-@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
-@pytest.mark.django_db(transaction=True)
-def test_sixteen_threads_crossing_together_alert_once_per_threshold():
-    """Sixteen threads wait at a barrier and record a call each, all at once, every
-    round: each threshold is crossed by many calls together, and mailed and posted
-    once."""
-    user = UserFactory()
-    UserAPIKeyFactory(user=user)
-    budget = byok.set_budget(user, limit="1.00", service="openai")
-    threads, rounds = 16, 3
+def cross_together(user, call, rounds, events=("budget.threshold_reached",)):
+    """Sixteen threads wait at a barrier before each round and make ``call`` at once,
+    with a webhook to a local server: the events it received, by name and threshold."""
+    threads = 16
     barrier = threading.Barrier(threads)
     errors = []
 
     def worker():
         try:
             for _ in range(rounds):
-                barrier.wait()
-                byok.track_api_usage(user, "openai", cost="0.03")
+                barrier.wait(timeout=60)  # a thread that failed breaks it: no hang
+                call()
         except Exception as error:
             errors.append(error)
         finally:
@@ -178,25 +172,65 @@ def test_sixteen_threads_crossing_together_alert_once_per_threshold():
     with FakeProvider() as receiver:
         for _ in range(10):
             receiver.answer(PATH, status=200, json={})
-        hook = {
-            "url": receiver.url + PATH,
-            "secret": SECRET,
-            "events": ["budget.threshold_reached"],
-        }
+        hook = {"url": receiver.url + PATH, "secret": SECRET, "events": list(events)}
         with with_byok(WEBHOOKS=[hook], WEBHOOK_ALLOWED_HOSTS=["127.0.0.1"]):
             workers = [threading.Thread(target=worker) for _ in range(threads)]
             for thread in workers:
                 thread.start()
             for thread in workers:
                 thread.join()
-        posted = [json.loads(r.body)["data"]["threshold"] for r in receiver.requests]
-
     assert errors == []
-    assert Budget.objects.get().spent == Decimal("0.03") * threads * rounds  # 1.44
-    assert sorted(posted) == [50, 80, 100]
-    assert sorted(m.subject for m in mail.outbox) == [
-        f"Your OpenAI budget has reached {t}%" for t in (100, 50, 80)
+    events = [json.loads(request.body) for request in receiver.requests]
+    return sorted((event["event"], event["data"].get("threshold", 0)) for event in events)
+
+
+def mailed_thresholds(user):
+    assert all(message.to == [user.email] for message in mail.outbox)
+    assert Notification.objects.filter(kind="budget_threshold").count() == len(mail.outbox)
+    return sorted(int(message.subject.rsplit(" ", 1)[1].rstrip("%")) for message in mail.outbox)
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_crossing_together_alert_once_per_threshold():
+    """Each round, sixteen calls are recorded at once: many cross a threshold together,
+    and it is mailed and posted once."""
+    user = UserFactory()
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="1.00", service="openai")
+
+    posted = cross_together(
+        user, lambda: byok.track_api_usage(user, "openai", cost="0.03"), rounds=3
+    )
+
+    assert Budget.objects.get().spent == Decimal("0.03") * 16 * 3  # 1.44
+    assert posted == [("budget.threshold_reached", t) for t in (50, 80, 100)]
+    assert mailed_thresholds(user) == [50, 80, 100]
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_reserving_up_to_a_cap_alert_once_and_post_one_block():
+    """Through reserve(), as the metered clients call: the cap fills exactly, each
+    threshold is mailed and posted once, and the first refusal is posted once."""
+    user = UserFactory()
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="1.00", service="openai", action="block")
+
+    def call():
+        try:
+            with byok.reserve(user, "openai", "0.05") as resolved:
+                byok.track_api_usage(user, "openai", cost="0.05", key=resolved)
+        except byok.BudgetExceeded:
+            pass
+
+    posted = cross_together(
+        user, call, rounds=3, events=("budget.threshold_reached", "budget.blocked")
+    )
+
+    assert Budget.objects.get().spent == Decimal("1.00")  # 20 of the 48 calls
+    assert posted == [("budget.blocked", 0)] + [
+        ("budget.threshold_reached", t) for t in (50, 80, 100)
     ]
-    assert Notification.objects.filter(kind="budget_threshold").count() == 3
-    assert all(m.to == [user.email] for m in mail.outbox)
-    assert budget.pk == Budget.objects.get().pk
+    assert mailed_thresholds(user) == [50, 80, 100]
+    assert AuditEvent.objects.filter(action=AuditAction.BUDGET_BLOCKED).count() == 1

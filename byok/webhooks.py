@@ -175,7 +175,8 @@ def verify_signature(
         return False
     if abs((time.time() if now is None else now) - sent_at) > tolerance:
         return False
-    return hmac.compare_digest(signature(secret, timestamp, body), signature_header)
+    expected = signature(secret, timestamp, body)
+    return hmac.compare_digest(expected.encode(), str(signature_header).encode())
 
 
 # -- Delivery ----------------------------------------------------------------------------
@@ -195,8 +196,9 @@ def post(hook: Webhook, payload: dict[str, Any]) -> Failure | None:
     Never follows a redirect; reads none of the answer."""
     parts = urlsplit(hook.url)
     host = (parts.hostname or "").lower()
-    if url_refusal(hook.url):
-        return Failure(f"refused: {url_refusal(hook.url)}", final=True)
+    refusal = url_refusal(hook.url)
+    if refusal is not None:
+        return Failure(f"refused: {refusal}", final=True)
     if host not in conf.WEBHOOK_ALLOWED_HOSTS:
         try:
             public = resolves_to_public_only(host, parts.port or 443)

@@ -121,6 +121,9 @@ def test_a_threshold_posts_one_signed_event_the_documented_code_verifies(user, r
     assert not verify_byok_signature(SECRET, request.body, old, resigned)
     assert not webhooks.verify_signature(SECRET, request.body, old, resigned)
     assert not webhooks.verify_signature(SECRET, request.body, "soon", resigned)
+    now = headers["x-byok-timestamp"]
+    assert not verify_byok_signature(SECRET, request.body, now, "sha256=\u00e9")
+    assert not webhooks.verify_signature(SECRET, request.body, now, "sha256=\u00e9")
 
     event = json.loads(request.body)
     start = timezone.localdate().replace(day=1).isoformat()

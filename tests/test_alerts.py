@@ -234,3 +234,14 @@ def test_sixteen_threads_reserving_up_to_a_cap_alert_once_and_post_one_block():
     ]
     assert mailed_thresholds(user) == [50, 80, 100]
     assert AuditEvent.objects.filter(action=AuditAction.BUDGET_BLOCKED).count() == 1
+
+
+def test_the_admin_lists_and_shows_a_budget_alert(admin_client, user):
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="10", service="openai")
+    spend(user, "6")
+    row = Notification.objects.get()
+    listing = admin_client.get("/admin/byok/notification/")
+    page = admin_client.get(f"/admin/byok/notification/{row.pk}/change/")
+    assert listing.status_code == page.status_code == 200
+    assert "A budget reached an alert threshold" in listing.content.decode()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -27,12 +27,12 @@ from django.core.signals import setting_changed
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from byok import alerts, audit, tasks, webhooks
+from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
@@ -46,7 +46,7 @@ from byok.models import (
     Reservation,
 )
 from byok.services.registry import registry
-from byok.signals import budget_threshold_reached
+from byok.signals import budget_blocked, budget_threshold_reached
 
 logger = logging.getLogger("byok.budgets")
 
@@ -321,16 +321,17 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
         .update(blocked_period=state.start)
     )
     if first:
-        data = alerts.event_data(
-            state.id,
-            state.rule,
-            getattr(user, "pk", None),
-            team_pk,
-            state.used,
-            state.start,
-            state.resets_at,
+        _send(
+            budget_blocked,
+            budget_id=state.id,
+            user=user,
+            team_id=team_pk,
+            service=service,
+            spent=state.used,
+            limit=state.rule.limit,
+            period_start=state.start,
+            resets_at=state.resets_at,
         )
-        _quietly(tasks.announce, webhooks.BLOCKED, alerts.occasion(data), data)
         audit.record(
             AuditAction.BUDGET_BLOCKED,
             owner=user,
@@ -524,11 +525,10 @@ def _alert_if_due(spent: Spent, rule: Rule) -> None:
 
 
 def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: date) -> None:
-    """Tell the host (the signal), the user (an e-mail) and any webhook (tasks, on
-    commit). Never raises: a failure to announce must not fail the call being metered."""
-    _quietly(
-        budget_threshold_reached.send,
-        sender=Budget,
+    """Send ``budget_threshold_reached``: to the host's receivers and to byok's own
+    (:mod:`byok.alerts`: the e-mail and the webhooks, tasks enqueued on commit)."""
+    _send(
+        budget_threshold_reached,
         budget=budget,
         user=budget.user,
         team=budget.team,
@@ -537,29 +537,23 @@ def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: 
         limit=rule.limit,
         period_start=start,
     )
-    data = alerts.event_data(
-        budget.pk,
-        rule,
-        budget.user_id,
-        budget.team_id,
-        spent,
-        start,
-        resets_at(rule.period, start),
-    )
-    data["threshold"] = threshold
-    _quietly(tasks.enqueue_quietly, tasks.send_budget_alert, budget.pk, data)
 
 
-def _quietly(announcer: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Call ``announcer``; log, never raise, what goes wrong (in a savepoint, so that
-    a database error leaves the metering transaction usable)."""
+def _send(signal: Signal, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver, each on its own: one that fails is logged,
+    and neither stops the others nor fails the call being metered. In a savepoint, so
+    that a receiver's database error leaves the metering transaction usable."""
     try:
         with transaction.atomic(using=router.db_for_write(Budget)):
-            announcer(*args, **kwargs)
+            for found, result in signal.send_robust(sender=Budget, **kwargs):
+                if isinstance(result, Exception):
+                    logger.error(
+                        "A receiver of a budget signal failed: %r",
+                        found,
+                        exc_info=(type(result), result, result.__traceback__),
+                    )
     except Exception:
-        logger.exception(
-            "Announcing a budget alert failed (%s)", getattr(announcer, "__qualname__", announcer)
-        )
+        logger.exception("Sending a budget signal failed")
 
 
 # -- Setting budgets -------------------------------------------------------------------

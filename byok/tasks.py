@@ -21,17 +21,10 @@ from typing import Any, ParamSpec, TypeVar
 from django.db import router, transaction
 from django.utils import timezone
 
-from byok import alerts, audit, webhooks
+from byok import audit, webhooks
 from byok.conf import conf
-from byok.models import Budget, Notification, NotificationKind, RecheckRun, UserAPIKey
-from byok.notifications import (
-    budget_recipients,
-    deliver,
-    key_turned_invalid,
-    make_due,
-    reminders_due,
-    unsent,
-)
+from byok.models import Notification, RecheckRun, UserAPIKey
+from byok.notifications import deliver, key_turned_invalid, make_due, reminders_due, unsent
 from byok.pruning import (
     delete_in_batches,
     old_audit_events,
@@ -116,26 +109,7 @@ def resend_unsent(minutes: int = 5) -> int:
     return len(ids)
 
 
-# -- Budget alerts and webhooks --------------------------------------------------------------
-
-
-@task()
-def send_budget_alert(budget_id: int, data: dict[str, Any]) -> int:
-    """E-mail a budget's threshold to its user (a team's owners and admins, for a
-    team's budget) and post it to the webhooks that want it; the number of e-mails
-    written down. ``data``: :func:`byok.alerts.event_data`, with the threshold."""
-    budget = Budget.objects.select_related("team").filter(pk=budget_id).first()
-    occasion = alerts.occasion(data)
-    count = 0
-    if budget is not None:
-        context = alerts.email_context(data, budget)
-        for user_id in budget_recipients(budget):
-            count += (
-                notify(user_id, NotificationKind.BUDGET_THRESHOLD, occasion, context=context)
-                is not None
-            )
-    announce(webhooks.THRESHOLD_REACHED, occasion, data)
-    return count
+# -- Webhooks ------------------------------------------------------------------------------
 
 
 def announce(name: str, occasion: str, data: dict[str, Any]) -> None:
@@ -250,7 +224,6 @@ __all__ = [
     "prune",
     "recheck_batch",
     "resend_unsent",
-    "send_budget_alert",
     "send_notification",
     "send_reminders",
     "send_webhook",

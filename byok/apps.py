@@ -13,4 +13,4 @@ class ByokConfig(AppConfig):
         # defaults would vanish when the block ends.
         import django_cryptography.utils.crypto  # noqa: F401
 
-        from byok import checks, receivers  # noqa: F401  (registers checks and handlers)
+        from byok import alerts, checks, receivers  # noqa: F401  (registers checks and handlers)

@@ -28,7 +28,7 @@ from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DecimalField, Field, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -47,7 +47,7 @@ from byok.models import (
     Reservation,
 )
 from byok.services.registry import registry
-from byok.signals import budget_threshold_reached
+from byok.signals import budget_blocked, budget_threshold_reached
 
 logger = logging.getLogger("byok.budgets")
 
@@ -395,8 +395,9 @@ def refusing(
 
 
 def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = None) -> None:
-    """Write the first block of a budget in a period to the audit trail (one row per
-    budget and period, not per refused call); ``team_pk``: the team whose key it was."""
+    """Write the first block of a budget in a period to the audit trail and post it to
+    the webhooks (once per budget and period, not per refused call); ``team_pk``: the
+    team whose key it was."""
     if state.id is None:
         return
     first = (
@@ -405,6 +406,17 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
         .update(blocked_period=state.start)
     )
     if first:
+        _send(
+            budget_blocked,
+            budget_id=state.id,
+            user=user,
+            team_id=team_pk,
+            service=service,
+            spent=state.used,
+            limit=state.rule.limit,
+            period_start=state.start,
+            resets_at=state.resets_at,
+        )
         audit.record(
             AuditAction.BUDGET_BLOCKED,
             owner=user,
@@ -598,21 +610,35 @@ def _alert_if_due(spent: Spent, rule: Rule) -> None:
 
 
 def announce(budget: Budget, rule: Rule, threshold: int, spent: Decimal, start: date) -> None:
-    """Tell the host (the signal), the user (an e-mail) and any webhook. Never raises:
-    a failure to announce must not fail the call being metered."""
+    """Send ``budget_threshold_reached``: to the host's receivers and to byok's own
+    (:mod:`byok.alerts`: the e-mail and the webhooks, tasks enqueued on commit)."""
+    _send(
+        budget_threshold_reached,
+        budget=budget,
+        user=budget.user,
+        team=budget.team,
+        threshold=threshold,
+        spent=spent,
+        limit=rule.limit,
+        period_start=start,
+    )
+
+
+def _send(signal: Signal, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver, each on its own: one that fails is logged,
+    and neither stops the others nor fails the call being metered. In a savepoint, so
+    that a receiver's database error leaves the metering transaction usable."""
     try:
-        budget_threshold_reached.send(
-            sender=Budget,
-            budget=budget,
-            user=budget.user,
-            team=budget.team,
-            threshold=threshold,
-            spent=spent,
-            limit=rule.limit,
-            period_start=start,
-        )
+        with transaction.atomic(using=router.db_for_write(Budget)):
+            for found, result in signal.send_robust(sender=Budget, **kwargs):
+                if isinstance(result, Exception):
+                    logger.error(
+                        "A receiver of a budget signal failed: %r",
+                        found,
+                        exc_info=(type(result), result, result.__traceback__),
+                    )
     except Exception:
-        logger.exception("Announcing budget %s at %s%% failed", budget.pk, threshold)
+        logger.exception("Sending a budget signal failed")
 
 
 # -- Setting budgets -------------------------------------------------------------------

@@ -14,9 +14,9 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import import_string
 
-from byok import teams
+from byok import teams, webhooks
 from byok.budgets import default_rule
-from byok.conf import RENDER_MESSAGES_CHOICES, conf
+from byok.conf import DEFAULTS, RENDER_MESSAGES_CHOICES, conf
 from byok.crypto import HOW_TO_CONFIGURE, KeyTooShort, MalformedKey, parse_key
 from byok.models import Environment
 from byok.services.base import CATEGORIES, DIFFICULTIES, RESERVED_FIELD_NAMES, Service
@@ -103,6 +103,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         *_check_aliases(),
         *_check_reminder_days(),
         *_check_max_keys(),
+        *_check_webhooks(),
     ]
 
 
@@ -205,6 +206,84 @@ def check_rate_limit_cache(
 
 #: The sources ``BYOK["RESOLUTION_ORDER"]`` may list.
 SOURCES = ("user", "team", "platform")
+
+
+def _check_webhooks() -> list[CheckMessage]:
+    """byok.E026 to E029: ``BYOK["WEBHOOKS"]`` and the settings of their delivery. No
+    message ever quotes a webhook's secret."""
+    messages = _check_webhook_delivery()
+    hooks = _get("WEBHOOKS")
+    if not isinstance(hooks, list | tuple):
+        return [
+            *messages,
+            Error("BYOK['WEBHOOKS'] must be a list.", hint=WEBHOOK_SHAPE, id="byok.E026"),
+        ]
+    hosts_listed = isinstance(_get("WEBHOOK_ALLOWED_HOSTS"), list | tuple)
+    seen: set[str] = set()
+    for position, entry in enumerate(hooks, start=1):
+        where = f"BYOK['WEBHOOKS'] entry {position}"
+        problems = webhooks.entry_problems(entry)
+        if problems:
+            messages.append(
+                Error(f"{where}: {'; '.join(problems)}.", hint=WEBHOOK_SHAPE, id="byok.E026")
+            )
+            continue
+        url = entry["url"]
+        if url in seen:
+            messages.append(Error(f"{where} repeats an earlier URL.", id="byok.E026"))
+        seen.add(url)
+        refusal = webhooks.url_refusal(url) if hosts_listed else None
+        if refusal is not None:
+            plain = refusal == "plain http"
+            messages.append(
+                Error(
+                    f"{where} posts to {refusal}"
+                    + (": events and signatures would travel unencrypted." if plain else "."),
+                    hint="Use https to a public host, or list the host in "
+                    "BYOK['WEBHOOK_ALLOWED_HOSTS'] if it is an internal receiver.",
+                    id="byok.E027" if plain else "byok.E028",
+                )
+            )
+    return messages
+
+
+def _check_webhook_delivery() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    attempts = _get("WEBHOOK_MAX_ATTEMPTS")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+        messages.append(
+            Error(
+                "BYOK['WEBHOOK_MAX_ATTEMPTS'] must be a whole number from 1 to 20.",
+                id="byok.E029",
+            )
+        )
+    delay = _get("WEBHOOK_RETRY_DELAY")
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 < delay <= 3600:
+        messages.append(
+            Error(
+                "BYOK['WEBHOOK_RETRY_DELAY'] must be a number of seconds, more than 0 and at "
+                "most 3600.",
+                id="byok.E029",
+            )
+        )
+    allowed = _get("WEBHOOK_ALLOWED_HOSTS")
+    if not isinstance(allowed, list | tuple) or not all(isinstance(h, str) for h in allowed):
+        messages.append(
+            Error("BYOK['WEBHOOK_ALLOWED_HOSTS'] must be a list of host names.", id="byok.E029")
+        )
+    return messages
+
+
+WEBHOOK_SHAPE = (
+    'Shape: [{"url": "https://example.com/hooks/byok", '
+    '"secret": os.environ["BYOK_WEBHOOK_SECRET"], '
+    f'"events": ["{webhooks.THRESHOLD_REACHED}"]}}]; events: {", ".join(webhooks.EVENTS)}.'
+)
+
+
+def _get(name: str) -> Any:
+    """A ``BYOK`` setting as written (or its default), before the typed view reads it."""
+    return (getattr(settings, "BYOK", None) or {}).get(name, DEFAULTS[name])
 
 
 def _check_teams() -> list[CheckMessage]:

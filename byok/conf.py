@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "ROTATION_REMINDER_DAYS": None,
     "UNUSED_REMINDER_DAYS": None,
     "MAX_KEYS_PER_USER": 100,
+    "WEBHOOKS": [],
+    "WEBHOOK_ALLOWED_HOSTS": [],
+    "WEBHOOK_MAX_ATTEMPTS": 5,
+    "WEBHOOK_RETRY_DELAY": 30,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -223,6 +227,28 @@ class ByokSettings:
         """Days without use after which a key's owner is asked whether it is still
         needed; ``None``: never."""
         return _days(self._get("UNUSED_REMINDER_DAYS"))
+
+    @property
+    def WEBHOOKS(self) -> Sequence[Mapping[str, Any]]:
+        """Where byok posts its events: ``{"url", "secret", "events"}`` each (byok.E026)."""
+        return list(self._get("WEBHOOKS"))
+
+    @property
+    def WEBHOOK_ALLOWED_HOSTS(self) -> Sequence[str]:
+        """Host names a webhook may reach over plain http or at a private, loopback or
+        link-local address (an internal receiver); every other one is https to a
+        public address."""
+        return [str(host).lower() for host in self._get("WEBHOOK_ALLOWED_HOSTS")]
+
+    @property
+    def WEBHOOK_MAX_ATTEMPTS(self) -> int:
+        """Attempts at delivering one event to one webhook before giving up (byok.E029)."""
+        return int(self._get("WEBHOOK_MAX_ATTEMPTS"))
+
+    @property
+    def WEBHOOK_RETRY_DELAY(self) -> float:
+        """Seconds before the first retry; each later one waits twice as long (byok.E029)."""
+        return float(self._get("WEBHOOK_RETRY_DELAY"))
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

@@ -118,20 +118,23 @@ def refuse_unsafe_base_url(url: str) -> None:
                 "to allow it."
             )
         )
-    host = parts.hostname or ""
+    if not resolves_to_public_only(parts.hostname or "", parts.port or 443):
+        raise Unreachable(
+            _(
+                "The configured base URL points at a private, loopback or link-local "
+                "address; set BYOK['ALLOW_PRIVATE_BASE_URLS'] = True to allow it."
+            )
+        )
+
+
+def resolves_to_public_only(host: str, port: int) -> bool:
+    """Whether every address ``host`` resolves to is a public one (not private, loopback
+    or link-local). Raises :class:`Unreachable` when it does not resolve."""
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         raise Unreachable(_("The provider's host name could not be resolved.")) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise Unreachable(
-                _(
-                    "The configured base URL points at a private, loopback or link-local "
-                    "address; set BYOK['ALLOW_PRIVATE_BASE_URLS'] = True to allow it."
-                )
-            )
+    return all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_global for info in infos)
 
 
 class ProbeClient:

@@ -864,6 +864,7 @@ class NotificationKind(models.TextChoices):
     KEY_EXPIRING = "key_expiring", _("A key expires soon")
     ROTATION_DUE = "rotation_due", _("A key is older than the rotation policy")
     KEY_UNUSED = "key_unused", _("A key has not been used for a long time")
+    BUDGET_THRESHOLD = "budget_threshold", _("A budget reached an alert threshold")
 
 
 class Notification(models.Model):

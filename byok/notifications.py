@@ -30,6 +30,7 @@ from django.utils import timezone
 from byok import teams
 from byok.conf import conf
 from byok.models import (
+    Budget,
     Environment,
     KeyStatus,
     Notification,
@@ -118,7 +119,20 @@ def recipients(key: UserAPIKey) -> list[Any]:
     """Who is told about a key: its owner, or a team's owners and admins."""
     if key.user_id is not None:
         return [key.user_id]
-    return [user.pk for user, role in teams.adapter().members_of(key.team) if role in MANAGERS]
+    return managers_of(key.team)
+
+
+def budget_recipients(budget: Budget) -> list[Any]:
+    """Who is told about a budget: its user (a member's, on a team's keys, included),
+    or, for a whole team's budget, the team's owners and admins."""
+    if budget.user_id is not None:
+        return [budget.user_id]
+    return managers_of(budget.team)
+
+
+def managers_of(team: Any) -> list[Any]:
+    """The ids of a team's owners and admins."""
+    return [user.pk for user, role in teams.adapter().members_of(team) if role in MANAGERS]
 
 
 def key_turned_invalid(key: UserAPIKey, old_status: str) -> list[Notification]:

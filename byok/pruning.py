@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
-from byok.models import AuditEvent, Notification, RecheckRun
+from byok.models import AuditEvent, Notification, NotificationKind, RecheckRun
 
 BATCH_SIZE = 1000
 
@@ -31,13 +31,16 @@ def old_audit_events(days: int) -> QuerySet[AuditEvent]:
 
 
 def old_notifications(days: int) -> QuerySet[Notification]:
-    """Notifications about deleted keys, delivered more than ``days`` ago.
+    """Notifications about deleted keys, and budget alerts, delivered more than
+    ``days`` ago.
 
     The others are kept: the row of a notification is what stops it being sent again
-    while its occasion lasts (a key still expiring, still unrotated).
+    while its occasion lasts (a key still expiring, still unrotated). A budget alert is
+    stopped by its budget's row (the threshold it reached in the period).
     """
     return Notification.objects.filter(
-        sent_at__lt=timezone.now() - timedelta(days=days), key__deleted_at__isnull=False
+        Q(key__deleted_at__isnull=False) | Q(kind=NotificationKind.BUDGET_THRESHOLD),
+        sent_at__lt=timezone.now() - timedelta(days=days),
     )
 
 

@@ -23,6 +23,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from byok import budgets, teams
+from byok.exceptions import BudgetExceeded
 from byok.models import Budget, Owner
 from byok.resolution import ResolvedKey, resolve_api_key
 
@@ -49,18 +50,35 @@ def hold(
             team = team if team is not None else teams.current_team(user)
             if team is not None:
                 Owner.team(teams.team_pk(team)).lock(using)
-        resolved = resolve_api_key(user, service, environment=environment, team=team)
-        covering = budgets.states(
-            resolved.budgets,
-            timezone.localdate(),
-            covering=(service, resolved.spends),
-            blocking=True,
-        )
-        for state in covering:
-            if state.refuses(amount):
-                budgets.record_block(state, user, service, resolved.team_id)
-                raise state.exceeded(service)
-        placed = budgets.place_hold(user.pk, covering, amount) if covering else None
+        # A refusal leaves the block normally and is raised after it: the first block's
+        # audit row and webhook, written on the way, must not be rolled back with it.
+        try:
+            found = resolve_api_key(user, service, environment=environment, team=team)
+        except BudgetExceeded as refusal:
+            outcome: ResolvedKey | BudgetExceeded = refusal
+        else:
+            outcome = _hold_or_refuse(user, service, found, amount)
+    if isinstance(outcome, BudgetExceeded):
+        raise outcome
+    return outcome
+
+
+def _hold_or_refuse(
+    user: Any, service: str, resolved: ResolvedKey, amount: Decimal
+) -> ResolvedKey | BudgetExceeded:
+    """``resolved`` with ``amount`` set aside on its blocking budgets (its ``hold``), or
+    the refusal of the first that has no room for it (recorded)."""
+    covering = budgets.states(
+        resolved.budgets,
+        timezone.localdate(),
+        covering=(service, resolved.spends),
+        blocking=True,
+    )
+    for state in covering:
+        if state.refuses(amount):
+            budgets.record_block(state, user, service, resolved.team_id)
+            return state.exceeded(service)
+    placed = budgets.place_hold(user.pk, covering, amount) if covering else None
     return replace(resolved, hold=placed or budgets.Hold([]))
 
 

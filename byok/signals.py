@@ -22,6 +22,11 @@ key_tested = Signal()
 #: team's budget), ``team`` (``None`` on a user's own), ``threshold`` (percent),
 #: ``spent`` and ``limit`` (USD ``Decimal``s), ``period_start``.
 budget_threshold_reached = Signal()
+#: A blocking budget refused a call for the first time in its period (once per budget
+#: and period). ``budget_id``, ``user`` (whose call it was), ``team_id`` (the team
+#: whose key would have served, or ``None``), ``service``, ``spent`` and ``limit``
+#: (USD ``Decimal``s), ``period_start``, ``resets_at``.
+budget_blocked = Signal()
 #: Host code was handed a credential. ``user``, ``service``, ``environment``,
 #: ``source`` ("user", "team" or "platform"), ``key_id`` (None for the platform's key).
 key_used = Signal()

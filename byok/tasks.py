@@ -3,8 +3,9 @@
 They run on whatever backend ``BYOK["TASK_BACKEND"]`` names in the host's ``TASKS``
 (default ``"default"``): Django's default runs each task at once in the process that
 enqueued it; a database worker (django-tasks-db), RQ or Celery run them on workers.
-Task arguments are stored by the backend, so they are ids and numbers only: never a
-credential, never anything a secret could be read from.
+Task arguments are stored by the backend, so they are ids and numbers only (and a
+webhook's URL and event): never a credential, never a webhook's secret, never
+anything a secret could be read from.
 
 Each task is safe to run twice: a re-check batch is claimed once, and a notification
 is claimed before it is sent and marked when it is.
@@ -13,12 +14,14 @@ is claimed before it is sent and marked when it is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from django.db import router, transaction
+from django.utils import timezone
 
-from byok import audit
+from byok import audit, webhooks
 from byok.conf import conf
 from byok.models import Notification, RecheckRun, UserAPIKey
 from byok.notifications import deliver, key_turned_invalid, make_due, reminders_due, unsent
@@ -29,7 +32,7 @@ from byok.pruning import (
     old_recheck_runs,
 )
 from byok.recheck import BATCH_SIZE, WRITE_BATCHES, KeyCheck, plan_run, run_batch
-from byok.task_framework import Task, TaskResult, task
+from byok.task_framework import Task, TaskResult, task, task_backends
 
 logger = logging.getLogger("byok.tasks")
 
@@ -40,12 +43,22 @@ T = TypeVar("T")
 def enqueue(job: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> None:
     """Enqueue ``job`` on byok's backend once the current transaction commits (at
     once outside one), so that a worker never looks for a row not yet committed."""
-    using = router.db_for_write(Notification)
+    transaction.on_commit(_sender(job, args, kwargs), using=router.db_for_write(Notification))
 
+
+def enqueue_quietly(job: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> None:
+    """:func:`enqueue`, but a backend that refuses the task is logged, not raised: for
+    what a metered call starts, which must never fail because of it."""
+    transaction.on_commit(
+        _sender(job, args, kwargs), using=router.db_for_write(Notification), robust=True
+    )
+
+
+def _sender(job: Task[P, T], args: Any, kwargs: Any) -> Callable[[], TaskResult[T]]:
     def send() -> TaskResult[T]:
         return job.using(backend=conf.TASK_BACKEND).enqueue(*args, **kwargs)
 
-    transaction.on_commit(send, using=using)
+    return send
 
 
 # -- Notifications -----------------------------------------------------------------------
@@ -61,10 +74,11 @@ def notify(
 ) -> Notification | None:
     """Write down a notification and enqueue its delivery; ``None`` if the user turned
     this kind off or it was already due for this occasion. For byok's own kinds and
-    any later ones (budget alerts, webhooks): the row, then a task."""
+    any later ones: the row, then a task. A backend that refuses the task is logged
+    (:func:`resend_unsent` finds the row later), never raised."""
     due = make_due(user_id, kind, occasion, key=key, context=context)
     if due is not None:
-        enqueue(send_notification, due.pk)
+        enqueue_quietly(send_notification, due.pk)
     return due
 
 
@@ -93,6 +107,57 @@ def resend_unsent(minutes: int = 5) -> int:
     for notification_id in ids:
         enqueue(send_notification, notification_id)
     return len(ids)
+
+
+# -- Webhooks ------------------------------------------------------------------------------
+
+
+def announce(name: str, occasion: str, data: dict[str, Any]) -> None:
+    """Post event ``name`` to every webhook that wants it, each by its own task, once
+    the current transaction commits. ``occasion`` makes the event's id."""
+    hooks = webhooks.subscribed(name)
+    if hooks:
+        payload = webhooks.event(name, occasion, data)
+        for hook in hooks:
+            enqueue_quietly(send_webhook, hook.url, payload)
+
+
+@task()
+def send_webhook(url: str, payload: dict[str, Any], attempt: int = 1) -> bool:
+    """One attempt at posting ``payload`` to the webhook at ``url``; whether it was
+    delivered. A failed attempt enqueues the next, after ``WEBHOOK_RETRY_DELAY``
+    seconds doubled at each attempt, up to ``WEBHOOK_MAX_ATTEMPTS``; retrying needs a
+    backend that can defer a task (the immediate backend makes one attempt)."""
+    hook = webhooks.find(url, payload["event"])
+    if hook is None:
+        return False  # taken out of the settings since the event
+    failure = webhooks.post(hook, payload)
+    if failure is None:
+        return True
+    backend = task_backends[conf.TASK_BACKEND]
+    if failure.final or attempt >= conf.WEBHOOK_MAX_ATTEMPTS or not backend.supports_defer:
+        webhooks.logger.warning(
+            "Webhook %s gave up on %s after %d attempts: %s",
+            hook.where,
+            payload["id"],
+            attempt,
+            failure.reason,
+        )
+        return False
+    delay = webhooks.retry_delay(attempt)
+    webhooks.logger.info(
+        "Webhook %s failed on %s (attempt %d: %s); retrying in %.0f s",
+        hook.where,
+        payload["id"],
+        attempt,
+        failure.reason,
+        delay,
+    )
+    run_after = timezone.now() + timedelta(seconds=delay)
+    send_webhook.using(backend=conf.TASK_BACKEND, run_after=run_after).enqueue(
+        url, payload, attempt + 1
+    )
+    return False
 
 
 # -- Re-checking keys ----------------------------------------------------------------------
@@ -151,7 +216,9 @@ def prune(
 
 
 __all__ = [
+    "announce",
     "enqueue",
+    "enqueue_quietly",
     "notify",
     "notify_if_turned_invalid",
     "prune",
@@ -159,5 +226,6 @@ __all__ = [
     "resend_unsent",
     "send_notification",
     "send_reminders",
+    "send_webhook",
     "start_recheck",
 ]

@@ -7,13 +7,15 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
-from django.test import override_settings
+from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import byok
+from byok import alerts as byok_alerts
 from byok import budgets, reservations
 from byok.models import AuditEvent, Budget, Reservation
 from byok.signals import budget_threshold_reached
@@ -248,19 +250,26 @@ def test_one_call_past_two_thresholds_announces_both(user, alerts):
     assert [threshold for _, threshold, _ in alerts] == [50, 80]
 
 
-def test_a_failing_receiver_never_fails_the_call(user):
+def test_a_failing_receiver_never_fails_the_call_nor_stops_the_alert(user, alerts):
     UserAPIKeyFactory(user=user)
     byok.set_budget(user, limit="1", service="openai")
 
     def broken(**kwargs):
         raise RuntimeError("receiver bug")
 
+    # The host's broken receiver runs before byok's own.
+    uid = "byok.alerts.threshold_reached"
+    budget_threshold_reached.disconnect(dispatch_uid=uid)
     budget_threshold_reached.connect(broken)
+    budget_threshold_reached.connect(byok_alerts.threshold_reached, dispatch_uid=uid)
     try:
-        assert spend(user, "2") == Decimal("2")
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            assert spend(user, "2") == Decimal("2")
     finally:
         budget_threshold_reached.disconnect(broken)
     assert Budget.objects.get().spent == Decimal("2")
+    assert [threshold for _, threshold, _ in alerts] == [50, 80, 100]
+    assert len(mail.outbox) == 3
 
 
 # -- Reservations ------------------------------------------------------------------------

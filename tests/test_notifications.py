@@ -352,8 +352,8 @@ def test_a_user_who_turned_a_kind_off_is_not_told(user, mocked):
 def test_the_dashboard_turns_kinds_on_and_off(user, client):
     client.force_login(user)
     page = client.get("/dashboard/api-keys/")
-    assert page.content.decode().count('name="kinds"') == 4
-    assert page.content.decode().count(" checked>") >= 4
+    assert page.content.decode().count('name="kinds"') == 5
+    assert page.content.decode().count(" checked>") >= 5
 
     response = client.post("/dashboard/api-keys/notifications/", {"kinds": ["key_invalid"]})
 
@@ -363,6 +363,7 @@ def test_the_dashboard_turns_kinds_on_and_off(user, client):
         "key_expiring",
         "rotation_due",
         "key_unused",
+        "budget_threshold",
     }
     client.post("/dashboard/api-keys/notifications/", {"kinds": NotificationKind.values})
     assert wanted_kinds(user) == NotificationKind.values

@@ -27,7 +27,8 @@ FLOORS = [
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
      "byok.rotation", "byok.key_age", "byok.pruning"},
     {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations",
-     "byok.clients", "byok.notifications", "byok.tasks", "byok.budget_bars"},
+     "byok.clients", "byok.notifications", "byok.tasks", "byok.budget_bars", "byok.webhooks",
+     "byok.alerts"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {

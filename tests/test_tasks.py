@@ -63,13 +63,15 @@ def test_prune_deletes_old_runs_and_old_notifications_of_deleted_keys(user):
         Notification.objects.filter(pk=due.pk).update(sent_at=long_ago)
         sent[key] = due
     unsent = make_due(user.pk, "key_invalid", "x", key=gone)
+    alert = make_due(user.pk, "budget_threshold", "1:2025-01-01:50")
+    Notification.objects.filter(pk=alert.pk).update(sent_at=long_ago)
     remove_user_api_key(gone)
     AuditEvent.objects.update(created_at=long_ago)
     events = AuditEvent.objects.count()
 
     deleted = tasks.prune.call()
 
-    assert deleted == {"recheck_runs": 1, "notifications": 1}
+    assert deleted == {"recheck_runs": 1, "notifications": 2}
     assert list(RecheckRun.objects.values_list("pk", flat=True)) == [running.pk]
     assert set(Notification.objects.values_list("pk", flat=True)) == {sent[kept].pk, unsent.pk}
     assert AuditEvent.objects.count() == events  # the trail is the host's to prune

@@ -11,21 +11,17 @@ Every case also runs with Django's filter switched off: then the report must sho
 the secret, which proves that the case put it within the report's reach.
 """
 
-import html
 import io
 import json
-import logging
 from functools import partial
 
 import pytest
 from django.contrib.auth.decorators import login_required
-from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
-from django.utils.log import AdminEmailHandler
-from django.views.debug import SafeExceptionReporterFilter
+from error_reports import FAILURE, InjectedFailure, check, report_of
 from rest_framework.renderers import JSONRenderer
 
 import byok
@@ -36,17 +32,11 @@ from byok.signals import key_revealed, key_used
 
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials
-from support import ADMINS, windows
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/user/api-keys/"
-FAILURE = "injected failure deep inside"
 RECEIVER = "failing_receiver"
-
-
-class InjectedFailure(RuntimeError):
-    pass
 
 
 @login_required
@@ -64,30 +54,6 @@ def client(user):
     client = Client(raise_request_exception=False)
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def admin_mails(settings, monkeypatch):
-    """The mails to ADMINS, with the HTML report too (Django's default handler)."""
-    settings.ADMINS = ADMINS
-    settings.DEBUG = False
-    logger = logging.getLogger("django")
-    handlers = [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]
-    added = [] if handlers else [AdminEmailHandler()]  # logging without Django's defaults
-    for handler in added:
-        logger.addHandler(handler)
-    for handler in handlers + added:
-        monkeypatch.setattr(handler, "include_html", True)
-    yield mail.outbox
-    for handler in added:
-        logger.removeHandler(handler)
-
-
-@pytest.fixture(params=[True, False], ids=["protected", "unprotected-control"])
-def protected(request, monkeypatch):
-    if not request.param:
-        monkeypatch.setattr(SafeExceptionReporterFilter, "is_active", lambda self, req: False)
-    return request.param
 
 
 # Where the failure is injected. Each fake is named, so the report's traceback shows
@@ -296,32 +262,6 @@ RECEIVER_CASES = {
 #: Cases where no frame the report shows holds the secret readably, protected or not
 #: (the resolved key hides its value from ``repr``): the report must not show it either way.
 OUT_OF_REACH = {"a host view's get_user_api_key, a key_used receiver fails"}
-
-
-def report_of(mails):
-    """The one mailed report: its subject, its text and its HTML (unescaped)."""
-    assert len(mails) == 1, [m.subject for m in mails]
-    message = mails[0]
-    (html_body, mimetype), *_ = message.alternatives
-    assert mimetype == "text/html"
-    return message.subject, message.body, html.unescape(html_body)
-
-
-def check(response, secrets, failing_frame, mails, protected, reachable=True):
-    assert response.status_code == 500
-    subject, text, html_report = report_of(mails)
-    for report in (text, html_report):
-        assert FAILURE in report  # the report is about the injected failure ...
-        assert failing_frame in report  # ... and shows the frame that failed
-    everything = "\n".join([subject, text, html_report, response.content.decode()])
-    pieces = {piece for secret in secrets for piece in windows(secret, 12)}
-    shown = sorted(piece for piece in pieces if piece in everything)
-    if protected or not reachable:
-        assert not shown, f"{len(shown)} pieces of a secret in the report"
-    if protected:
-        assert SafeExceptionReporterFilter.cleansed_substitute in text
-    elif reachable:
-        assert shown, "the case never put the secret within the report's reach"
 
 
 @pytest.mark.parametrize("case", CASES)

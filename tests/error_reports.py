@@ -8,6 +8,9 @@ import html
 
 from django.views.debug import SafeExceptionReporterFilter
 
+from byok.services.registry import registry
+
+from fakes import fake_credentials
 from support import windows
 
 FAILURE = "injected failure deep inside"
@@ -15,6 +18,29 @@ FAILURE = "injected failure deep inside"
 
 class InjectedFailure(RuntimeError):
     pass
+
+
+def secrets_of(service, credentials):
+    """The secret values of a credential (a Twilio SID or an AWS key id may show)."""
+    if isinstance(credentials, str):
+        return [credentials]
+    spec = registry.get(service)
+    return [credentials[f.name] for f in spec.fields if f.secret and f.name in credentials]
+
+
+def as_fields(credentials):
+    return credentials if isinstance(credentials, dict) else {"api_key": credentials}
+
+
+def env_file():
+    """A ``.env`` file of two keys (OpenAI, Twilio), and its secrets."""
+    openai, twilio = fake_credentials("openai"), fake_credentials("twilio")
+    text = (
+        f"OPENAI_API_KEY={openai}\n"
+        f"TWILIO_ACCOUNT_SID={twilio['account_sid']}\n"
+        f"TWILIO_AUTH_TOKEN={twilio['auth_token']}\n"
+    )
+    return text, [openai, twilio["auth_token"]]
 
 
 def report_of(mails):

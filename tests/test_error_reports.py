@@ -21,13 +21,20 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
-from error_reports import FAILURE, InjectedFailure, check, report_of
+from error_reports import (
+    FAILURE,
+    InjectedFailure,
+    as_fields,
+    check,
+    env_file,
+    report_of,
+    secrets_of,
+)
 from rest_framework.renderers import JSONRenderer
 
 import byok
 from byok import audit
 from byok.http import ProbeClient
-from byok.services.registry import registry
 from byok.signals import key_revealed, key_used
 
 from factories import UserAPIKeyFactory
@@ -103,18 +110,6 @@ def fail_in_renderer(monkeypatch):
 FAILING = {"probe": fail_in_probe, "store": fail_in_store}
 
 
-def secrets_of(service, credentials):
-    """The secret values of a credential (a Twilio SID or an AWS key id may show)."""
-    if isinstance(credentials, str):
-        return [credentials]
-    spec = registry.get(service)
-    return [credentials[f.name] for f in spec.fields if f.secret and f.name in credentials]
-
-
-def as_fields(credentials):
-    return credentials if isinstance(credentials, dict) else {"api_key": credentials}
-
-
 # The cases: each makes its request and returns it with the secrets it involved.
 
 
@@ -126,16 +121,6 @@ def page_add_key(client, user, monkeypatch, service="openai", where="probe"):
         data["test"] = "on"
     response = client.post(reverse("byok:add", args=[service]), data)
     return response, secrets_of(service, credentials), failing
-
-
-def env_file():
-    openai, twilio = fake_credentials("openai"), fake_credentials("twilio")
-    text = (
-        f"OPENAI_API_KEY={openai}\n"
-        f"TWILIO_ACCOUNT_SID={twilio['account_sid']}\n"
-        f"TWILIO_AUTH_TOKEN={twilio['auth_token']}\n"
-    )
-    return text, [openai, twilio["auth_token"]]
 
 
 def page_import(client, user, monkeypatch, where="store"):

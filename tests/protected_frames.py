@@ -4,12 +4,19 @@ A *protected frame* is a function or method of ``byok`` wrapped by Django's
 ``@sensitive_variables()`` (its locals are hidden from error reports) or by
 ``@sensitive_post_parameters()`` (the request's POST data is). :func:`protected_frames`
 imports every module of ``byok`` and finds them by what the decorators leave behind;
-:func:`decorated_in_source` counts the decorators in the source, so that a frame the
-import walk cannot reach (a nested function) is noticed too.
+:func:`frames_in_source` reads them in the source, so that a frame the import walk
+cannot reach (a nested function) is noticed too, and adds a view that sets
+``request.sensitive_post_parameters`` itself (as DRF views must).
 
 :class:`FailingInside` makes the *n*-th call that a protected frame makes raise, using
 a profile hook (``sys.setprofile``), so the failure happens inside that frame while
 its locals hold whatever it was working on, without knowing what it calls.
+
+Django's filter hides the variables of every frame *below* a protected one, so a frame
+whose callers are all protected would look safe without its own decorator.
+:class:`OwnProtectionOnly` is Django's filter, except that from the frame under test
+down, only that frame's own decorator (or one below it) counts, not its callers':
+the report shows what it would if the frame were called from unprotected code.
 """
 
 from __future__ import annotations
@@ -21,10 +28,11 @@ import pkgutil
 import sys
 import threading
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from django.views import debug as reports
 from django.views.decorators import debug
 from error_reports import FAILURE, InjectedFailure
 
@@ -118,23 +126,70 @@ def protected_frames() -> dict[str, Frame]:
             inner = inspect.unwrap(obj)
             name = f"{inner.__module__}:{inner.__qualname__}"
             frames[name] = Frame(name, inner.__code__, frozenset(marks))
+    for name, marks in frames_in_source().items():  # set by hand: seen in the source only
+        if name not in frames and marks == {"post"}:
+            frames[name] = replace(frame_named(name), marks=frozenset(marks))
     return dict(sorted(frames.items()))
 
 
-def decorated_in_source() -> int:
-    """How many functions of byok's source carry either decorator, even nested ones."""
-    count = 0
-    for path in Path(byok.__file__).parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                names = {
-                    n.func.id if isinstance(n.func, ast.Name) else getattr(n.func, "attr", "")
-                    for d in node.decorator_list
-                    for n in ast.walk(d)
-                    if isinstance(n, ast.Call)
-                }
-                count += bool(names & {"sensitive_variables", "sensitive_post_parameters"})
-    return count
+def frame_named(name: str) -> Frame:
+    """The function ``module:qualname``, protected or not (a decorator removed by
+    mistake must make its test fail, not vanish from it)."""
+    module, qualname = name.split(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = vars(obj)[part] if inspect.isclass(obj) else getattr(obj, part)
+        for attribute in ("__func__", "fget", "func"):
+            obj = getattr(obj, attribute, obj)
+    return Frame(name, inspect.unwrap(obj).__code__, frozenset(marks_of(obj)))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(Path(byok.__file__).parent.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _decorators(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    names = set()
+    for decorator in node.decorator_list:
+        for call in ast.walk(decorator):
+            if isinstance(call, ast.Call):
+                func = call.func
+                names.add(func.id if isinstance(func, ast.Name) else getattr(func, "attr", ""))
+    return names
+
+
+def _sets_post_parameters(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether the function does what ``sensitive_post_parameters`` does, by hand."""
+    return any(
+        isinstance(target, ast.Attribute) and target.attr == "sensitive_post_parameters"
+        for statement in ast.walk(node)
+        if isinstance(statement, ast.Assign)
+        for target in statement.targets
+    )
+
+
+def frames_in_source() -> dict[str, set[str]]:
+    """Every function of byok's source that is protected (nested ones included):
+    decorated with either decorator, or setting ``request.sensitive_post_parameters``."""
+    found: dict[str, set[str]] = {}
+
+    def visit(node: ast.AST, module: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, module, f"{prefix}{child.name}.")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                decorators = _decorators(child)
+                marks = {"variables"} if "sensitive_variables" in decorators else set()
+                if "sensitive_post_parameters" in decorators or _sets_post_parameters(child):
+                    marks.add("post")
+                if marks:
+                    found[f"{module}:{prefix}{child.name}"] = marks
+                visit(child, module, f"{prefix}{child.name}.<locals>.")
+
+    for path in sorted(Path(byok.__file__).parent.rglob("*.py")):
+        visit(ast.parse(path.read_text(encoding="utf-8")), _module_name(path), "")
+    return found
 
 
 class FailingInside:
@@ -172,3 +227,38 @@ class FailingInside:
         if self.calls == self.fail_at:
             self.failed = True
             raise InjectedFailure(FAILURE)
+
+
+def _is_wrapper(frame: types.FrameType) -> bool:
+    """The frame of a ``sensitive_variables`` wrapper, as Django's filter tells it."""
+    return (
+        frame.f_code.co_name == "sensitive_variables_wrapper"
+        and "sensitive_variables_wrapper" in frame.f_locals
+    )
+
+
+class OwnProtectionOnly(reports.SafeExceptionReporterFilter):
+    """Django's filter, blind to the protection that the callers of ``code`` give."""
+
+    def __init__(self, code: types.CodeType) -> None:
+        self.code = code
+
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
+        if self._protected_by_others_only(tb_frame):
+            return [
+                (n, self.cleanse_special_types(request, v)) for n, v in tb_frame.f_locals.items()
+            ]
+        return super().get_traceback_frame_variables(request, tb_frame)
+
+    def _protected_by_others_only(self, tb_frame: types.FrameType) -> bool:
+        """Whether ``tb_frame`` is the frame under test or below it, with no wrapper
+        from it up to the frame's own (a coroutine's own mark is Django's to read)."""
+        chain = []
+        frame: types.FrameType | None = tb_frame
+        while frame is not None and frame.f_code is not self.code:
+            chain.append(frame)
+            frame = frame.f_back
+        if frame is None or (frame is tb_frame and frame.f_code.co_flags & inspect.CO_COROUTINE):
+            return False
+        chain += [frame, *([frame.f_back] if frame.f_back is not None else [])]
+        return not any(_is_wrapper(f) for f in chain)

@@ -34,9 +34,10 @@ from typing import Any
 
 from django.views import debug as reports
 from django.views.decorators import debug
-from error_reports import FAILURE, InjectedFailure
 
 import byok
+
+from error_reports import FAILURE, InjectedFailure
 
 #: What each decorator leaves: the name of its wrapper's code, the qualified name of
 #: the decorator that ``method_decorator`` keeps in its wrapper's closure.

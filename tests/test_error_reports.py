@@ -21,6 +21,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
+from rest_framework.renderers import JSONRenderer
+
+import byok
+from byok import audit
+from byok.http import ProbeClient
+from byok.signals import key_revealed, key_used
+
 from error_reports import (
     FAILURE,
     InjectedFailure,
@@ -30,13 +37,6 @@ from error_reports import (
     report_of,
     secrets_of,
 )
-from rest_framework.renderers import JSONRenderer
-
-import byok
-from byok import audit
-from byok.http import ProbeClient
-from byok.signals import key_revealed, key_used
-
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import responses as responses_lib
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.decorators import login_required
 from django.core import mail
@@ -42,6 +43,11 @@ from django.urls import include, path, reverse
 from django.views import debug as reports
 from django.views.debug import ExceptionReporter
 from django.views.decorators.debug import sensitive_post_parameters
+
+import byok
+import byok.clients
+from byok.crypto import parse_key, reset_keyring
+
 from error_reports import (
     InjectedFailure,
     as_fields,
@@ -50,6 +56,9 @@ from error_reports import (
     report_of,
     secrets_of,
 )
+from factories import TeamFactory, UserAPIKeyFactory
+from fake_provider import FakeProvider
+from fakes import fake_credentials
 from protected_frames import (
     FailingInside,
     Frame,
@@ -58,14 +67,6 @@ from protected_frames import (
     frames_in_source,
     protected_frames,
 )
-
-import byok
-import byok.clients
-from byok.crypto import parse_key, reset_keyring
-
-from factories import TeamFactory, UserAPIKeyFactory
-from fake_provider import FakeProvider
-from fakes import fake_credentials
 from support import OTHER_ENCRYPTION_KEY, admin_url, change_form, with_byok
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,6 @@ class Scene:
     user: Any
     client: Client
     staff: Client
-    providers: responses_lib.RequestsMock
     hook: FailingInside | None = None
 
     def run(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -312,8 +312,6 @@ def rotate_keys_command(scene: Scene) -> Outcome:
     secret = fake_credentials("openai")
     with with_byok(ENCRYPTION_KEYS=[OTHER_ENCRYPTION_KEY]):
         UserAPIKeyFactory(user=scene.user, credentials=secret)
-    from django.conf import settings
-
     keys = [*settings.BYOK["ENCRYPTION_KEYS"], OTHER_ENCRYPTION_KEY]
     with with_byok(ENCRYPTION_KEYS=keys):
         outcome = command(scene, "byok_rotate_keys")
@@ -323,16 +321,16 @@ def rotate_keys_command(scene: Scene) -> Outcome:
 
 
 def api_create_aws(scene: Scene) -> Outcome:
-    scene.providers.add("POST", re.compile(r"https://sts\..*"), body=aws_identity())
-    return api_create(scene, "aws_s3")
-
-
-def aws_identity() -> str:
-    return (
+    """An AWS key pair that STS accepts, so the probe goes on to the bucket."""
+    identity = (
         '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
         "<GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/byok</Arn>"
         "<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>"
     )
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as aws:
+        aws.add("POST", re.compile(r"https://sts\..*"), body=identity)
+        aws.add("HEAD", re.compile(r"https://.*\.s3\..*"))
+        return api_create(scene, "aws_s3")
 
 
 SCENARIOS: dict[str, Callable[[Scene], Outcome]] = {
@@ -494,11 +492,12 @@ def test_the_walk_finds_every_protected_function_of_the_source():
 
 @pytest.fixture
 def scene(user, superuser, anywhere, settings):
+    """The user and staff, signed in; the host's views mounted; every provider answering."""
     settings.ROOT_URLCONF = __name__
     client, staff = Client(raise_request_exception=False), Client(raise_request_exception=False)
     client.force_login(user)
     staff.force_login(superuser)
-    return Scene(user, client, staff, anywhere)
+    return Scene(user, client, staff)
 
 
 #: How many calls each frame makes in its scenario, counted once for both runs.
@@ -539,7 +538,7 @@ def key_material(keys: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("name", FRAMES)
 def test_a_failure_inside_the_frame_leaves_no_secret_in_the_report(
-    name, scene, admin_mails, protected, settings, monkeypatch
+    name, scene, admin_mails, protected, monkeypatch
 ):
     frame = frame_named(name)
     scenario = SCENARIOS[FRAMES[name]]

@@ -1,14 +1,19 @@
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
 import responses as responses_lib
+from django.core import mail
 from django.core.cache import cache
+from django.utils.log import AdminEmailHandler
+from django.views.debug import SafeExceptionReporterFilter
 
 from byok import http
 
 from factories import UserFactory
-from support import client_for
+from support import ADMINS, client_for
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +43,40 @@ def mocked():
     """Providers, mocked with nothing registered: a probe finds every host unreachable."""
     with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+@pytest.fixture
+def anywhere():
+    """Every URL answers 200 with an empty JSON object, so every probe runs to its end."""
+    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for method in (responses_lib.GET, responses_lib.POST):
+            mock.add(method, re.compile(r"https?://.*"), json={})
+        mock.add(responses_lib.HEAD, re.compile(r"https?://.*"))
+        yield mock
+
+
+@pytest.fixture
+def admin_mails(settings, monkeypatch):
+    """The mails to ADMINS, with the HTML report too (Django's default handler)."""
+    settings.ADMINS = ADMINS
+    settings.DEBUG = False
+    logger = logging.getLogger("django")
+    handlers = [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]
+    added = [] if handlers else [AdminEmailHandler()]  # logging without Django's defaults
+    for handler in added:
+        logger.addHandler(handler)
+    for handler in handlers + added:
+        monkeypatch.setattr(handler, "include_html", True)
+    yield mail.outbox
+    for handler in added:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture(params=[True, False], ids=["protected", "unprotected-control"])
+def protected(request, monkeypatch):
+    if not request.param:
+        monkeypatch.setattr(SafeExceptionReporterFilter, "is_active", lambda self, req: False)
+    return request.param
 
 
 @pytest.fixture

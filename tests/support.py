@@ -150,3 +150,21 @@ def _safe_repr(variables):
         except Exception:
             texts.append(f"{name}=<unprintable>")
     return ", ".join(texts)
+
+
+def change_form(key, **changes):
+    """The admin change form of ``key`` as it stands, with ``changes``."""
+    data = {
+        "nickname": key.nickname,
+        "environment": key.environment,
+        "secret": "",
+        "is_active": "on",
+        **NO_INLINE_ROWS,
+    }
+    return {**data, **changes}
+
+
+def admin_url(name, obj):
+    """The admin page ``name`` (``change``, ``delete``, ``history``) of ``obj``."""
+    model = obj._meta.model_name
+    return f"/admin/byok/{model}/{obj.pk}/{name}/"

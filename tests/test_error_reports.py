@@ -11,43 +11,40 @@ Every case also runs with Django's filter switched off: then the report must sho
 the secret, which proves that the case put it within the report's reach.
 """
 
-import html
 import io
 import json
-import logging
 from functools import partial
 
 import pytest
 from django.contrib.auth.decorators import login_required
-from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 from django.test import Client, override_settings
 from django.urls import include, path, reverse
-from django.utils.log import AdminEmailHandler
-from django.views.debug import SafeExceptionReporterFilter
 from rest_framework.renderers import JSONRenderer
 
 import byok
 from byok import audit
 from byok.http import ProbeClient
-from byok.services.registry import registry
 from byok.signals import key_revealed, key_used
 
+from error_reports import (
+    FAILURE,
+    InjectedFailure,
+    as_fields,
+    check,
+    env_file,
+    report_of,
+    secrets_of,
+)
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials
-from support import ADMINS, windows
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/user/api-keys/"
-FAILURE = "injected failure deep inside"
 RECEIVER = "failing_receiver"
-
-
-class InjectedFailure(RuntimeError):
-    pass
 
 
 @login_required
@@ -65,30 +62,6 @@ def client(user):
     client = Client(raise_request_exception=False)
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def admin_mails(settings, monkeypatch):
-    """The mails to ADMINS, with the HTML report too (Django's default handler)."""
-    settings.ADMINS = ADMINS
-    settings.DEBUG = False
-    logger = logging.getLogger("django")
-    handlers = [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]
-    added = [] if handlers else [AdminEmailHandler()]  # logging without Django's defaults
-    for handler in added:
-        logger.addHandler(handler)
-    for handler in handlers + added:
-        monkeypatch.setattr(handler, "include_html", True)
-    yield mail.outbox
-    for handler in added:
-        logger.removeHandler(handler)
-
-
-@pytest.fixture(params=[True, False], ids=["protected", "unprotected-control"])
-def protected(request, monkeypatch):
-    if not request.param:
-        monkeypatch.setattr(SafeExceptionReporterFilter, "is_active", lambda self, req: False)
-    return request.param
 
 
 # Where the failure is injected. Each fake is named, so the report's traceback shows
@@ -138,18 +111,6 @@ def fail_in_renderer(monkeypatch):
 FAILING = {"probe": fail_in_probe, "store": fail_in_store}
 
 
-def secrets_of(service, credentials):
-    """The secret values of a credential (a Twilio SID or an AWS key id may show)."""
-    if isinstance(credentials, str):
-        return [credentials]
-    spec = registry.get(service)
-    return [credentials[f.name] for f in spec.fields if f.secret and f.name in credentials]
-
-
-def as_fields(credentials):
-    return credentials if isinstance(credentials, dict) else {"api_key": credentials}
-
-
 # The cases: each makes its request and returns it with the secrets it involved.
 
 
@@ -161,16 +122,6 @@ def page_add_key(client, user, monkeypatch, service="openai", where="probe"):
         data["test"] = "on"
     response = client.post(reverse("byok:add", args=[service]), data)
     return response, secrets_of(service, credentials), failing
-
-
-def env_file():
-    openai, twilio = fake_credentials("openai"), fake_credentials("twilio")
-    text = (
-        f"OPENAI_API_KEY={openai}\n"
-        f"TWILIO_ACCOUNT_SID={twilio['account_sid']}\n"
-        f"TWILIO_AUTH_TOKEN={twilio['auth_token']}\n"
-    )
-    return text, [openai, twilio["auth_token"]]
 
 
 def page_import(client, user, monkeypatch, where="store"):
@@ -321,32 +272,6 @@ RECEIVER_CASES = {
 #: Cases where no frame the report shows holds the secret readably, protected or not
 #: (the resolved key hides its value from ``repr``): the report must not show it either way.
 OUT_OF_REACH = {"a host view's get_user_api_key, a key_used receiver fails"}
-
-
-def report_of(mails):
-    """The one mailed report: its subject, its text and its HTML (unescaped)."""
-    assert len(mails) == 1, [m.subject for m in mails]
-    message = mails[0]
-    (html_body, mimetype), *_ = message.alternatives
-    assert mimetype == "text/html"
-    return message.subject, message.body, html.unescape(html_body)
-
-
-def check(response, secrets, failing_frame, mails, protected, reachable=True):
-    assert response.status_code == 500
-    subject, text, html_report = report_of(mails)
-    for report in (text, html_report):
-        assert FAILURE in report  # the report is about the injected failure ...
-        assert failing_frame in report  # ... and shows the frame that failed
-    everything = "\n".join([subject, text, html_report, response.content.decode()])
-    pieces = {piece for secret in secrets for piece in windows(secret, 12)}
-    shown = sorted(piece for piece in pieces if piece in everything)
-    if protected or not reachable:
-        assert not shown, f"{len(shown)} pieces of a secret in the report"
-    if protected:
-        assert SafeExceptionReporterFilter.cleansed_substitute in text
-    elif reachable:
-        assert shown, "the case never put the secret within the report's reach"
 
 
 @pytest.mark.parametrize("case", CASES)

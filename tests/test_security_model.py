@@ -65,7 +65,13 @@ from byok.validation import validate_credentials
 
 from factories import UserAPIKeyFactory, UserFactory
 from fakes import FAKES, fake_credentials, rand
-from support import NO_INLINE_ROWS, OTHER_ENCRYPTION_KEY, client_for, with_byok
+from support import (
+    OTHER_ENCRYPTION_KEY,
+    admin_url,
+    change_form,
+    client_for,
+    with_byok,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -237,41 +243,12 @@ def boom(*args, **kwargs):
     raise RuntimeError("a bug in the host's code")
 
 
-# fixtures --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def anywhere():
-    """Every URL answers 200 with an empty JSON object, so every probe runs to its end."""
-    with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        for method in (responses_lib.GET, responses_lib.POST):
-            mock.add(method, re.compile(r"https?://.*"), json={})
-        mock.add(responses_lib.HEAD, re.compile(r"https?://.*"))
-        yield mock
-
-
 def staff_with(*codenames):
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="byok", codename__in=codenames)
     )
     return staff
-
-
-def change_form(key, **changes):
-    data = {
-        "nickname": key.nickname,
-        "environment": key.environment,
-        "secret": "",
-        "is_active": "on",
-        **NO_INLINE_ROWS,
-    }
-    return {**data, **changes}
-
-
-def admin_url(name, obj):
-    model = obj._meta.model_name
-    return f"/admin/byok/{model}/{obj.pk}/{name}/"
 
 
 # (a) a copy of the database alone ---------------------------------------------------

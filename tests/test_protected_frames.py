@@ -54,7 +54,7 @@ import byok.clients
 from byok import webhooks
 from byok.clients.answers import WHOLE_JSON
 from byok.crypto import get_keyring, parse_key, reset_keyring
-from byok.fields import canonical_bytes
+from byok.fields import SealedCredentials, canonical_bytes
 from byok.task_framework import task_backends
 
 from error_reports import (
@@ -376,7 +376,7 @@ def verify_rows_command(scene: Scene) -> Outcome:
     """``byok_rotate_keys --verify`` on a row of each format (format 1 as byok wrote it)."""
     old, new = fake_credentials("openai"), fake_credentials("openai")
     key = UserAPIKeyFactory(user=scene.user, credentials=old)
-    key.credentials = type(key.credentials)(
+    key.credentials = SealedCredentials(
         get_keyring().primary.encrypt_v1(canonical_bytes({"api_key": old}))
     )
     key.save(update_fields=["credentials"])
@@ -402,6 +402,7 @@ def format_1_row(scene: Scene) -> Outcome:
 
 
 def admin_add(scene: Scene) -> Outcome:
+    """The admin's add form, storing a key for the user."""
     secret = fake_credentials("openai")
     data = {
         "user": str(scene.user.pk),

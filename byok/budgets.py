@@ -492,11 +492,11 @@ def charge(
     ``rows`` are the budgets the lookup read; a default budget with no row yet gets
     its row first. Call it in the transaction that records the call's usage.
     """
-    covering = states(rows, timezone.localdate(), covering=(service, source))
+    today = timezone.localdate()
+    covering = states(rows, today, covering=(service, source))
     if not covering:
         return
     _make_rows(user_pk, [state.rule for state in covering if state.id is None])
-    today = timezone.localdate()
     rules = {state.id or state.rule.name: state.rule for state in covering}
     for spent in _add_spend(user_pk, team_pk, service, source, amount, today):
         rule = rules.get(spent.id) or rules.get(spent.default_name)

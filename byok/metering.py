@@ -52,7 +52,9 @@ def add_key_usage(key_id: uuid.UUID, day: Day, now: datetime, counters: Counters
         connection, key_id, day, now, counters
     ):
         return
-    with transaction.atomic(using=connection.alias):
+    # Inside the caller's transaction (budgets charged with the usage) no savepoint is
+    # needed: a failure here fails the whole of it.
+    with transaction.atomic(using=connection.alias, savepoint=False):
         _add_to_key(connection, key_id, now, counters)
         upsert(KeyUsage, {"key": key_id, **day}, counters)
 

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import router, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,12 +21,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from byok.budget_bars import budget_bars
 from byok.budgets import remove_budget, set_budget
 from byok.forms import BudgetForm
-from byok.models import Budget, BudgetSource
+from byok.models import Budget, BudgetSource, fits_an_id
 from byok.views import page
 
 
 def own_budget(request: HttpRequest, budget_id: int) -> Budget:
     """One of the budgets the signed-in user set; any other budget is a 404."""
+    if not fits_an_id(budget_id):
+        raise Http404
     editable = Budget.objects.for_user(request.user).filter(
         team__isnull=True, source=BudgetSource.USER, default_name=""
     )

@@ -183,6 +183,17 @@ class Owner:
         list(rows.filter(pk=self.pk).values_list("pk", flat=True))
 
 
+#: The widest integer a primary key column holds on any database byok supports.
+MAX_ID = 2**63 - 1
+
+
+def fits_an_id(value: object) -> bool:
+    """Whether an integer from a URL could be a row's id: one past a 64-bit column would
+    make some databases' drivers raise (``OverflowError`` with SQLite), not find nothing.
+    Any other value is the field's to judge."""
+    return not isinstance(value, int) or -MAX_ID - 1 <= value <= MAX_ID
+
+
 def team_model() -> type[models.Model]:
     """The team model in use (``settings.BYOK_TEAM_MODEL``, or byok's ``Team``)."""
     return apps.get_model(TEAM_MODEL, require_ready=False)

@@ -27,7 +27,7 @@ from byok.budgets import (
     remove_budget,
     set_budget,
 )
-from byok.models import Budget, BudgetSource
+from byok.models import MAX_ID, Budget, BudgetSource
 from byok.rest.budget_serializers import (
     BudgetChangeSerializer,
     BudgetInputSerializer,
@@ -57,8 +57,6 @@ SITE_IMPOSED = {
         ),
     )
 }
-#: The largest id a budget can have (a 64-bit primary key).
-MAX_ID = 2**63 - 1
 
 
 @extend_schema_view(

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from byok import teams
 from byok.keys import add_team_api_key
-from byok.models import UserAPIKey, team_model
+from byok.models import UserAPIKey, fits_an_id, team_model
 from byok.rest import serializers as s
 from byok.rest import team_serializers as ts
 from byok.rest.schema import (
@@ -93,7 +93,8 @@ def find_team(user: Any, team_pk: str) -> tuple[Any, str]:
         except (DjangoValidationError, TypeError, ValueError):
             pass
         else:
-            team = model._default_manager.filter(pk=pk).first()
+            if fits_an_id(pk):
+                team = model._default_manager.filter(pk=pk).first()
     role = None if team is None else teams.role_of(user, team)
     if role is None:
         raise NotFound(_("No team of yours has this id."))

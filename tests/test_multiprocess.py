@@ -66,10 +66,16 @@ def username(user):
 
 
 @pytest.fixture
-def two_servers(tmp_path, redis_prefix):
+def two_servers(tmp_path, redis_prefix, providers):
     pytest.importorskip("gunicorn")
     ports = [free_port(), free_port()]
-    env = environment(BYOK_TEST_CACHE_PREFIX=redis_prefix)
+    env = environment(
+        BYOK_TEST_CACHE_PREFIX=redis_prefix,
+        # A test spends the budget only when it is about to call the provider.
+        BYOK_TEST_BYOK=json.dumps(
+            {"ALLOW_PRIVATE_BASE_URLS": True, "BASE_URLS": {"openai": f"{providers}/openai/v1"}}
+        ),
+    )
     commands = [
         [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "8",
          "--bind", f"127.0.0.1:{port}", "--timeout", "60",
@@ -98,9 +104,10 @@ def spread(urls, path, auth, body=None, calls=40):
 
 def test_two_servers_allow_exactly_the_configured_tests(two_servers):
     user = UserFactory()
-    body = {"service": "openai", "key": "not-an-openai-key"}  # malformed: never sent
+    body = {"service": "openai", "key": fake_credentials("openai")}  # well formed: sent
     codes = spread(two_servers, "test/", (username(user), PASSWORD), body)
     assert codes == {200: 10, 429: 30}
+    assert len(FakeProviders.seen) == 10  # a refused test never reached the provider
 
 
 def test_two_servers_allow_exactly_the_configured_reveals(two_servers):

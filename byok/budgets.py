@@ -37,6 +37,7 @@ from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
+from byok.metering import quoted_columns
 from byok.models import (
     AppliesTo,
     AuditAction,
@@ -539,9 +540,7 @@ def _add_spend(
     ended), and their state right after it: returned by the ``UPDATE`` where the
     database can, else read under the row locks it took."""
     connection = connections[router.db_for_write(Budget)]
-    column = {
-        f.name: connection.ops.quote_name(str(f.column)) for f in Budget._meta.concrete_fields
-    }
+    column = quoted_columns(connection, Budget)
     table = connection.ops.quote_name(Budget._meta.db_table)
     returned = ", ".join(column[name] for name in Spent._fields)
     user, team = column["user"], column["team"]

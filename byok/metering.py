@@ -77,7 +77,8 @@ def upsert(model: type[models.Model], keys: Mapping[str, Any], counters: Counter
     if connection.vendor not in UPSERT_VENDORS:
         _upsert_portably(model, keys, counters)
         return
-    table, column = connection.ops.quote_name(model._meta.db_table), _columns(connection, model)
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = quoted_columns(connection, model)
     added = [column[name] for name in counters]
     if connection.vendor == "mysql":
         update = ", ".join(f"{c} = {c} + VALUES({c})" for c in added)
@@ -104,7 +105,7 @@ def _key_usage_cte(
     counters: Counters,
 ) -> tuple[str, list[Any]]:
     """PostgreSQL's one statement: the key's update feeding the day's upsert."""
-    key, usage = _columns(connection, UserAPIKey), _columns(connection, KeyUsage)
+    key, usage = quoted_columns(connection, UserAPIKey), quoted_columns(connection, KeyUsage)
     key_table = connection.ops.quote_name(UserAPIKey._meta.db_table)
     day_table = connection.ops.quote_name(KeyUsage._meta.db_table)
     totals = [(total, counters[name]) for name, total in _KEY_TOTALS.items() if name in counters]
@@ -145,7 +146,7 @@ def _add_to_existing_day(
     counters: Counters,
 ) -> bool:
     """MySQL's multi-table ``UPDATE``: ``False`` when the key has no such row of the day."""
-    key, usage = _columns(connection, UserAPIKey), _columns(connection, KeyUsage)
+    key, usage = quoted_columns(connection, UserAPIKey), quoted_columns(connection, KeyUsage)
     quote = connection.ops.quote_name
     totals = [(total, counters[name]) for name, total in _KEY_TOTALS.items() if name in counters]
     assignments = [
@@ -174,7 +175,7 @@ def _add_to_key(
     connection: BaseDatabaseWrapper, key_id: uuid.UUID, now: datetime, counters: Counters
 ) -> None:
     """The key's ``UPDATE`` of its running totals and when it was last used."""
-    key = _columns(connection, UserAPIKey)
+    key = quoted_columns(connection, UserAPIKey)
     totals = [(total, counters[name]) for name, total in _KEY_TOTALS.items() if name in counters]
     assignments = ", ".join(
         [
@@ -196,7 +197,7 @@ def _add_to_key(
 _column_names: dict[tuple[str, type[models.Model]], dict[str, str]] = {}
 
 
-def _columns(connection: BaseDatabaseWrapper, model: type[models.Model]) -> dict[str, str]:
+def quoted_columns(connection: BaseDatabaseWrapper, model: type[models.Model]) -> dict[str, str]:
     """Field name to quoted column, for the concrete fields of ``model`` (worked out once
     per database vendor)."""
     cache_key = (connection.vendor, model)

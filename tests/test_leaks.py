@@ -31,11 +31,20 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.test import Client
+from django.test import Client, TestCase
 from rest_framework.test import APIClient
 
-from byok import get_user_api_key, keys, track_api_usage
-from byok.models import AuditEvent, UserAPIKey
+from byok import (
+    add_team_api_key,
+    get_user_api_key,
+    keys,
+    reserve,
+    resolve_api_key,
+    set_budget,
+    track_api_usage,
+)
+from byok.exceptions import BudgetExceeded
+from byok.models import AuditEvent, Budget, Team, TeamRole, UserAPIKey
 from byok.services.registry import registry
 
 from factories import UserFactory
@@ -405,5 +414,149 @@ def test_no_secret_leaks_from_any_entry_point(scenario, monkeypatch, tmp_path, s
     kinds = {where.split(" ")[0] for where, _text in evidence.texts}
     assert {"GET", "POST", "PATCH", "DELETE", "log", "command", "mail", "audit"} <= kinds
     assert any("django.db.backends" in where for where, _text in evidence.texts)
+    leaks = evidence.leaks()
+    assert leaks == [], "\n".join(map(repr, leaks))
+
+
+def test_no_secret_leaks_from_teams_budgets_alerts_or_webhooks(scenario, settings):
+    """The same evidence for what came later: a team's keys added, seen, tested, revealed,
+    replaced and removed by each role; budgets set on the pages, the API and in Python;
+    spend that crosses their thresholds and blocks, so alerts are mailed and signed
+    webhooks posted (their bodies are evidence too); the admin's budget pages."""
+    evidence = scenario
+    hook_secret = "whsec-leak-test-0123456789abcdef"
+    evidence.secrets.add(hook_secret)
+    settings.BYOK = {
+        **settings.BYOK,
+        "WEBHOOKS": [
+            {
+                "url": "https://hooks.example.test/byok",
+                "secret": hook_secret,
+                "events": ["budget.threshold_reached", "budget.blocked"],
+            }
+        ],
+        "WEBHOOK_ALLOWED_HOSTS": ["hooks.example.test"],
+    }
+    owner, admin_user, member, outsider = (UserFactory() for _ in range(4))
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    team = Team.objects.create(name="Acme")
+    team.add_member(owner, TeamRole.OWNER)
+    team.add_member(admin_user, TeamRole.ADMIN)
+    team.add_member(member)
+    clients = {}
+    for name, who in (("owner", owner), ("admin", admin_user), ("member", member)):
+        clients[name] = RecordingAPIClient()
+        clients[name].force_login(who)
+    clients["outsider"] = RecordingAPIClient()
+    clients["outsider"].force_login(outsider)
+    pages = RecordingClient()
+    pages.force_login(member)
+    site_admin = RecordingClient()
+    site_admin.force_login(staff)
+    keys_url = f"{API}teams/{team.pk}/keys/"
+
+    with every_log_record(evidence), providers() as mock:
+        # -- team keys: added through the API and in Python, by its managers only
+        openai = evidence.use("openai", fake_credentials("openai"))
+        added = clients["admin"].post(keys_url, {"service": "openai", "key": openai})
+        assert added.status_code == 201, added.content
+        openai_id = ids(added)
+        refused = evidence.use("openai", fake_credentials("openai"))
+        for who in ("member", "outsider"):
+            answer = clients[who].post(keys_url, {"service": "openai", "key": refused})
+            assert answer.status_code in (403, 404)
+        anthropic = evidence.use("anthropic", fake_credentials("anthropic"))
+        anthropic_key = add_team_api_key(team, "anthropic", anthropic, actor=owner, test=True)
+
+        # -- seen by every role
+        for who in ("owner", "admin", "member", "outsider"):
+            for path in (
+                f"{API}teams/",
+                f"{API}teams/{team.pk}/",
+                f"{API}teams/{team.pk}/members/",
+                f"{API}teams/{team.pk}/usage/",
+                keys_url,
+                f"{keys_url}{openai_id}/",
+            ):
+                clients[who].get(path)
+        assert clients["member"].post(f"{keys_url}{openai_id}/reveal/").status_code == 404
+        assert clients["owner"].post(f"{keys_url}{openai_id}/reveal/").json()["key"] == openai
+
+        # -- budgets: on the team's keys in Python, a member's own through the API
+        set_budget(None, team=team, limit="1", service="openai", action="block")
+        mine = clients["member"].post(
+            f"{API}budgets/",
+            {"service": "openai", "applies_to": "team", "limit": "2", "alert_at": [50]},
+            format="json",
+        )
+        assert mine.status_code == 201, mine.content
+
+        # -- spend on the team's key: alerts, then the cap refuses, webhooks posted
+        hooks: list[Any] = []
+
+        def hook(request: Any) -> tuple[int, dict[str, str], str]:
+            hooks.append(request)
+            return 200, {}, "{}"
+
+        mock.add_callback(responses_lib.POST, "https://hooks.example.test/byok", callback=hook)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            served = resolve_api_key(member, "openai", team=team)
+            assert (served.source, served.value) == ("team", openai)
+            track_api_usage(member, "openai", cost="0.6", key=served)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            track_api_usage(member, "openai", cost="0.5", key=served)
+        with (
+            TestCase.captureOnCommitCallbacks(execute=True),
+            pytest.raises(BudgetExceeded),
+            reserve(member, "openai", "0.10", team=team),
+        ):
+            pass  # pragma: no cover - refused before the block
+        with pytest.raises(BudgetExceeded):
+            get_user_api_key(member, "openai", team=team)
+        for request in hooks:
+            evidence.add("webhook headers", json.dumps(dict(request.headers)))
+            evidence.add("webhook body", request.body.decode())
+        for path in (f"{API}budgets/", f"{API}usage/", f"{API}stats/"):
+            clients["member"].get(path)
+        for path in (PAGES, f"{PAGES}?team={team.pk}", f"{PAGES}budgets/", f"{PAGES}usage/"):
+            pages.get(path)
+        for path in (
+            "/admin/byok/budget/",
+            f"/admin/byok/budget/{Budget.objects.filter(team=team).get().pk}/change/",
+            f"{ADMIN}?q=Acme",
+            f"{ADMIN}{openai_id}/change/",
+            "/admin/byok/auditevent/",
+        ):
+            site_admin.get(path)
+
+        # -- the providers now reject the team's keys, quoting them back
+        mock.state["rejecting"] = True
+        clients["admin"].post(f"{keys_url}{openai_id}/retest/")
+        clients["member"].post(f"{keys_url}{openai_id}/retest/")
+        command(evidence, "byok_check_keys", "--team", str(team.pk), "-v", "2")
+        mock.state["rejecting"] = False
+        assert UserAPIKey.objects.get(pk=anthropic_key.pk).status == "invalid"
+
+        # -- replaced, switched off, removed
+        openai_2 = evidence.use("openai", fake_credentials("openai"))
+        replaced = clients["admin"].patch(f"{keys_url}{openai_id}/", {"key": openai_2})
+        assert replaced.status_code == 200, replaced.content
+        clients["member"].patch(f"{keys_url}{openai_id}/", {"key": refused})
+        clients["owner"].patch(f"{keys_url}{openai_id}/", {"is_active": False}, format="json")
+        clients["owner"].delete(f"{keys_url}{openai_id}/")
+        clients["owner"].get(keys_url)
+
+    assert len(hooks) >= 2, [request.body for request in hooks]
+    assert {m.to[0] for m in mail.outbox} >= {owner.email, admin_user.email, member.email}
+    for message in mail.outbox:
+        evidence.add(f"mail {message.subject}", f"{message.subject}\n{message.body}")
+    for event in AuditEvent.objects.values():
+        evidence.add(f"audit {event['action']}", repr(event))
+    evidence.add("raw dump of the byok tables", raw_byok_tables())
+
+    assert len(evidence.secrets) == 5
+    kinds = {where.split(" ")[0] for where, _text in evidence.texts}
+    assert {"GET", "POST", "PATCH", "DELETE", "log", "command", "mail", "audit"} <= kinds
+    assert {"webhook"} <= kinds
     leaks = evidence.leaks()
     assert leaks == [], "\n".join(map(repr, leaks))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -45,6 +45,7 @@ from byok.models import (
     BudgetAction,
     BudgetPeriod,
     BudgetSource,
+    Owner,
     Reservation,
 )
 from byok.services.registry import registry
@@ -399,8 +400,8 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
     """Write the first block of a budget in a period to the audit trail and post it to
     the webhooks (once per budget and period, not per refused call); ``team_pk``: the
     team whose key it was."""
-    if state.id is None:
-        return
+    if state.id is None:  # a default of limit 0 refuses before the user has its row
+        state = replace(state, id=_default_row(getattr(user, "pk", user), state.rule))
     first = (
         Budget.objects.filter(pk=state.id)
         .exclude(blocked_period=state.start)
@@ -428,6 +429,17 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
             limit=str(state.rule.limit),
             period_start=state.start.isoformat(),
         )
+
+
+def _default_row(user_pk: Any, rule: Rule) -> int:
+    """The id of the user's row of a default budget, made if missing (under the user's
+    lock: MariaDB cannot hold the partial unique constraint that stops a twin)."""
+    using = router.db_for_write(Budget)
+    with transaction.atomic(using=using):
+        Owner.user(user_pk).lock(using)
+        _make_rows(user_pk, [rule])
+        rows = Budget.objects.using(using).filter(user_id=user_pk, default_name=rule.name)
+        return rows.values_list("pk", flat=True).get()
 
 
 # -- Reservations ----------------------------------------------------------------------
@@ -679,7 +691,12 @@ def set_budget(
         "alert_at": _thresholds(alert_at),
     }
     source = BudgetSource.SITE if site else BudgetSource.USER
-    with transaction.atomic(using=router.db_for_write(Budget)):
+    using = router.db_for_write(Budget)
+    with transaction.atomic(using=using):
+        # Two requests setting the same budget at once queue here, so the second finds
+        # the first's row instead of adding a twin (a unique constraint cannot say
+        # this on every database: the identity has NULLs, MariaDB has no partial ones).
+        (Owner.team(team) if user is None else Owner.user(user)).lock(using)
         budget, created = Budget.objects.update_or_create(
             user=user, team=team, source=source, default_name="", **identity, defaults=values
         )

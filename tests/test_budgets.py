@@ -17,10 +17,10 @@ from django.utils import timezone
 import byok
 from byok import alerts as byok_alerts
 from byok import budgets, reservations
-from byok.models import AuditEvent, Budget, Reservation
+from byok.models import AuditAction, AuditEvent, Budget, Reservation
 from byok.signals import budget_threshold_reached
 
-from factories import UserAPIKeyFactory, UserFactory
+from factories import TeamFactory, UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
 from support import with_row_locks
 
@@ -161,6 +161,27 @@ def test_the_admin_raises_one_users_allowance(user, allowance):
     spend(user, "1.00")
     Budget.objects.filter(user=user).update(limit=Decimal("2.00"))
     assert byok.get_user_api_key(user, "openai") == PLATFORM_KEY
+
+
+@pytest.mark.parametrize("how", ["lookup", "reserve"])
+def test_a_default_of_limit_zero_refuses_at_once_and_the_block_is_audited_once(user, how):
+    closed = {**ALLOWANCE, "limit": "0"}
+
+    def call():
+        if how == "lookup":
+            byok.get_user_api_key(user, "openai")
+            return
+        with byok.reserve(user, "openai", "0.01"):
+            pass  # pragma: no cover - refused before the block
+
+    with site(PLATFORM_KEYS={"openai": PLATFORM_KEY}, DEFAULT_BUDGETS=[closed]):
+        for _ in range(2):
+            with pytest.raises(byok.BudgetExceeded):
+                call()
+    budget = Budget.objects.get()
+    assert (budget.user_id, budget.default_name, budget.spent) == (user.pk, "free", 0)
+    (event,) = AuditEvent.objects.filter(action=AuditAction.BUDGET_BLOCKED)
+    assert (event.owner_id, event.metadata["budget"]) == (user.pk, budget.pk)
 
 
 def test_a_default_the_site_removed_stops_counting(user, allowance):
@@ -362,6 +383,30 @@ def race(target, threads=16, rounds=10):
         thread.join()
     assert errors == []
     return outcomes
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("owner", ["user", "team", "member"])
+def test_sixteen_threads_setting_one_budget_leave_one_row(owner):
+    user = UserFactory()
+    team = TeamFactory(owner=user) if owner != "user" else None
+    limits = iter(range(1000))
+    lock = threading.Lock()
+
+    def set_it():
+        with lock:
+            limit = next(limits)
+        return byok.set_budget(None if owner == "team" else user, team=team, limit=limit)
+
+    race(set_it, rounds=2)
+    (budget,) = Budget.objects.all()
+    assert AuditEvent.objects.filter(action=AuditAction.BUDGET_CHANGED).count() == 32
+    assert AuditEvent.objects.filter(metadata__created=True).count() == 1
+    assert (budget.user_id, budget.team_id) == (
+        None if owner == "team" else user.pk,
+        None if team is None else team.pk,
+    )
 
 
 @pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")

@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
@@ -339,7 +339,7 @@ class UserAPIKeyForm(forms.ModelForm):  # type: ignore[type-arg]
             self.add_error(None, _("A key belongs to a user or to a team: choose one."))
         if adding and not cleaned.get("secret"):
             self.add_error("secret", _("A new key needs its secret."))
-        owner = cleaned.get("user")
+        owner = self.owner()
         if self.instance._state.adding and owner and not room_for_keys(owner):
             self.add_error(None, too_many_keys())
         if cleaned.get("secret") and service in registry:
@@ -368,6 +368,15 @@ class KeyUsageInline(admin.TabularInline):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class RefusedOnSave(Exception):
+    """The store refused a key the add form had found fine (the admin's transaction
+    then rolls back whole)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(messages)
+        self.messages = messages
 
 
 @admin.register(UserAPIKey)
@@ -421,8 +430,15 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> Any:
-        """The add and change pages: a crash report never shows the posted secret."""
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        """The add and change pages: a crash report never shows the posted secret. What
+        the store refuses after the form was checked (another request took the owner's
+        last place meanwhile) is an error message and the empty form again."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RefusedOnSave as refused:
+            for message in refused.messages:
+                self.message_user(request, message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def has_change_permission(self, request: HttpRequest, obj: UserAPIKey | None = None) -> bool:
         """A deleted key is kept for the trail: it can be viewed, not changed."""
@@ -506,7 +522,10 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def save_model(self, request: HttpRequest, obj: UserAPIKey, form: Any, change: bool) -> None:
         data = form.cleaned_data
         if not change:
-            created = self._add(request, form)
+            try:
+                created = self._add(request, form)
+            except ValidationError as error:
+                raise RefusedOnSave(error.messages) from None
             obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
             obj._state.adding = False
             if not data["is_active"]:

@@ -104,6 +104,58 @@ def test_the_admin_shows_the_cap_as_a_form_error(user, superuser, cap):
     assert UserAPIKey.objects.count() == 3
 
 
+@pytest.mark.parametrize("owner", ["user", "team"])
+def test_the_admin_refuses_a_teams_key_at_the_cap_too(user, superuser, cap, owner):
+    team = TeamFactory(owner=user)
+    for _ in range(3):
+        byok.add_team_api_key(team, "github", fake_credentials("github"), actor=user)
+    fill(user)
+    admin = Client()
+    admin.force_login(superuser)
+    form = {
+        owner: str(user.pk if owner == "user" else team.pk),
+        "service": "openai",
+        "environment": "production",
+        "is_active": "on",
+        "secret": fake_credentials("openai"),
+        **NO_INLINE_ROWS,
+    }
+    response = admin.post(reverse("admin:byok_userapikey_add"), form)
+    assert response.status_code == 200
+    assert (
+        response.context["adminform"]
+        .form.non_field_errors()[0]
+        .startswith("You already have 3 keys")
+    )
+    assert UserAPIKey.objects.count() == 6
+
+
+def test_a_place_taken_between_the_admins_check_and_its_save_is_a_message(
+    user, superuser, cap, monkeypatch
+):
+    """The form found room; by the time it saves another request has filled it."""
+    fill(user)
+    monkeypatch.setattr("byok.admin.room_for_keys", lambda owner: 1)
+    admin = Client(raise_request_exception=False)
+    admin.force_login(superuser)
+    secret = fake_credentials("openai")
+    form = {
+        "user": str(user.pk),
+        "service": "openai",
+        "environment": "production",
+        "is_active": "on",
+        "secret": secret,
+        **NO_INLINE_ROWS,
+    }
+    url = reverse("admin:byok_userapikey_add")
+    response = admin.post(url, form)
+    assert (response.status_code, response["Location"]) == (302, url)
+    page = admin.get(url).content.decode()
+    assert REFUSAL in page
+    assert secret not in page
+    assert UserAPIKey.objects.count() == 3
+
+
 def entries(count):
     return json.dumps(
         [{"service": "github", "credentials": fake_credentials("github")} for _ in range(count)]

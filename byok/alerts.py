@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
 
 from byok import budgets, webhooks
 from byok.budgets import Rule
@@ -29,6 +30,18 @@ from byok.task_framework import task
 from byok.tasks import announce, enqueue_quietly, notify
 
 CENTS = Decimal("0.01")
+#: How the e-mail says a budget's period and whose keys it counts, mid-sentence.
+PER_PERIOD = {
+    BudgetPeriod.DAY: _("per day"),
+    BudgetPeriod.WEEK: _("per week"),
+    BudgetPeriod.MONTH: _("per month"),
+}
+COUNTING = {
+    AppliesTo.OWN: _("the user's own keys"),
+    AppliesTo.PLATFORM: _("the platform's key"),
+    AppliesTo.TEAM: _("the team's keys"),
+    AppliesTo.ALL: _("all keys"),
+}
 #: What a budget's spend is kept to (its column's decimal places).
 MICRO = Decimal("0.000001")
 
@@ -101,6 +114,10 @@ def email_context(data: dict[str, Any], budget: Budget | None) -> dict[str, Any]
         "service_name": registry.get(service).name if service in registry else "",
         "period_label": str(BudgetPeriod(data["budget"]["period"]).label),
         "applies_to_label": str(AppliesTo(data["budget"]["applies_to"]).label),
+        # Whole phrases for the middle of a sentence: lowering a label would break a
+        # language whose nouns keep their capitals.
+        "per_period": str(PER_PERIOD[data["budget"]["period"]]),
+        "counting": str(COUNTING[data["budget"]["applies_to"]]),
         "team_name": str(budget.team) if budget is not None and budget.team_id else "",
         "spent_display": str(Decimal(data["spent"]).quantize(CENTS)),
     }

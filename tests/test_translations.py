@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core import mail
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.utils import translation
 
 import byok
@@ -20,6 +20,9 @@ from byok.notifications import deliver, key_context, make_due
 from factories import UserAPIKeyFactory
 from fakes import fake_credentials
 from po_files import Entry, header, placeholders, read_po
+
+# The same on every database: run by the SQLite environments and the full one.
+pytestmark = pytest.mark.database_agnostic
 
 LOCALE = Path(byok.__file__).resolve().parent / "locale"
 #: The languages byok must ship at least; any other directory under locale/ is tested too.
@@ -157,6 +160,16 @@ def test_an_e_mail_is_written_in_the_active_language(user):
     assert message.body.startswith("Hallo,")
     assert f"OpenAI-Schlüssel {key.masked_key} (“Arbeit”), Produktion" in message.body
     assert "production" not in message.body
+
+
+@pytest.mark.django_db
+def test_a_budget_alert_in_german_keeps_the_capitals_of_its_nouns(user):
+    UserAPIKeyFactory(user=user)
+    byok.set_budget(user, limit="10", service="openai")
+    with translation.override("de"), TestCase.captureOnCommitCallbacks(execute=True):
+        byok.track_api_usage(user, "openai", cost="6")
+    (message,) = mail.outbox
+    assert "OpenAI, die eigenen Schlüssel des Benutzers, pro Monat" in message.body
 
 
 # the pages in each language ------------------------------------------------------

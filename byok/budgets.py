@@ -400,10 +400,12 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
     """Write the first block of a budget in a period to the audit trail and post it to
     the webhooks (once per budget and period, not per refused call); ``team_pk``: the
     team whose key it was."""
-    if state.id is None:  # a default of limit 0 refuses before the user has its row
-        state = replace(state, id=_default_row(getattr(user, "pk", user), state.rule))
+    budget_id = state.id
+    if budget_id is None:  # a default of limit 0 refuses before the user has its row
+        budget_id = _default_row(getattr(user, "pk", user), state.rule)
+        state = replace(state, id=budget_id)
     first = (
-        Budget.objects.filter(pk=state.id)
+        Budget.objects.filter(pk=budget_id)
         .exclude(blocked_period=state.start)
         .update(blocked_period=state.start)
     )

@@ -7,6 +7,7 @@ import pytest
 import responses as responses_lib
 from django.core import mail
 from django.core.cache import cache
+from django.db import connection
 from django.utils.log import AdminEmailHandler
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -112,13 +113,18 @@ BROWSER_TESTS = Path(__file__).parent / "browser"
 
 def pytest_collection_modifyitems(config, items):
     """Mark the browser tests; with ``BYOK_TEST_SCOPE=core`` leave out the slow kinds
-    (``browser``, ``multiprocess``), which CI runs in one environment only (tox.ini)."""
+    (``browser``, ``multiprocess``), which CI runs in one environment only (tox.ini),
+    and on PostgreSQL or MariaDB also the ``database_agnostic`` ones, which the SQLite
+    environments run on every Python and Django."""
     for item in items:
         if BROWSER_TESTS in Path(item.fspath).parents:
             item.add_marker(pytest.mark.browser)
     if os.environ.get("BYOK_TEST_SCOPE", "full") != "core":
         return
-    slow = [item for item in items if {"browser", "multiprocess"} & set(item.keywords)]
+    left_out = {"browser", "multiprocess"}
+    if connection.vendor != "sqlite":
+        left_out.add("database_agnostic")
+    slow = [item for item in items if left_out & set(item.keywords)]
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if item not in slow]

@@ -10,6 +10,9 @@ import pytest
 
 from byok.crypto import generate_key
 
+# The same on every database: run by the SQLite environments and the full one.
+pytestmark = pytest.mark.database_agnostic
+
 MANAGE = Path(__file__).resolve().parents[1] / "example_project" / "manage.py"
 
 PAGE_CHECK = """

@@ -85,7 +85,8 @@ from support import (
     with_byok,
 )
 
-pytestmark = pytest.mark.django_db
+# The same on every database: run by the SQLite environments and the full one.
+pytestmark = [pytest.mark.django_db, pytest.mark.database_agnostic]
 
 API = "/api/user/api-keys/"
 WEBHOOK_SECRET = "whsec-frames-0123456789-abcdef"

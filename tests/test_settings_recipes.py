@@ -19,6 +19,9 @@ from byok.crypto import get_keyring
 
 from support import run_in_test_project
 
+# The same on every database: run by the SQLite environments and the full one.
+pytestmark = pytest.mark.database_agnostic
+
 QUICKSTART = Path(__file__).resolve().parents[1] / "docs" / "quickstart.md"
 
 

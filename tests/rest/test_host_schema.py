@@ -11,6 +11,9 @@ import pytest
 
 from support import run_in_test_project
 
+# The same on every database: run by the SQLite environments and the full one.
+pytestmark = pytest.mark.database_agnostic
+
 # Runs the named steps in order; prints what each returned and wrote on stderr.
 STEPS = """
 import io, json, sys

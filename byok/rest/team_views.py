@@ -36,6 +36,7 @@ from byok.rest.schema import (
     schema_class,
 )
 from byok.rest.views import ERRORS, SERVICE_GONE, TEST_STATUS, THROTTLED, APIKeyViewSet
+from byok.stats import team_stats_for
 from byok.usage import team_usage_for
 
 TEAM_ID = [
@@ -175,6 +176,20 @@ class TeamViewSet(TeamScoped, viewsets.GenericViewSet[Any]):
             member=None if self.manages else request.user,
         )
         return Response(ts.TeamUsageSerializer(body).data)
+
+    @extend_schema(
+        operation_id="byok_teams_stats",
+        summary=(
+            "This month's figures of the team's keys: every member's calls for owners and "
+            "admins, your own for a member"
+        ),
+        parameters=TEAM_ID,
+        responses={200: s.StatsSerializer, **ERRORS, **NO_TEAM},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, team_pk: str) -> Response:
+        body = team_stats_for(self.team, member=None if self.manages else request.user)
+        return Response(s.StatsSerializer(body).data)
 
 
 def _team_key_schema(name: str, summary: str, **kwargs: Any) -> Any:

@@ -233,6 +233,9 @@ def switcher_context(
         "team_role": role,
         "team_role_label": TeamRole(role).label if role in TeamRole.values else role or "",
         "manages": team is None or role in teams.MANAGERS,
+        # A team's member: the keys without a control (a template that lacks this
+        # context, such as a host's own copy, keeps every control).
+        "read_only": team is not None and role not in teams.MANAGERS,
         "team_query": "" if team is None else urlencode({"team": team.pk}),
     }
 

@@ -492,3 +492,14 @@ def test_no_team_page_holds_a_secret(role, team, people, team_key, secret, calls
         client.post(f"{prefix}keys/{team_key.pk}/test/", **JSON),
     ]
     assert_no_secret("".join(html(page) for page in pages), *secret_values(secret))
+
+
+def test_a_template_without_the_team_context_keeps_every_control(user):
+    """A host's own copy of the dashboard renders byok's includes without the team
+    context: a personal key keeps its controls there."""
+    from django.template.loader import render_to_string
+
+    key = UserAPIKeyFactory(user=user)
+    row = render_to_string("byok/includes/key_row.html", {"key": key})
+    assert "Test again" in row
+    assert f"{BASE}keys/{key.pk}/remove/" in row

@@ -346,6 +346,8 @@ class UserAPIKey(models.Model):
     probe_result: ProbeResult | None
     #: Set by the dashboard on the keys it lists: a :class:`byok.key_age.KeyAge`.
     age: Any
+    #: Set by the dashboard on a team's keys it lists to a member: their calls on it.
+    my_calls: int
 
     class Meta:
         verbose_name = _("API key")

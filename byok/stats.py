@@ -1,5 +1,5 @@
-"""What a user's keys add up to: the figures the dashboard and the REST API's
-``stats/`` and ``services/`` show."""
+"""What a user's keys (or a team's) add up to: the figures the dashboard and the REST
+API's ``stats/`` and ``services/`` show."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from byok.services.registry import registry
 class Stats:
     connected_services: int
     available_services: int
-    #: This calendar month, on the user's own keys.
+    #: This calendar month, on the user's own keys (a team's: on its keys).
     estimated_monthly_cost: Decimal
-    #: This calendar month, on the user's keys and the platform's.
+    #: This calendar month, on the user's keys and the platform's (a team's: on its keys).
     total_api_calls: int
     month: str
 
@@ -47,6 +47,31 @@ def stats_for(user: Any) -> Stats:
         available_services=len(registry.all()),
         estimated_monthly_cost=own["cost"] or Decimal("0"),
         total_api_calls=(own["calls"] or 0) + (platform["calls"] or 0),
+        month=first_day.strftime("%Y-%m"),
+    )
+
+
+def team_stats_for(team: Any, *, member: Any = None) -> Stats:
+    """The team's figures: its connected services, and this month's cost and calls on
+    its keys, every member's or ``member``'s alone. Two queries."""
+    first_day = timezone.localdate().replace(day=1)
+    connected = (
+        UserAPIKey.objects.for_team(team)
+        .active()
+        .filter(service__in=[service.id for service in registry])
+        .values("service")
+        .distinct()
+        .count()
+    )
+    usage = KeyUsage.objects.filter(key__team=team, date__gte=first_day)
+    if member is not None:
+        usage = usage.filter(user=member)
+    totals = usage.aggregate(cost=Sum("cost"), calls=Sum("calls"))
+    return Stats(
+        connected_services=connected,
+        available_services=len(registry.all()),
+        estimated_monthly_cost=totals["cost"] or Decimal("0"),
+        total_api_calls=totals["calls"] or 0,
         month=first_day.strftime("%Y-%m"),
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
@@ -23,7 +23,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from byok.conf import conf
-from byok.models import TeamMembership, TeamRole, team_model
+from byok.models import TeamMembership, TeamRole, fits_an_id, team_model
 
 #: The roles that manage a team's keys (add, replace, test, switch, remove, reveal).
 MANAGERS = frozenset({TeamRole.OWNER, TeamRole.ADMIN})
@@ -121,6 +121,38 @@ def require_manager(user: Any, team: Any) -> None:
     """``PermissionDenied`` unless ``user`` is an owner or admin of ``team``."""
     if not can_manage(user, team):
         raise PermissionDenied(_("Only the team's owners and admins manage its keys."))
+
+
+def clean_team_id(raw: object) -> Any:
+    """The team primary key ``raw`` (from a URL) stands for, or ``None`` if it cannot be
+    one: malformed, a NUL, or past a 64-bit column (which some drivers raise on)."""
+    if not isinstance(raw, str) or "\x00" in raw:
+        return None
+    try:
+        pk = team_model()._meta.pk.clean(raw, None)
+    except (ValidationError, TypeError, ValueError):
+        return None
+    return pk if pk is not None and fits_an_id(pk) else None
+
+
+def find_team(user: Any, raw: object) -> tuple[Any, str] | None:
+    """The team whose id is ``raw`` and ``user``'s role in it; ``None`` if they are not
+    in it, there is no such team, or ``raw`` is not an id. Two queries at most."""
+    pk = clean_team_id(raw)
+    if pk is None:
+        return None
+    team = team_model()._default_manager.filter(pk=pk).first()
+    role = None if team is None else role_of(user, team)
+    return None if role is None else (team, role)
+
+
+def pick_team(memberships: list[tuple[Any, str]], raw: object) -> tuple[Any, str] | None:
+    """The team whose id is ``raw`` among ``memberships`` (:meth:`TeamAdapter.teams_of`'s
+    answer), with the role: no query, for a page that lists the user's teams anyway."""
+    pk = clean_team_id(raw)
+    if pk is None:
+        return None
+    return next(((team, role) for team, role in memberships if team.pk == pk), None)
 
 
 # -- The current team ----------------------------------------------------------------

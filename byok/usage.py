@@ -304,3 +304,31 @@ def team_usage_for(
     ]
     rows.sort(key=lambda row: (row["date"], row["service"], str(row["user"])))
     return UsageWindow(start, end, days, service or None, rows)
+
+
+def team_totals(team: Any, *, by: str, days: int = 30, member: Any = None) -> list[dict[str, Any]]:
+    """Calls, units and estimated cost of the team's keys over the last ``days`` days
+    (today included), per member (``by="user"``: each row's ``user`` is the caller's
+    id, ``None`` once their account is deleted) or per service (``by="service"``);
+    ``member``'s calls alone, if given. One query, whatever the number of days."""
+    if by not in ("user", "service"):
+        raise ValueError("by must be 'user' or 'service'.")
+    start = timezone.localdate() - timedelta(days=days - 1)
+    usage = KeyUsage.objects.filter(key__team=team, date__gte=start)
+    if member is not None:
+        usage = usage.filter(user=member)
+    grouped = usage.values("user") if by == "user" else usage.values(service=F("key__service"))
+    totals = {"calls": Sum("calls"), "units": Sum("units"), "cost": Sum("cost")}
+    return [dict(row) for row in grouped.annotate(**totals).order_by()]
+
+
+def calls_by_key(team: Any, member: Any) -> dict[uuid.UUID, int]:
+    """How many calls ``member`` made on each of the team's keys, ever: what the
+    dashboard shows a member as "used by your calls". One query."""
+    rows = (
+        KeyUsage.objects.filter(key__team=team, user=member)
+        .values("key")
+        .annotate(calls=Sum("calls"))
+        .order_by()
+    )
+    return {row["key"]: row["calls"] or 0 for row in rows}

@@ -113,3 +113,57 @@ def test_the_team_routes_with_a_host_team_model():
     """Its ids are UUIDs, its roles come from its adapter."""
     result = run_in_test_project(REST, settings="organizations_settings")
     assert result.stdout.strip() == "ok"
+
+
+PAGES = """
+import django
+django.setup()
+from django.db import connection
+from django.test import Client
+
+connection.creation.create_test_db(verbosity=0)
+
+from byok.models import UserAPIKey
+from factories import UserFactory
+from fakes import fake_credentials
+from organizations.models import Organization, Seat
+
+acme = Organization.objects.create(slug="acme")
+admin, member, outsider = UserFactory(), UserFactory(), UserFactory()
+Seat.objects.create(organization=acme, person=admin, is_admin=True)
+Seat.objects.create(organization=acme, person=member)
+
+
+def client(user):
+    signed_in = Client()
+    signed_in.force_login(user)
+    return signed_in
+
+
+base = "/dashboard/api-keys/"
+added = client(admin).post(
+    f"{base}teams/{acme.pk}/add/openai/",
+    {"api_key": fake_credentials("openai"), "environment": "production"},
+)
+assert added.status_code == 302, added.content
+assert added["Location"] == f"{base}?team={acme.pk}"
+key = UserAPIKey.objects.get(team_id=acme.pk)
+assert f'href="?team={acme.pk}"' in client(member).get(base).content.decode()
+page = client(member).get(f"{base}?team={acme.pk}").content.decode()
+assert key.masked_key in page and "/remove/" not in page and "reveal" not in page
+assert client(admin).get(f"{base}usage/?team={acme.pk}").status_code == 200
+assert client(member).post(f"{base}teams/{acme.pk}/keys/{key.pk}/remove/").status_code == 404
+for bad in ("1", "abc", "%00", "00000000-0000-0000-0000-000000000000"):
+    for who in (outsider, member):
+        assert client(who).get(f"{base}?team={bad}").status_code == 404, bad
+assert client(outsider).get(f"{base}?team={acme.pk}").status_code == 404
+
+connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+print("ok")
+"""
+
+
+def test_the_team_pages_with_a_host_team_model():
+    """Its ids are UUIDs: the switcher, the team's keys and their management."""
+    result = run_in_test_project(PAGES, settings="organizations_settings")
+    assert result.stdout.strip() == "ok"

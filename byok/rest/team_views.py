@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -25,7 +24,7 @@ from rest_framework.response import Response
 
 from byok import teams
 from byok.keys import add_team_api_key
-from byok.models import UserAPIKey, fits_an_id, team_model
+from byok.models import UserAPIKey
 from byok.rest import serializers as s
 from byok.rest import team_serializers as ts
 from byok.rest.schema import (
@@ -37,6 +36,7 @@ from byok.rest.schema import (
     schema_class,
 )
 from byok.rest.views import ERRORS, SERVICE_GONE, TEST_STATUS, THROTTLED, APIKeyViewSet
+from byok.stats import team_stats_for
 from byok.usage import team_usage_for
 
 TEAM_ID = [
@@ -85,20 +85,10 @@ MEMBERS_READ = frozenset({"list", "retrieve"})
 def find_team(user: Any, team_pk: str) -> tuple[Any, str]:
     """The team with this id and ``user``'s role in it; a 404 if they are not in it
     (or there is no such team, or the id is not one)."""
-    model = team_model()
-    team = None
-    if "\x00" not in team_pk:
-        try:
-            pk = model._meta.pk.clean(team_pk, None)
-        except (DjangoValidationError, TypeError, ValueError):
-            pass
-        else:
-            if fits_an_id(pk):
-                team = model._default_manager.filter(pk=pk).first()
-    role = None if team is None else teams.role_of(user, team)
-    if role is None:
+    found = teams.find_team(user, team_pk)
+    if found is None:
         raise NotFound(_("No team of yours has this id."))
-    return team, role
+    return found
 
 
 class TeamScoped:
@@ -186,6 +176,20 @@ class TeamViewSet(TeamScoped, viewsets.GenericViewSet[Any]):
             member=None if self.manages else request.user,
         )
         return Response(ts.TeamUsageSerializer(body).data)
+
+    @extend_schema(
+        operation_id="byok_teams_stats",
+        summary=(
+            "This month's figures of the team's keys: every member's calls for owners and "
+            "admins, your own for a member"
+        ),
+        parameters=TEAM_ID,
+        responses={200: s.StatsSerializer, **ERRORS, **NO_TEAM},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, team_pk: str) -> Response:
+        body = team_stats_for(self.team, member=None if self.manages else request.user)
+        return Response(s.StatsSerializer(body).data)
 
 
 def _team_key_schema(name: str, summary: str, **kwargs: Any) -> Any:

@@ -91,6 +91,7 @@ DOCUMENTED = {
     "byok_teams_retrieve": ["200", *COMMON, "404"],
     "byok_teams_members": ["200", *COMMON, "404"],
     "byok_teams_usage": ["200", *COMMON, "404"],
+    "byok_teams_stats": ["200", *COMMON, "404"],
     "byok_team_keys_list": ["200", *COMMON, "404"],
     "byok_team_keys_retrieve": ["200", *COMMON, "404"],
     "byok_team_keys_create": ["201", *COMMON, "404", "429"],
@@ -151,6 +152,7 @@ def test_the_schema_generates_without_warnings():
         "/api/user/api-keys/teams/{team_pk}/keys/{id}/reveal/",
         "/api/user/api-keys/teams/{team_pk}/keys/{id}/test/",
         "/api/user/api-keys/teams/{team_pk}/members/",
+        "/api/user/api-keys/teams/{team_pk}/stats/",
         "/api/user/api-keys/teams/{team_pk}/usage/",
         "/api/user/api-keys/test/",
         "/api/user/api-keys/usage/",
@@ -168,7 +170,7 @@ def test_every_operation_has_a_stable_id_and_summary():
         for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
         for operation in methods.values()
     ]
-    assert len(operations) == 31
+    assert len(operations) == 32
     assert all(
         op["operationId"].startswith(
             ("byok_keys_", "byok_budgets_", "byok_teams_", "byok_team_keys_")

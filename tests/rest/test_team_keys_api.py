@@ -240,3 +240,55 @@ def test_a_members_refused_calls_spend_no_throttle_budget(owner, member, team, p
         own = UserAPIKeyFactory(user=member)
         assert client.post(f"/api/user/api-keys/{own.pk}/test/").status_code == 200
         assert client.post(f"/api/user/api-keys/{own.pk}/test/").status_code == 429
+
+
+class TestStats:
+    """``stats/`` and ``services/`` count your own keys (and, for calls, the platform's);
+    a team's figures are at ``teams/{team_pk}/stats/``, as the dashboard shows them."""
+
+    @pytest.fixture
+    def usage(self, owner, member, team):
+        key = TeamAPIKeyFactory(team=team, actor=owner, service="anthropic")
+        KeyUsageFactory(key=key, user=member, calls=3, cost=Decimal("0.3"))
+        KeyUsageFactory(key=key, user=owner, calls=5, cost=Decimal("0.5"))
+        KeyUsageFactory(key=UserAPIKeyFactory(user=member), calls=13, cost=Decimal("1"))
+
+    def test_an_owner_sees_the_teams_month(self, owner, team, usage):
+        body = client_for(owner).get(f"{BASE}{team.pk}/stats/").json()
+        assert body["connected_services"] == 1
+        assert (body["total_api_calls"], body["estimated_monthly_cost"]) == (8, "0.800000")
+
+    def test_a_member_sees_their_own_calls_on_the_teams_keys(self, member, team, usage):
+        body = client_for(member).get(f"{BASE}{team.pk}/stats/").json()
+        assert body["connected_services"] == 1
+        assert (body["total_api_calls"], body["estimated_monthly_cost"]) == (3, "0.300000")
+
+    def test_your_own_figures_leave_the_teams_keys_out(self, member, team, usage):
+        api = client_for(member)
+        stats = api.get("/api/user/api-keys/stats/").json()
+        assert stats["connected_services"] == 1  # their own openai key
+        assert (stats["total_api_calls"], stats["estimated_monthly_cost"]) == (13, "1.000000")
+        services = {row["id"]: row for row in api.get("/api/user/api-keys/services/").json()}
+        assert (services["openai"]["connected"], services["openai"]["key_count"]) == (True, 1)
+        assert (services["anthropic"]["connected"], services["anthropic"]["key_count"]) == (
+            False,
+            0,
+        )
+
+    def test_the_dashboard_shows_the_same_figures(self, owner, member, team, usage):
+        from django.test import Client
+
+        for user in (owner, member):
+            client = Client()
+            client.force_login(user)
+            api = client_for(user)
+            for page_url, api_url in (
+                ("/dashboard/api-keys/", "/api/user/api-keys/stats/"),
+                (f"/dashboard/api-keys/?team={team.pk}", f"{BASE}{team.pk}/stats/"),
+            ):
+                page = client.get(page_url).content.decode()
+                body = api.get(api_url).json()
+                calls = f'data-byok-stat="calls">{body["total_api_calls"]}<'
+                connected = f">{body['connected_services']} / 12<"
+                assert calls in page, (user, page_url)
+                assert connected in page, (user, page_url)

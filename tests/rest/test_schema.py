@@ -82,6 +82,7 @@ DOCUMENTED = {
     "byok_keys_stats": ["200", *COMMON],
     "byok_keys_usage": ["200", *COMMON],
     "byok_keys_usage_by_model": ["200", *COMMON],
+    "byok_keys_comparison": ["200", *COMMON],
     "byok_budgets_list": ["200", *COMMON],
     "byok_budgets_retrieve": ["200", *COMMON, "404"],
     "byok_budgets_create": ["200", "201", *COMMON],
@@ -141,6 +142,7 @@ def test_the_schema_generates_without_warnings():
         "/api/user/api-keys/",
         "/api/user/api-keys/budgets/",
         "/api/user/api-keys/budgets/{id}/",
+        "/api/user/api-keys/comparison/",
         "/api/user/api-keys/import/",
         "/api/user/api-keys/services/",
         "/api/user/api-keys/stats/",
@@ -168,7 +170,7 @@ def test_every_operation_has_a_stable_id_and_summary():
         for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
         for operation in methods.values()
     ]
-    assert len(operations) == 31
+    assert len(operations) == 32
     assert all(
         op["operationId"].startswith(
             ("byok_keys_", "byok_budgets_", "byok_teams_", "byok_team_keys_")

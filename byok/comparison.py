@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -271,7 +271,8 @@ def _usage_rows(user: Any, period: Period) -> Iterable[dict[str, Any]]:
     sums = {name: Sum(name) for name in (*USAGE_COLUMNS, *MEASUREMENT_COLUMNS)}
     window = {"date__gte": period.start, "date__lte": period.end}
     own = (
-        KeyUsage.objects.filter(user=user, **window)
+        # The calls the user made; on their own key, also those recorded without a caller.
+        KeyUsage.objects.filter(Q(user=user) | Q(key__user=user, user__isnull=True), **window)
         .values(
             "key",
             "model",

@@ -373,3 +373,14 @@ def test_two_queries_whatever_the_number_of_keys_models_and_days(user):
         comparison = compare(user, Period.named("90"))
     assert len(few) == len(many) == 2
     assert len(ai(comparison).sources) == 14
+
+
+def test_calls_without_a_caller_count_for_the_owner_of_the_key_only(user, other_user):
+    """Rows written without a caller (before callers were recorded) are the key owner's;
+    a team's key without a caller is nobody's to show."""
+    KeyUsageFactory(key=UserAPIKeyFactory(user=user), user=None, calls=2)
+    team = TeamFactory(owner=user)
+    team.add_member(other_user, TeamRole.MEMBER)
+    KeyUsageFactory(key=TeamAPIKeyFactory(team=team, actor=user), user=None, calls=50)
+    assert ai(compare(user, month())).calls == 2
+    assert compare(other_user, month()).categories == []

@@ -567,7 +567,8 @@ class ServicePreference(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Calls, units, tokens and estimated cost of one model on one day.
+    """Calls, units, tokens and estimated cost of one model on one day, and how the
+    measured calls went (outcomes and latency buckets, :mod:`byok.measurement`).
 
     ``model`` is ``""`` for calls recorded without one. ``unpriced_calls`` counts the
     calls of a model no price table lists: their cost is the service's per-call
@@ -583,6 +584,25 @@ class DailyUsage(models.Model):
     cached_input_tokens = models.PositiveBigIntegerField(_("cached input tokens"), default=0)
     unpriced_calls = models.PositiveBigIntegerField(_("unpriced calls"), default=0)
     cost = models.DecimalField(_("cost"), max_digits=14, decimal_places=6, default=Decimal("0"))
+    # How the measured calls ended (byok.measurement.OUTCOME_COLUMNS) ...
+    ok_calls = models.PositiveBigIntegerField(_("successful calls"), default=0)
+    client_errors = models.PositiveBigIntegerField(_("client errors (4xx)"), default=0)
+    rate_limited = models.PositiveBigIntegerField(_("rate-limited calls (429)"), default=0)
+    server_errors = models.PositiveBigIntegerField(_("server errors (5xx)"), default=0)
+    timeouts = models.PositiveBigIntegerField(_("timeouts"), default=0)
+    other_errors = models.PositiveBigIntegerField(
+        _("other errors (no answer, a connection error)"), default=0
+    )
+    # ... and how long they took: calls per latency bucket (byok.measurement.LATENCY_COLUMNS).
+    latency_le_50 = models.PositiveBigIntegerField(_("calls of at most 50 ms"), default=0)
+    latency_le_100 = models.PositiveBigIntegerField(_("calls of 51 to 100 ms"), default=0)
+    latency_le_250 = models.PositiveBigIntegerField(_("calls of 101 to 250 ms"), default=0)
+    latency_le_500 = models.PositiveBigIntegerField(_("calls of 251 to 500 ms"), default=0)
+    latency_le_1000 = models.PositiveBigIntegerField(_("calls of 501 to 1,000 ms"), default=0)
+    latency_le_2500 = models.PositiveBigIntegerField(_("calls of 1,001 to 2,500 ms"), default=0)
+    latency_le_5000 = models.PositiveBigIntegerField(_("calls of 2,501 to 5,000 ms"), default=0)
+    latency_le_10000 = models.PositiveBigIntegerField(_("calls of 5,001 to 10,000 ms"), default=0)
+    latency_gt_10000 = models.PositiveBigIntegerField(_("calls of more than 10,000 ms"), default=0)
 
     class Meta:
         abstract = True

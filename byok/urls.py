@@ -5,13 +5,14 @@ team's keys are managed under ``teams/<team_id>/`` (``byok:team-add``, ``byok:te
 
 from django.urls import path
 
-from byok import budget_views, views
+from byok import budget_views, compare_views, views
 
 app_name = "byok"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("usage/", views.usage, name="usage"),
+    path("compare/", compare_views.comparison, name="compare"),
     path("add/<str:service>/", views.add_key, name="add"),
     path("import/", views.import_keys, name="import"),
     path("budgets/", budget_views.budgets, name="budgets"),

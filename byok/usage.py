@@ -21,7 +21,7 @@ from django.db import OperationalError, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from byok import budgets, teams
+from byok import budgets, measurement, teams
 from byok.budgets import Hold
 from byok.lookup import BudgetRow, find
 from byok.metering import add_key_usage, add_platform_usage
@@ -49,6 +49,8 @@ def track_api_usage(
     output_tokens: int = 0,
     cached_input_tokens: int = 0,
     cache_write_tokens: int = 0,
+    latency_ms: int | None = None,
+    outcome: str | None = None,
 ) -> Decimal:
     """Record usage of ``service`` for ``user``, against whichever key served it, and
     return the cost recorded.
@@ -60,6 +62,12 @@ def track_api_usage(
     cache-written ones included) and units, or, for a model no table lists (recorded
     as unpriced) or no model, the service's estimate per call. Usage is kept per
     model per day. Anonymous users are not metered.
+
+    ``outcome`` (``"ok"``, ``"4xx"``, ``"429"``, ``"5xx"``, ``"timeout"`` or
+    ``"error"``: no answer) and ``latency_ms`` say how the calls went: each of the
+    ``calls`` counts once in that outcome and in that latency's bucket
+    (:mod:`byok.measurement`), in the same statement as the usage. Leave them out
+    for calls that were not measured.
     """
     definition = registry.get(service)
     counts = {
@@ -73,6 +81,7 @@ def track_api_usage(
     if any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in counts.values()):
         raise ValueError("calls, units and token counts must be non-negative integers.")
     model = _check_model(model)
+    measurement.check(latency_ms, outcome)
     tokens = Tokens(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, units)
     priced, found = definition.cost(model, tokens, calls)
     amount = priced if cost is None else Decimal(str(cost))
@@ -88,6 +97,7 @@ def track_api_usage(
         **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
         "unpriced_calls": calls if model and cost is None and not found else 0,
         "cost": amount,
+        **measurement.counters(calls, latency_ms, outcome),
     }
     using = router.db_for_write(UserAPIKey)
     # A deadlock victim's transaction was rolled back whole, so running it again

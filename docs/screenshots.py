@@ -103,6 +103,7 @@ def demo_data():
             input_tokens=calls * 700,
             output_tokens=calls * 200,
             cost=Decimal(calls) / 250,
+            **measurements(calls, errors=calls // 50, limited=0, spread=(0, 0, 4, 4, 2, 0)),
         )
         if day % 7 == 3:  # now and then a fine-tuned model no price table lists
             KeyUsage.objects.create(
@@ -127,6 +128,9 @@ def demo_data():
                 input_tokens=platform * 500,
                 output_tokens=platform * 200,
                 cost=Decimal(platform) / 200,
+                **measurements(
+                    platform, errors=1, limited=platform // 8, spread=(0, 0, 0, 3, 4, 3)
+                ),
             )
     for key in (openai, stripe):
         total = sum(KeyUsage.objects.filter(key=key).values_list("calls", flat=True))
@@ -148,6 +152,23 @@ def demo_data():
         period_start=month,
     )
     return user
+
+
+def measurements(calls, *, errors, limited, spread):
+    """Outcome and latency counters for ``calls`` calls: ``spread`` weighs the latency
+    buckets up to 2,500 ms; what rounding leaves goes to the slowest weighted one."""
+    buckets = [f"latency_le_{bound}" for bound in (50, 100, 250, 500, 1000, 2500)]
+    counts = {
+        name: calls * weight // sum(spread) for name, weight in zip(buckets, spread, strict=True)
+    }
+    slowest = buckets[max(index for index, weight in enumerate(spread) if weight)]
+    counts[slowest] += calls - sum(counts.values())
+    return {
+        "ok_calls": calls - errors - limited,
+        "server_errors": errors,
+        "rate_limited": limited,
+        **counts,
+    }
 
 
 def month_cost(usage, month):
@@ -278,6 +299,7 @@ def take_screenshots(browser, base_url, session):
     page.screenshot(path=IMAGES / "usage.png", full_page=True)
     page.goto(reverse("byok:budgets"))
     page.screenshot(path=IMAGES / "budgets.png", full_page=True)
+    take_comparison_screenshot(page)
     page.goto(reverse("settings"))
     page.locator(".byok-settings-card").screenshot(path=IMAGES / "settings-card.png")
     context.close()
@@ -286,6 +308,11 @@ def take_screenshots(browser, base_url, session):
     page.goto(dashboard)
     page.screenshot(path=IMAGES / "dashboard-mobile.png")
     context.close()
+
+
+def take_comparison_screenshot(page):
+    page.goto(reverse("byok:compare") + "?period=30")
+    page.screenshot(path=IMAGES / "compare.png", full_page=True)
 
 
 def take_bootstrap_screenshot(browser, base_url, client, key):

@@ -23,16 +23,23 @@ FLOORS = [
     {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering",
-     "byok.teams"},
+     "byok.teams", "byok.measurement"},
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
-     "byok.rotation", "byok.key_age", "byok.pruning"},
+     "byok.rotation", "byok.key_age", "byok.pruning", "byok.comparison"},
     {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations",
      "byok.clients", "byok.notifications", "byok.tasks", "byok.budget_bars", "byok.webhooks",
-     "byok.alerts"},
+     "byok.alerts", "byok.comparison_charts"},
 ]  # fmt: skip
 #: The surfaces, each on the top floor; none imports another.
 SURFACES = {
-    "pages": {"byok.views", "byok.budget_views", "byok.forms", "byok.urls", "byok.templatetags"},
+    "pages": {
+        "byok.views",
+        "byok.budget_views",
+        "byok.compare_views",
+        "byok.forms",
+        "byok.urls",
+        "byok.templatetags",
+    },
     "rest": {"byok.rest"},
     "admin": {"byok.admin"},
     "commands": {"byok.management"},

@@ -149,12 +149,13 @@ class Meter:
     def finish(
         self, call: Call, started: float, status: int | None, outcome: str, usage: Usage | None
     ) -> CallRecord:
-        """Record the call and run the hooks' ``after``. ``usage`` is what the answer
-        said; ``None`` for an answer that was not read, priced at the service's
-        estimate per call."""
+        """Record the call, how it ended and how long it took since ``started`` (a
+        :func:`time.perf_counter` reading: a monotonic clock), and run the hooks'
+        ``after``. ``usage`` is what the answer said; ``None`` for an answer that was
+        not read, priced at the service's estimate per call."""
         latency = (time.perf_counter() - started) * 1000
         model, tokens, cost = self._priced(call, outcome, usage)
-        recorded = self._record(call, model, tokens, cost)
+        recorded = self._record(call, model, tokens, cost, outcome, latency)
         record = CallRecord(model or "", tokens, recorded, status, outcome, latency)
         if call.hooked:
             for hook in reversed(self.hooks):
@@ -166,7 +167,7 @@ class Meter:
     ) -> CallRecord:
         latency = (time.perf_counter() - started) * 1000
         model, tokens, cost = self._priced(call, outcome, usage)
-        recorded = await sync_to_async(self._record)(call, model, tokens, cost)
+        recorded = await sync_to_async(self._record)(call, model, tokens, cost, outcome, latency)
         record = CallRecord(model or "", tokens, recorded, status, outcome, latency)
         if call.hooked:
             for hook in reversed(self.hooks):
@@ -192,7 +193,13 @@ class Meter:
         return model, usage.tokens or NO_TOKENS, None
 
     def _record(
-        self, call: Call, model: str | None, tokens: Tokens, cost: Decimal | None
+        self,
+        call: Call,
+        model: str | None,
+        tokens: Tokens,
+        cost: Decimal | None,
+        outcome: str,
+        latency: float,
     ) -> Decimal | None:
         held = call.notes.get(HOLD)
         try:
@@ -206,6 +213,8 @@ class Meter:
                 cached_input_tokens=tokens.cached,
                 cache_write_tokens=tokens.cache_write,
                 cost=cost,
+                outcome=outcome,
+                latency_ms=round(latency),
             )
         except Exception as error:
             logger.warning(

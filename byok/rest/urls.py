@@ -4,10 +4,11 @@ URL names are in the ``byok_api`` namespace: ``byok_api:apikey-list``,
 ``byok_api:apikey-detail``, ``byok_api:apikey-test``, ``byok_api:apikey-retest``,
 ``byok_api:apikey-reveal``, ``byok_api:apikey-import``, ``byok_api:apikey-services``,
 ``byok_api:apikey-stats``, ``byok_api:apikey-usage``, ``byok_api:apikey-usage-by-model``,
-``byok_api:budget-list``, ``byok_api:budget-detail``; for teams (each with
-``team_pk``) ``byok_api:team-list``, ``team-detail``, ``team-members``, ``team-usage``,
-``team-stats``, ``teamkey-list``, ``teamkey-detail``, ``teamkey-retest``,
-``teamkey-reveal``; and, with drf-spectacular installed, ``byok_api:schema``.
+``byok_api:apikey-comparison``, ``byok_api:budget-list``, ``byok_api:budget-detail``;
+for teams (each with ``team_pk``) ``byok_api:team-list``, ``team-detail``,
+``team-members``, ``team-usage``, ``team-stats``, ``teamkey-list``, ``teamkey-detail``,
+``teamkey-retest``, ``teamkey-reveal``; and, with drf-spectacular installed,
+``byok_api:schema``.
 """
 
 from django.urls import URLPattern, URLResolver, path

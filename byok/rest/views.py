@@ -29,6 +29,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from byok.comparison import Period, compare
 from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
 from byok.importing import import_file
@@ -43,6 +44,7 @@ from byok.models import UserAPIKey
 from byok.probes import test_credentials
 from byok.rate_limits import probes_paid_by, spend_test_budget
 from byok.rest import serializers as s
+from byok.rest.comparison_serializers import ComparisonQuerySerializer, ComparisonSerializer
 from byok.rest.filters import APIKeyFilter, QueryFilterBackend
 from byok.rest.parsers import JSONParser
 from byok.rest.schema import (
@@ -561,3 +563,23 @@ class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
             service=query.validated_data.get("service"),
         )
         return Response(s.ModelUsageSerializer(body).data)
+
+    @extend_schema(
+        operation_id="byok_keys_comparison",
+        summary=(
+            "Your keys and the platform's side by side: calls, error and rate-limit rates, "
+            "latency percentiles, cost, list-price re-pricing and tips"
+        ),
+        parameters=[ComparisonQuerySerializer],
+        responses={200: ComparisonSerializer, **ERRORS},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def comparison(self, request: Request) -> Response:
+        query = ComparisonQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        body = compare(
+            request.user,
+            Period.named(query.validated_data["period"]),
+            category=query.validated_data.get("category"),
+        )
+        return Response(ComparisonSerializer(body).data)

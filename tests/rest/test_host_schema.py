@@ -148,7 +148,7 @@ def test_byoks_operations_and_components_are_the_same_in_both_schemas(runs):
             for methods in byok["paths"].values()
             for operation in methods.values()
         }
-        assert len(own) == 32
+        assert len(own) == 33
         assert operations == own
         assert byok_components(host) == byok["components"]["schemas"]
         assert {operation["tags"][0] for operation in own.values()} == {"api-keys"}

@@ -172,7 +172,7 @@ def test_every_operation_has_a_stable_id_and_summary():
         for methods in APIClient().get(SCHEMA_URL).json()["paths"].values()
         for operation in methods.values()
     ]
-    assert len(operations) == 32
+    assert len(operations) == 33
     assert all(
         op["operationId"].startswith(
             ("byok_keys_", "byok_budgets_", "byok_teams_", "byok_team_keys_")

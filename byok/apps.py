@@ -13,4 +13,5 @@ class ByokConfig(AppConfig):
         # defaults would vanish when the block ends.
         import django_cryptography.utils.crypto  # noqa: F401
 
-        from byok import alerts, checks, receivers  # noqa: F401  (registers checks and handlers)
+        # checks and handlers register themselves; kms gives byok.crypto its KMS keyring.
+        from byok import alerts, checks, kms, receivers  # noqa: F401

@@ -5,7 +5,7 @@ None of the messages ever shows a configured key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,8 @@ def check_encryption_keys(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     keys = conf.ENCRYPTION_KEYS
+    if not keys and conf.KEYRING == "kms":
+        return []  # data keys from the KMS encrypt: check_kms says whether it is set
     if not keys:
         if settings.DEBUG:
             return [Warning(NO_KEY, hint=HOW_TO_CONFIGURE, id="byok.W001")]
@@ -72,8 +74,44 @@ def check_encryption_keys_for_deploy(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Under ``check --deploy`` a missing key is an error even with DEBUG on."""
-    if not conf.ENCRYPTION_KEYS and settings.DEBUG:
+    if not conf.ENCRYPTION_KEYS and conf.KEYRING != "kms" and settings.DEBUG:
         return [Error(NO_KEY, hint=HOW_TO_CONFIGURE, id="byok.E001")]
+    return []
+
+
+KEYRING_HINT = "See the Key management page of byok's documentation."
+
+
+@register(Tags.security)
+def check_kms(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``BYOK["KEYRING"]`` names a keyring there is, and ``BYOK["KMS"]`` a usable KMS."""
+    if conf.KEYRING not in ("local", "kms"):
+        return [
+            Error(
+                f"BYOK['KEYRING'] is {conf.KEYRING!r}: it must be 'local' or 'kms'.",
+                hint=KEYRING_HINT,
+                id="byok.E024",
+            )
+        ]
+    options = conf.KMS
+    if options is None:
+        if conf.KEYRING == "kms":
+            return [
+                Error(
+                    "BYOK['KEYRING'] is 'kms' but BYOK['KMS'] is not set.",
+                    hint=KEYRING_HINT,
+                    id="byok.E025",
+                )
+            ]
+        return []
+    from byok.kms import backend_for
+
+    try:
+        if not isinstance(options, Mapping):
+            raise ImproperlyConfigured("BYOK['KMS'] must be a dict.")
+        backend_for(options)
+    except (ImproperlyConfigured, ImportError, KeyError, TypeError, ValueError) as error:
+        return [Error(f"BYOK['KMS'] is not usable: {error}", hint=KEYRING_HINT, id="byok.E025")]
     return []
 
 

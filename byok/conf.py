@@ -16,6 +16,8 @@ from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": [],
+    "KEYRING": "local",
+    "KMS": None,
     "PLATFORM_KEYS": {},
     "DEFAULT_ENVIRONMENT": "production",
     "SERVICES": [],
@@ -103,6 +105,19 @@ class ByokSettings:
         entries = keys.split(",") if isinstance(keys, str) else list(keys)
         stripped = [entry.strip() if isinstance(entry, str) else entry for entry in entries]
         return [entry for entry in stripped if entry != ""]
+
+    @property
+    def KEYRING(self) -> str:
+        """Which keys encrypt new secrets: ``"local"`` (``ENCRYPTION_KEYS``) or ``"kms"``
+        (data keys a KMS wraps, ``KMS``). Both kinds decrypt whatever is configured."""
+        return self._get("KEYRING")  # type: ignore[no-any-return]
+
+    @property
+    def KMS(self) -> Mapping[str, Any] | None:
+        """The KMS that wraps data keys: ``BACKEND`` (default ``byok.kms.AwsKms``),
+        ``KEY_ID``, ``CACHE_SECONDS`` (default 300) and the backend's own options."""
+        value = self._get("KMS")
+        return dict(value) if isinstance(value, Mapping) else value
 
     @property
     def PLATFORM_KEYS(self) -> Mapping[str, str | Mapping[str, str]]:

@@ -28,7 +28,8 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -208,13 +209,21 @@ class Keyring:
     only has to provide the same methods.
     """
 
+    #: Why a token of a key id this keyring does not hold cannot be decrypted.
+    missing_key = "it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']"
+
     def __init__(self, keys: Sequence[EncryptionKey]) -> None:
         if not keys:
             raise ImproperlyConfigured(f"byok has no encryption key. {HOW_TO_CONFIGURE}")
-        self.primary = keys[0]
+        self._primary = keys[0]
         self._by_id: dict[str, EncryptionKey] = {}
         for key in keys:
             self._by_id.setdefault(key.id, key)
+
+    @property
+    def primary(self) -> EncryptionKey:
+        """The key that encrypts."""
+        return self._primary
 
     @property
     def ids(self) -> list[str]:
@@ -234,13 +243,17 @@ class Keyring:
             raise DecryptionError(
                 "?", reason="the stored value is not a byok ciphertext"
             ) from None
-        key = self._by_id.get(encryption_key_id)
+        key = self.key(encryption_key_id)
         if key is None:
             raise DecryptionError(
                 encryption_key_id,
-                reason="it was encrypted with a key that is not in BYOK['ENCRYPTION_KEYS']",
+                reason=self.missing_key,
             )
         return key.decrypt(token, associated_data)
+
+    def key(self, encryption_key_id: str) -> EncryptionKey | None:
+        """The configured key of that id, if any."""
+        return self._by_id.get(encryption_key_id)
 
     @sensitive_variables()
     def fingerprint(self, material: bytes) -> str:
@@ -300,6 +313,9 @@ def configured_encryption_key_ids() -> list[str]:
 @sensitive_variables()
 def _load_keyring() -> Keyring:
     keys = tuple(conf.ENCRYPTION_KEYS)
+    kms = conf.KMS
+    if kms is not None or conf.KEYRING == "kms":
+        return _envelope_keyring(keys, kms)
     if not keys:
         raise ImproperlyConfigured(
             f"byok cannot store or read secrets: BYOK['ENCRYPTION_KEYS'] is empty. "
@@ -311,3 +327,27 @@ def _load_keyring() -> Keyring:
         raise ImproperlyConfigured(
             f"BYOK['ENCRYPTION_KEYS'] holds an unusable key: {error}. {HOW_TO_CONFIGURE}"
         ) from None
+
+
+#: Builds the keyring with a KMS from the local keys and ``BYOK["KMS"]``: set by
+#: ``byok.kms`` when it is imported (byok's app does so), which keeps this module free
+#: of the ORM the data keys are stored with.
+envelope_keyring: Callable[[list[EncryptionKey], Mapping[str, Any], str], Keyring] | None = None
+
+
+@sensitive_variables()
+def _envelope_keyring(keys: tuple[str, ...], kms: Any) -> Keyring:
+    """The keyring with a KMS: its data keys, and the local keys if any."""
+    if not isinstance(kms, Mapping):
+        raise ImproperlyConfigured(
+            'BYOK["KEYRING"] is "kms" but BYOK["KMS"] does not say which KMS (see the Key '
+            "management page of the documentation)."
+        )
+    assert envelope_keyring is not None, "byok.kms is imported by byok's app"
+    try:
+        local = list(_keyring_for(keys)._by_id.values()) if keys else []
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            f"BYOK['ENCRYPTION_KEYS'] holds an unusable key: {error}. {HOW_TO_CONFIGURE}"
+        ) from None
+    return envelope_keyring(local, kms, conf.KEYRING)

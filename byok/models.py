@@ -1029,3 +1029,26 @@ class RecheckBackoff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} in run {self.run_id}"
+
+
+class DataKey(models.Model):
+    """A data key of envelope encryption: made by the KMS, stored only wrapped by it.
+
+    ``id`` is the key id its tokens carry (derived from the plaintext key as a local
+    key's is); ``wrapped`` is the KMS's ciphertext of it, base64; ``kms_key`` is the
+    KMS key that wrapped it, as ``BYOK["KMS"]["KEY_ID"]`` named it.
+    """
+
+    id = models.CharField(primary_key=True, max_length=8, editable=False)
+    wrapped = models.TextField(editable=False)
+    kms_key = models.CharField(_("KMS key"), max_length=2048)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    rewrapped_at = models.DateTimeField(_("rewrapped"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("data key")
+        verbose_name_plural = _("data keys")
+        ordering = ["-created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"data key {self.id} ({self.kms_key})"

@@ -29,7 +29,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -68,6 +68,7 @@ from error_reports import (
 from factories import TeamFactory, UserAPIKeyFactory
 from fake_provider import FakeProvider, chat_completion
 from fakes import fake_credentials
+from kms_server import data_keys_in_the_clear, kms_options
 from protected_frames import (
     FailingInside,
     Frame,
@@ -474,7 +475,28 @@ def api_create_aws(scene: Scene) -> Outcome:
         return api_create(scene, "aws_s3")
 
 
+def under_kms(scenario: Callable[[Scene], Outcome]) -> Callable[[Scene], Outcome]:
+    """``scenario`` with data keys from the local KMS encrypting, in a process that has
+    unwrapped none yet; the data keys in the clear are secrets of the report too."""
+
+    def run(scene: Scene) -> Outcome:
+        with with_byok(KEYRING="kms", KMS=kms_options()):
+            outcome = scenario(scene)
+            return replace(outcome, extra_keys=[*outcome.extra_keys, *data_keys_in_the_clear()])
+
+    return run
+
+
+def host_view_with_a_data_key_to_unwrap(scene: Scene) -> Outcome:
+    credentials = fake_credentials("openai")
+    UserAPIKeyFactory(user=scene.user, credentials=credentials)
+    reset_keyring()  # as a new process: the data key is stored, not yet unwrapped
+    return Outcome([credentials], scene.run(scene.client.get, "/host/key/"))
+
+
 SCENARIOS: dict[str, Callable[[Scene], Outcome]] = {
+    "API create under a KMS": under_kms(api_create),
+    "host view: get_user_api_key under a KMS": under_kms(host_view_with_a_data_key_to_unwrap),
     "API create": api_create,
     "API create (AWS)": api_create_aws,
     "API create, sent as a form": api_create_form,
@@ -541,6 +563,13 @@ FRAMES = {
     "byok.crypto:Keyring.fingerprint": "API create",
     "byok.crypto:Keyring.fingerprints": "API create",
     "byok.crypto:_derive": "API create",
+    "byok.crypto:_envelope_keyring": "API create under a KMS",
+    "byok.kms:AwsKms.generate_data_key": "API create under a KMS",
+    "byok.kms:AwsKms.decrypt": "host view: get_user_api_key under a KMS",
+    "byok.kms:EnvelopeKeyring.fingerprints": "API create under a KMS",
+    "byok.kms:EnvelopeKeyring._new_data_key": "API create under a KMS",
+    "byok.kms:EnvelopeKeyring._unwrap": "host view: get_user_api_key under a KMS",
+    "byok.kms:envelope_keyring": "API create under a KMS",
     "byok.crypto:_keyring_for": "API create",
     "byok.crypto:_load_keyring": "API create",
     "byok.crypto:get_keyring": "API create",
@@ -617,6 +646,7 @@ RESOLVED = "the key is in a ResolvedKey or a Meter, whose repr hides it"
 IN_HEADERS = "the credential is in the request's headers, which its repr leaves out"
 PASSED_ON = "the plaintext is passed on or returned at once, never kept in a local"
 OUT_OF_REACH = {
+    "byok.kms:AwsKms.decrypt": "the data key arrives in its last step and is returned at once",
     "byok.clients:anthropic": RESOLVED,
     "byok.clients:async_anthropic": RESOLVED,
     "byok.clients:async_openai": RESOLVED,

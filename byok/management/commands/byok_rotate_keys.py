@@ -1,17 +1,22 @@
-"""Re-encrypt every stored secret under the first key of BYOK['ENCRYPTION_KEYS'], or
-(``--verify``) find the stored secrets that no configured key decrypts."""
+"""Re-encrypt every stored secret under the primary key (the first of
+BYOK['ENCRYPTION_KEYS'], or the KMS's current data key), or (``--verify``) find the
+stored secrets that no configured key decrypts, or (``--rewrap``) wrap the KMS's data
+keys again under BYOK['KMS']['KEY_ID']."""
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
+from byok.kms import KmsError, rewrap_data_keys
 from byok.rotation import RotationReport, Unreadable, VerifyReport, plan, rotate, verify
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret under the first key of BYOK['ENCRYPTION_KEYS'], "
+        "Re-encrypt every stored secret under the primary key (the first of "
+        "BYOK['ENCRYPTION_KEYS'], or with BYOK['KEYRING'] = 'kms' the KMS's data key), "
         "in format 2 (bound to its row). "
         "Batched, resumable and safe to run again; prints no secret. With --verify, "
         "decrypt every stored secret instead and list the rows that fail."
@@ -29,6 +34,14 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Only report how many rows each key protects."
         )
         what.add_argument(
+            "--rewrap",
+            action="store_true",
+            help=(
+                "Wrap every stored data key again under BYOK['KMS']['KEY_ID'] (after "
+                "rotating the KMS key, or moving to another); re-encrypts no secret."
+            ),
+        )
+        what.add_argument(
             "--verify",
             action="store_true",
             help=(
@@ -38,10 +51,19 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, batch_size: int, dry_run: bool, verify: bool, **options: Any
+        self,
+        *args: Any,
+        batch_size: int,
+        dry_run: bool,
+        verify: bool,
+        rewrap: bool = False,
+        **options: Any,
     ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if rewrap:
+            self._rewrap()
+            return
         if verify:
             self._verify(batch_size)
             return
@@ -78,6 +100,18 @@ class Command(BaseCommand):
                 "Every secret is on the primary key: the other keys can be removed from "
                 "BYOK['ENCRYPTION_KEYS']."
             )
+
+    def _rewrap(self) -> None:
+        try:
+            report = rewrap_data_keys()
+        except (ImproperlyConfigured, KmsError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{report.rewrapped} data keys wrapped again under {report.kms_key}; "
+                "no secret was re-encrypted."
+            )
+        )
 
     def _verify(self, batch_size: int) -> None:
         self._unreadable_header = False

@@ -12,11 +12,13 @@ so only the rotation itself is measured):
    second re-encrypting the same rows in memory, with no database (budget >= 0.4
    on PostgreSQL);
 4. with ``--million``: seconds per 1,000 rows at 100k and at 1M rows (linear: the
-   ratio stays near 1).
+   ratio stays near 1);
+5. with ``--upgrade``: rows per second and peak memory upgrading 100k rows from
+   storage format 1 to format 2 on the primary key (figures only, no budget).
 
 Timed parts run interleaved rounds; ratios are medians with their spread.
 
-    python benchmarks/rotation.py [sqlite|postgres|mariadb] [--million]
+    python benchmarks/rotation.py [sqlite|postgres|mariadb] [--million] [--upgrade]
 """
 
 import statistics
@@ -30,21 +32,23 @@ OLD = "b2xkLWtleS1mb3ItdGhlLWJ5b2stcm90YXRpb24tYmVuY2htYXJr"
 NEW = "bmV3LWtleS1mb3ItdGhlLWJ5b2stcm90YXRpb24tYmVuY2htYXJr"
 
 
-def main(database: str, million: bool) -> int:
+def main(database: str, million: bool, upgrade: bool = False) -> int:
     from _setup import configure, teardown
 
     configure(database)
     try:
-        return _run(database, million)
+        return _run(database, million, upgrade)
     finally:
         teardown()
 
 
-def _rows(user: object, count: int, *, key: str = OLD) -> None:
-    """``count`` keys of ``user`` encrypted under ``key``, inserted in bulk."""
+def _rows(user: object, count: int, *, key: str = OLD, v1: bool = False) -> None:
+    """``count`` keys of ``user`` encrypted under ``key`` (in storage format 1 with
+    ``v1``), inserted in bulk."""
     from django.test import override_settings
 
     from byok.crypto import get_keyring
+    from byok.fields import SealedCredentials, canonical_bytes
     from byok.models import UserAPIKey
 
     with override_settings(BYOK={"ENCRYPTION_KEYS": [key]}):
@@ -54,7 +58,13 @@ def _rows(user: object, count: int, *, key: str = OLD) -> None:
             for index in range(start, min(start + 2000, count)):
                 credentials = {"api_key": f"sk-proj-benchmark-{key[:4]}{index:09d}-{'x' * 60}"}
                 row = UserAPIKey(user=user, service="openai", masked_key="sk-proj-…")
-                row.seal(credentials, keyring)
+                if v1:
+                    row.credentials = SealedCredentials(
+                        keyring.primary.encrypt_v1(canonical_bytes(credentials))
+                    )
+                    row.encryption_key_id = keyring.primary.id
+                else:
+                    row.seal(credentials, keyring)
                 batch.append(row)
             UserAPIKey.objects.bulk_create(batch)
 
@@ -180,7 +190,29 @@ def _linear() -> bool:
     return ratio <= PART_BUDGET
 
 
-def _run(database: str, million: bool) -> int:
+def _upgrade() -> bool:
+    """Format 1 rows already on the primary key, upgraded to format 2: figures only."""
+    from django.contrib.auth.models import User
+
+    from byok.models import UserAPIKey
+
+    UserAPIKey.objects.all().delete()
+    User.objects.all().delete()
+    _rows(User.objects.create_user("bench"), 100_000, key=NEW, v1=True)
+    elapsed, peak = _rotate(100_000)
+    formats = {key.credentials.format for key in UserAPIKey.objects.only("credentials")}
+    assert formats == {"v2"}, formats
+    print(
+        f"  upgrade v1 -> v2, 100k rows: {elapsed:6.1f} s   {100_000 / elapsed:7.0f} rows/s   "
+        f"peak {peak / 1024:.0f} KiB",
+        flush=True,
+    )
+    return True
+
+
+def _run(database: str, million: bool, upgrade: bool = False) -> int:
+    if upgrade:
+        return 0 if _upgrade() else 1
     passed = _memory() and _part_of_a_large_table() and _against_the_keyring(database)
     if million:
         passed = _linear() and passed
@@ -189,7 +221,7 @@ def _run(database: str, million: bool) -> int:
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    million = "--million" in arguments
+    million, upgrade = "--million" in arguments, "--upgrade" in arguments
     databases = [a for a in arguments if not a.startswith("--")] or ["sqlite"]
     print(f"{databases[0]}:", flush=True)
-    sys.exit(main(databases[0], million))
+    sys.exit(main(databases[0], million, upgrade))

@@ -65,6 +65,7 @@ from byok.validation import validate_credentials
 
 from factories import UserAPIKeyFactory, UserFactory
 from fakes import FAKES, fake_credentials, rand
+from kms_server import data_keys_in_the_clear, kms_options
 from support import (
     OTHER_ENCRYPTION_KEY,
     admin_url,
@@ -297,11 +298,27 @@ def test_a_database_copy_alone_holds_no_plaintext_secret(user, other_user, provi
         start_recheck(run_options(user=user))
         notify(user.pk, "key_invalid", "x", key=openai_key, context=key_context(openai_key))
     set_wanted(other_user, [])
+    # Envelope encryption: a key stored under a KMS's data key (kept wrapped).
+    kms_secret = fake_credentials("github")
+    with with_byok(KEYRING="kms", KMS=kms_options()):
+        byok_keys.add_user_api_key(other_user, "github", kms_secret, nickname="under the KMS")
+        data_keys = data_keys_in_the_clear()
+    used.append(("github", kms_secret))
 
     dump, tables = raw_dump()
 
     assert all(tables.values()), f"every byok table must hold rows to be checked: {tables}"
     assert_absent([v for s, c in used for v in every_value(s, c)], dump, "the database")
+    raw_data_keys = [base64.urlsafe_b64decode(key) for key in data_keys]
+    assert_absent(
+        [
+            *data_keys,
+            *(raw.hex() for raw in raw_data_keys),
+            *(raw.decode("latin-1") for raw in raw_data_keys),
+        ],
+        dump,
+        "the database",
+    )
 
 
 def test_a_ciphertext_names_its_key_and_reveals_only_its_rough_length(user):

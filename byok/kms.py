@@ -224,11 +224,20 @@ class EnvelopeKeyring(Keyring):
         return wrapped
 
     def _current_data_key(self) -> EncryptionKey:
+        current = self._current_id()
+        if current is None:
+            with self._lock:  # one new data key, however many threads ask at once
+                current = self._current_id()
+                if current is None:
+                    return self._new_data_key()
+        return self._unwrap(current)
+
+    def _current_id(self) -> str | None:
+        """The newest stored data key the configured KMS key wraps, if any."""
         for key_id, entry in self._data_keys().items():
             if entry.kms_key == self.kms_key:
-                return self._unwrap(key_id)
-        with self._lock:
-            return self._new_data_key()
+                return key_id
+        return None
 
     @sensitive_variables()
     def _new_data_key(self) -> EncryptionKey:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 import byok
@@ -21,9 +22,10 @@ from byok.crypto import encryption_key_id_of, get_keyring, reset_keyring
 from byok.exceptions import DecryptionError
 from byok.models import DataKey, UserAPIKey
 
+from factories import UserFactory
 from fakes import fake_credentials
 from kms_server import kms_client, kms_options
-from support import with_byok
+from support import with_byok, with_row_locks
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +209,32 @@ def test_a_kms_keyring_needs_no_local_key(aws):
     with with_byok(ENCRYPTION_KEYS=[], **{"KEYRING": "kms", "KMS": aws.options()}):
         assert checks.check_kms() == []
         assert checks.check_encryption_keys() == []
+
+
+@pytest.mark.skipif(not with_row_locks(), reason="needs PostgreSQL or MariaDB")
+@pytest.mark.django_db(transaction=True)
+def test_threads_storing_their_first_secrets_at_once_make_one_data_key(aws):
+    users = [UserFactory() for _ in range(8)]
+    barrier = threading.Barrier(len(users))
+    errors = []
+
+    def add(user):
+        try:
+            barrier.wait()
+            byok.add_user_api_key(user, "openai", fake_credentials("openai"))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    with on_kms(aws):
+        get_keyring()  # one process, nothing made yet
+        workers = [threading.Thread(target=add, args=(user,)) for user in users]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert errors == []
+    (data_key,) = DataKey.objects.values_list("id", flat=True)
+    tokens = UserAPIKey.objects.values_list("credentials", flat=True)
+    assert {encryption_key_id_of(token.token) for token in tokens} == {data_key}

@@ -2,10 +2,11 @@
 key cached) against the same lookup with the local keyring.
 
 Budget: ratio <= 1.1, still one query and no KMS call. The KMS is AWS KMS as moto
-serves it on 127.0.0.1 (``pip install "moto[kms]" flask flask-cors boto3``, as the test extra has). Two users hold one
-OpenAI key each, the same length: one stored under the local key, one under the
-KMS's data key. Each side sets its own keyring (a plain assignment on both), then
-looks up; rounds are interleaved, and the ratio is their median, with the spread.
+serves it on 127.0.0.1 (what the test extra installs: ``moto[kms]``, Flask,
+flask-cors, boto3). Two users hold one OpenAI key each, the same length: one stored
+under the local key, one under the KMS's data key. Each side sets its own keyring (a
+plain assignment on both), then looks up; rounds are interleaved, and the ratio is
+their median, with the spread.
 
     python benchmarks/kms_lookup.py                          # SQLite and PostgreSQL
     python benchmarks/kms_lookup.py sqlite postgres mariadb  # any of these

@@ -154,7 +154,8 @@ def replace(field, value):
     ("credentials", "field", "problem"),
     [
         (replace("project_token", "2195193"), "project_token", "project ID"),
-        (replace("project_token", rand(12, HEX)), "project_token", "must be 16 to 64"),
+        # A letter at the end: all digits would be the project ID's refusal instead.
+        (replace("project_token", rand(11, HEX) + "a"), "project_token", "must be 16 to 64"),
         (replace("project_token", rand(31, HEX) + "-"), "project_token", "must be 16 to 64"),
         (replace("project_token", "a" * 32), "project_token", "placeholder"),
         (

@@ -38,8 +38,8 @@ from byok.rls import BYPASS_VARIABLE, USER_VARIABLE
 
 #: The name of byok's policy on each table.
 POLICY = "byok_rls"
-#: The function that lists the session user's teams (see :func:`teams_function`).
-TEAMS_FUNCTION = "byok_rls_team_ids"
+#: The functions the policies call (see :meth:`Builder.functions`).
+IN_TEAM, SEES_KEY, SEES_BUDGET = "byok_rls_in_team", "byok_rls_sees_key", "byok_rls_sees_budget"
 
 
 class TableState(NamedTuple):
@@ -58,17 +58,20 @@ class TableState(NamedTuple):
 
 
 class Builder:
-    """The SQL for one connection: quoting, column names and the session's user id."""
+    """The SQL for one connection: quoting, column names and the session's user id.
+
+    What PostgreSQL must plan on each statement stays small: a policy compares the
+    row's user with the session's, and asks a PL/pgSQL function (whose own query
+    plan is cached for the session) about a team, a key or a budget, only for a row
+    that is not the user's own.
+    """
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
         self.quote = connection.ops.quote_name
         user_type = get_user_model()._meta.pk.rel_db_type(connection)
-        self.team_type = team_model()._meta.pk.rel_db_type(connection)
         self.me = f"NULLIF(current_setting('{USER_VARIABLE}', true), '')::{user_type}"
         self.bypass = f"current_setting('{BYPASS_VARIABLE}', true) = 'on'"
-        # The cast makes it one array (evaluated once per statement), not a subquery's rows.
-        self.my_teams = f"(SELECT {TEAMS_FUNCTION}())::{self.team_type}[]"
 
     def column(self, model: type[models.Model], field: str) -> str:
         return str(self.quote(str(model._meta.get_field(field).column)))  # type: ignore[union-attr]
@@ -76,65 +79,78 @@ class Builder:
     def table(self, model: type[models.Model]) -> str:
         return str(self.quote(model._meta.db_table))
 
+    def pk_type(self, model: type[models.Model]) -> str:
+        return str(model._meta.pk.rel_db_type(self.connection))
+
     def mine(self, model: type[models.Model], field: str = "user") -> str:
         return f"{self.column(model, field)} = {self.me}"
 
-    def my_teams_have(self, model: type[models.Model], field: str = "team") -> str:
-        return f"{self.column(model, field)} = ANY ({self.my_teams})"
+    def my_team(self, model: type[models.Model], field: str = "team") -> str:
+        return f"{IN_TEAM}({self.column(model, field)})"
 
-    def visible_through(self, model: type[models.Model], field: str) -> str:
-        """The row's ``field`` points at a row of its model that is visible itself."""
-        target = model._meta.get_field(field).related_model
-        assert isinstance(target, type)
-        pk, column = self.quote(str(target._meta.pk.column)), self.column(model, field)
-        # Only quoted names from the models' metadata go into the text.
-        return f"EXISTS (SELECT 1 FROM {self.table(target)} t WHERE t.{pk} = {column})"  # noqa: S608
+    def signatures(self) -> list[str]:
+        return [
+            f"{IN_TEAM}({self.pk_type(team_model())})",
+            f"{SEES_KEY}({self.pk_type(UserAPIKey)})",
+            f"{SEES_BUDGET}({self.pk_type(Budget)})",
+        ]
 
-    def teams_function(self) -> str:
-        """The session user's team ids, read with the bypass on so that the membership
-        table's own policy does not recurse. A policy calls it in a subquery, which
-        PostgreSQL runs once per statement, not once per row."""
+    def functions(self) -> list[str]:
+        """Whether the session's user is in a team: read with the bypass on, so that the
+        membership table's own policy does not recurse. Whether the session sees a key,
+        a budget: read under their own policies."""
         adapter = teams.adapter()
         membership = teams.membership_model()
         team, user = (
             self.column(membership, adapter.team_field),
             self.column(membership, adapter.user_field),
         )
-        return (  # only quoted names from the models' metadata go into the text
-            f"CREATE OR REPLACE FUNCTION {TEAMS_FUNCTION}() RETURNS {self.team_type}[] "  # noqa: S608
-            f"LANGUAGE sql STABLE SET {BYPASS_VARIABLE} = 'on' AS $$ "
-            f"SELECT coalesce(array_agg(m.{team}), '{{}}') FROM {self.table(membership)} m "
-            f"WHERE m.{user} = {self.me} $$"
+        in_team, sees_key, sees_budget = self.signatures()
+        # Only quoted names from the models' metadata go into the text.
+        return [
+            f"CREATE OR REPLACE FUNCTION {in_team} RETURNS boolean LANGUAGE plpgsql STABLE "  # noqa: S608
+            f"SET {BYPASS_VARIABLE} = 'on' AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM "
+            f"{self.table(membership)} m WHERE m.{team} = $1 AND m.{user} = {self.me}); END $$",
+            self._exists(sees_key, UserAPIKey),
+            self._exists(sees_budget, Budget),
+        ]
+
+    def _exists(self, signature: str, model: type[models.Model]) -> str:
+        pk = self.quote(str(model._meta.pk.column))
+        return (
+            f"CREATE OR REPLACE FUNCTION {signature} RETURNS boolean LANGUAGE plpgsql STABLE "  # noqa: S608
+            f"AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM {self.table(model)} t "
+            f"WHERE t.{pk} = $1); END $$"
         )
 
     def predicates(self) -> dict[type[models.Model], str]:
         """Each protected model and what makes one of its rows visible (besides the bypass)."""
 
         def owned(model: type[models.Model]) -> str:
-            return f"{self.mine(model)} OR {self.my_teams_have(model)}"
+            return f"{self.mine(model)} OR {self.my_team(model)}"
 
         found: dict[type[models.Model], str] = {
             UserAPIKey: owned(UserAPIKey),
             ServicePreference: owned(ServicePreference),
             Budget: owned(Budget),
             # The caller's own usage, and any usage of a key the session sees.
-            KeyUsage: f"{self.mine(KeyUsage)} OR {self.visible_through(KeyUsage, 'key')}",
+            KeyUsage: f"{self.mine(KeyUsage)} OR {SEES_KEY}({self.column(KeyUsage, 'key')})",
             PlatformUsage: self.mine(PlatformUsage),
-            Reservation: self.visible_through(Reservation, "budget"),
+            Reservation: f"{SEES_BUDGET}({self.column(Reservation, 'budget')})",
             AuditEvent: (
                 f"{self.mine(AuditEvent, 'owner')} OR {self.mine(AuditEvent, 'actor')} "
-                f"OR {self.my_teams_have(AuditEvent)}"
+                f"OR {self.my_team(AuditEvent)}"
             ),
             Notification: self.mine(Notification),
             NotificationOptOut: self.mine(NotificationOptOut),
-            TeamMembership: f"{self.mine(TeamMembership)} OR {self.my_teams_have(TeamMembership)}",
+            TeamMembership: owned(TeamMembership),
         }
         if team_model() is Team:  # a host's own team model is the host's to protect
-            found[Team] = self.my_teams_have(Team, "id")
+            found[Team] = self.my_team(Team, "id")
         return found
 
     def enable(self) -> list[str]:
-        statements = [self.teams_function()]
+        statements = self.functions()
         for model, predicate in self.predicates().items():
             table = self.table(model)
             condition = f"{self.bypass} OR {predicate}"
@@ -155,7 +171,7 @@ class Builder:
                 f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
                 f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
             ]
-        return [*statements, f"DROP FUNCTION IF EXISTS {TEAMS_FUNCTION}()"]
+        return statements + [f"DROP FUNCTION IF EXISTS {f}" for f in self.signatures()]
 
 
 def protected_tables() -> list[str]:

@@ -108,9 +108,10 @@ class Builder:
         in_team, sees_key, sees_budget = self.signatures()
         # Only quoted names from the models' metadata go into the text.
         return [
-            f"CREATE OR REPLACE FUNCTION {in_team} RETURNS boolean LANGUAGE plpgsql STABLE "  # noqa: S608
-            f"SET {BYPASS_VARIABLE} = 'on' AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM "
-            f"{self.table(membership)} m WHERE m.{team} = $1 AND m.{user} = {self.me}); END $$",
+            f"CREATE OR REPLACE FUNCTION {in_team} RETURNS boolean "  # noqa: S608
+            f"LANGUAGE plpgsql STABLE STRICT SET {BYPASS_VARIABLE} = 'on' "
+            f"AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM {self.table(membership)} m "
+            f"WHERE m.{team} = $1 AND m.{user} = {self.me}); END $$",
             self._exists(sees_key, UserAPIKey),
             self._exists(sees_budget, Budget),
         ]
@@ -118,9 +119,10 @@ class Builder:
     def _exists(self, signature: str, model: type[models.Model]) -> str:
         pk = self.quote(str(model._meta.pk.column))
         return (
-            f"CREATE OR REPLACE FUNCTION {signature} RETURNS boolean LANGUAGE plpgsql STABLE "  # noqa: S608
-            f"AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM {self.table(model)} t "
-            f"WHERE t.{pk} = $1); END $$"
+            f"CREATE OR REPLACE FUNCTION {signature} RETURNS boolean "  # noqa: S608
+            f"LANGUAGE plpgsql STABLE STRICT "
+            f"AS $$ BEGIN RETURN EXISTS (SELECT 1 FROM {self.table(model)} t WHERE t.{pk} = $1); "
+            "END $$"
         )
 
     def predicates(self) -> dict[type[models.Model], str]:

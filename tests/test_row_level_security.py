@@ -46,7 +46,7 @@ from byok.tasks import send_notification
 
 from factories import TeamAPIKeyFactory, TeamFactory, UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
-from support import OTHER_ENCRYPTION_KEY, client_for
+from support import OTHER_ENCRYPTION_KEY, client_for, run_in_test_project
 
 on_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row-level security is PostgreSQL's"
@@ -492,3 +492,64 @@ def _checks_as_role():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")
+
+
+# -- A host's own team model -------------------------------------------------------------
+
+HOST_TEAMS = """
+import django
+django.setup()
+from io import StringIO
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import override_settings
+
+from byok import rls
+from byok.models import UserAPIKey
+from byok.rls_policies import protected_tables
+from factories import TeamAPIKeyFactory, UserFactory
+from organizations.models import Organization, Seat
+
+role = "__role__"
+connection.creation.create_test_db(verbosity=0)
+on = override_settings(BYOK={**settings.BYOK, "POSTGRES_ROW_LEVEL_SECURITY": True})
+on.enable()
+try:
+    acme = Organization.objects.create(slug="acme")
+    admin, member, outsider = UserFactory(), UserFactory(), UserFactory()
+    Seat.objects.create(organization=acme, person=admin, is_admin=True)
+    Seat.objects.create(organization=acme, person=member)
+    key = TeamAPIKeyFactory(team=acme, actor=admin)
+    assert "byok_team" not in protected_tables()
+    out = StringIO()
+    call_command("byok_row_level_security", "enable", "--sql", stdout=out)
+    assert 'FROM "organizations_seat" m WHERE m."organization_id" = $1' in out.getvalue()
+    call_command("byok_row_level_security", "enable", stdout=StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP ROLE IF EXISTS {role}")
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS")
+        cursor.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"SET ROLE {role}")
+    for user, expected in ((member, [key.pk]), (outsider, [])):
+        with rls.acting_for(user):
+            assert list(UserAPIKey.objects.values_list("pk", flat=True)) == expected
+finally:
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+        cursor.execute(f"DROP OWNED BY {role}")
+        cursor.execute(f"DROP ROLE {role}")
+    on.disable()
+    connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+print("ok")
+"""
+
+
+@on_postgresql
+@pytest.mark.multiprocess
+def test_a_host_team_model_and_its_membership_table():
+    result = run_in_test_project(
+        HOST_TEAMS.replace("__role__", f"{ROLE}_host"), settings="organizations_settings"
+    )
+    assert result.stdout.strip() == "ok"

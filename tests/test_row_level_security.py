@@ -319,6 +319,17 @@ def test_a_user_adds_uses_and_lists_keys_under_the_policies(world, as_role, prov
 
 
 @on_postgresql
+def test_the_dashboard_shows_the_users_keys_only(world, as_role):
+    with rls.bypass():
+        mine = UserAPIKey.objects.get(user=world["a"]).masked_key
+        theirs = UserAPIKey.objects.get(user=world["b"]).masked_key
+    page = signed_in(world["a"]).get("/dashboard/api-keys/")
+    assert page.status_code == 200
+    assert mine in page.content.decode()
+    assert theirs not in page.content.decode()
+
+
+@on_postgresql
 def test_the_variables_are_cleared_after_the_request_even_when_the_view_raises(world, as_role):
     client = Client(raise_request_exception=False)
     client.force_login(world["a"])

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
 from byok import teams, webhooks
@@ -613,6 +614,101 @@ def _check_field_names(service: Service) -> list[CheckMessage]:
                     "which need a format each.",
                     obj=type(service),
                     id="byok.E013",
+                )
+            )
+    return messages
+
+
+RLS_HINT = "See the Row-level security page of byok's documentation."
+RLS_MIDDLEWARE = "byok.middleware.RowLevelSecurityMiddleware"
+
+
+@register(Tags.security)
+def check_row_level_security(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """byok.E030: row-level security on a database that is not PostgreSQL; byok.E032:
+    without the middleware that tells the database whose request it is."""
+    if not conf.POSTGRES_ROW_LEVEL_SECURITY:
+        return []
+    from byok.models import UserAPIKey
+
+    messages: list[CheckMessage] = []
+    for alias in sorted({router.db_for_read(UserAPIKey), router.db_for_write(UserAPIKey)}):
+        vendor = connections[alias].vendor
+        if vendor != "postgresql":
+            messages.append(
+                Error(
+                    f"BYOK['POSTGRES_ROW_LEVEL_SECURITY'] is on but byok's database "
+                    f"{alias!r} is {vendor}: row-level security needs PostgreSQL.",
+                    hint="Turn the setting off, or keep byok's tables on PostgreSQL.",
+                    id="byok.E030",
+                )
+            )
+    if RLS_MIDDLEWARE not in settings.MIDDLEWARE:
+        messages.append(
+            Error(
+                f"BYOK['POSTGRES_ROW_LEVEL_SECURITY'] is on but {RLS_MIDDLEWARE} is not in "
+                "MIDDLEWARE: no request would see any of byok's rows.",
+                hint="Add it after django.contrib.auth.middleware.AuthenticationMiddleware.",
+                id="byok.E032",
+            )
+        )
+    return messages
+
+
+@register(Tags.security, Tags.database)
+def check_row_level_security_role(
+    app_configs: Sequence[Any] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """byok.E031: the connection's role would not be held by the policies (a superuser,
+    BYPASSRLS, or the owner of tables without FORCE); byok.W005: tables not protected
+    yet. Run by ``migrate`` and ``check --database``, which may query the database."""
+    if not conf.POSTGRES_ROW_LEVEL_SECURITY or not databases:
+        return []
+    from byok import rls, rls_policies
+
+    messages: list[CheckMessage] = []
+    for alias in rls.aliases():
+        if alias not in databases:
+            continue
+        try:
+            role = rls_policies.current_role(connections[alias])
+            states = rls_policies.states(connections[alias])
+        except DatabaseError:
+            continue  # Django's own checks report a database it cannot reach
+        if role.superuser or role.bypasses:
+            what = "a superuser" if role.superuser else "allowed to BYPASSRLS"
+            messages.append(
+                Error(
+                    f"Database {alias!r} connects as {role.name}, {what}: row-level "
+                    "security does not apply to it.",
+                    hint="Connect the site as a role without SUPERUSER and BYPASSRLS "
+                    "(run migrate as another role, or with --skip-checks). " + RLS_HINT,
+                    id="byok.E031",
+                )
+            )
+        unforced = [s.table for s in states if s.owner == role.name and not s.forced]
+        if unforced:
+            messages.append(
+                Error(
+                    f"Database {alias!r} connects as {role.name}, which owns "
+                    f"{', '.join(unforced)} without FORCE ROW LEVEL SECURITY: the policies "
+                    "do not hold for the owner.",
+                    hint="Run manage.py byok_row_level_security enable. " + RLS_HINT,
+                    id="byok.E031",
+                )
+            )
+        unprotected = [s.table for s in states if s.exists and not s.protected]
+        if unprotected and not unforced:
+            messages.append(
+                Warning(
+                    f"Row-level security is not in force on {', '.join(unprotected)} "
+                    f"in database {alias!r}.",
+                    hint="Run manage.py byok_row_level_security enable. " + RLS_HINT,
+                    id="byok.W005",
                 )
             )
     return messages

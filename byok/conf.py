@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_ALLOWED_HOSTS": [],
     "WEBHOOK_MAX_ATTEMPTS": 5,
     "WEBHOOK_RETRY_DELAY": 30,
+    "POSTGRES_ROW_LEVEL_SECURITY": False,
 }
 
 #: The values ``BYOK["RENDER_MESSAGES"]`` takes (check byok.E016 refuses others).
@@ -264,6 +265,13 @@ class ByokSettings:
     def WEBHOOK_RETRY_DELAY(self) -> float:
         """Seconds before the first retry; each later one waits twice as long (byok.E029)."""
         return float(self._get("WEBHOOK_RETRY_DELAY"))
+
+    @property
+    def POSTGRES_ROW_LEVEL_SECURITY(self) -> bool:
+        """Whether byok scopes each connection to one user's rows (byok.rls): the
+        policies ``byok_row_level_security enable`` puts on byok's tables then let a
+        request read only its user's rows and their teams'. PostgreSQL only (byok.E030)."""
+        return self._get("POSTGRES_ROW_LEVEL_SECURITY") is True
 
     @property
     def PROBE_TIMEOUT(self) -> float | tuple[float, float]:

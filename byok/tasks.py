@@ -32,6 +32,7 @@ from byok.pruning import (
     old_recheck_runs,
 )
 from byok.recheck import BATCH_SIZE, WRITE_BATCHES, KeyCheck, plan_run, run_batch
+from byok.rls import bypassing
 from byok.task_framework import Task, TaskResult, task, task_backends
 
 logger = logging.getLogger("byok.tasks")
@@ -83,12 +84,14 @@ def notify(
 
 
 @task()
+@bypassing
 def send_notification(notification_id: int) -> bool:
     """Deliver one notification (the signal, then the e-mail); whether it was sent now."""
     return deliver(notification_id)
 
 
 @task()
+@bypassing
 def send_reminders() -> int:
     """Write down the expiry, rotation and unused-key reminders that came due, and
     enqueue their delivery. Run it daily (cron, or the backend's scheduler)."""
@@ -100,6 +103,7 @@ def send_reminders() -> int:
 
 
 @task()
+@bypassing
 def resend_unsent(minutes: int = 5) -> int:
     """Enqueue again the notifications due for more than ``minutes`` and still unsent
     (a mail server was down, a worker died while sending)."""
@@ -188,6 +192,7 @@ def notify_if_turned_invalid(check: KeyCheck) -> None:
 
 
 @task()
+@bypassing
 def recheck_batch(batch_id: int) -> dict[str, int] | None:
     """Test one batch of a run's keys, unless another worker already claimed it; the
     number of keys per outcome."""
@@ -200,6 +205,7 @@ def recheck_batch(batch_id: int) -> dict[str, int] | None:
 
 
 @task()
+@bypassing
 def prune(
     *, audit_days: int | None = None, notification_days: int = 365, run_days: int = 90
 ) -> dict[str, int]:

@@ -23,7 +23,7 @@ FLOORS = [
     {"byok.services", "byok.validation", "byok.redaction", "byok.logging"},
     {"byok.probes"},
     {"byok.fields", "byok.models", "byok.lookup", "byok.receivers", "byok.metering",
-     "byok.teams", "byok.measurement", "byok.kms"},
+     "byok.teams", "byok.measurement", "byok.kms", "byok.rls", "byok.rls_policies"},
     {"byok.keys", "byok.resolution", "byok.budgets", "byok.usage", "byok.stats", "byok.audit",
      "byok.rotation", "byok.key_age", "byok.pruning", "byok.comparison"},
     {"byok.importing", "byok.recheck", "byok.charts", "byok.reservations",
@@ -44,6 +44,7 @@ SURFACES = {
     "admin": {"byok.admin"},
     "commands": {"byok.management"},
     "app": {"byok.apps", "byok.checks"},
+    "middleware": {"byok.middleware"},
 }
 
 

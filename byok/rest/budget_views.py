@@ -42,7 +42,7 @@ from byok.rest.schema import (
     schema_class,
 )
 from byok.rest.serializers import ErrorSerializer
-from byok.rest.views import ERRORS, FieldErrors
+from byok.rest.views import ERRORS, FieldErrors, RowLevelSecurity
 
 BUDGET_ID = [
     OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The budget's id.")
@@ -99,7 +99,7 @@ SITE_IMPOSED = {
         responses={204: None, **ERRORS, **SITE_IMPOSED, **NOT_YOURS},
     ),
 )
-class BudgetViewSet(FieldErrors, viewsets.GenericViewSet[Budget]):
+class BudgetViewSet(RowLevelSecurity, FieldErrors, viewsets.GenericViewSet[Budget]):
     """Spending limits: yours, and the site's. Only yours can be changed."""
 
     serializer_class = BudgetSerializer

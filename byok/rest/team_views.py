@@ -35,7 +35,14 @@ from byok.rest.schema import (
     extend_schema_view,
     schema_class,
 )
-from byok.rest.views import ERRORS, SERVICE_GONE, TEST_STATUS, THROTTLED, APIKeyViewSet
+from byok.rest.views import (
+    ERRORS,
+    SERVICE_GONE,
+    TEST_STATUS,
+    THROTTLED,
+    APIKeyViewSet,
+    RowLevelSecurity,
+)
 from byok.stats import team_stats_for
 from byok.usage import team_usage_for
 
@@ -128,7 +135,7 @@ class TeamScoped:
         responses={200: ts.TeamSerializer, **ERRORS, **NO_TEAM},
     ),
 )
-class TeamViewSet(TeamScoped, viewsets.GenericViewSet[Any]):
+class TeamViewSet(RowLevelSecurity, TeamScoped, viewsets.GenericViewSet[Any]):
     """The teams you are in: their members, and the usage of their keys."""
 
     permission_classes = [IsAuthenticated]

@@ -29,6 +29,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from byok import rls
 from byok.comparison import Period, compare
 from byok.conf import conf
 from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
@@ -130,6 +131,20 @@ UPDATED = {
 }
 
 
+class RowLevelSecurity:
+    """DRF authenticates in the view (a token, basic auth), after byok's middleware set
+    the session's user: with row-level security on, the connection is scoped again to
+    the user DRF found. The middleware still clears it after the request."""
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)  # type: ignore[misc]
+        if rls.enabled():
+            scope = rls.current()
+            user_id = rls.user_id(request.user)
+            if scope.user_id != user_id:
+                rls.enter(scope._replace(user_id=user_id))
+
+
 class FieldErrors:
     """Bad input as ``{field: [{message, code}]}``, whether a serializer or one of byok's
     helpers (a Django ``ValidationError``) found it."""
@@ -219,7 +234,7 @@ class RevealAllowed(BasePermission):
         responses={204: None, **ERRORS, **NOT_FOUND},
     ),
 )
-class APIKeyViewSet(FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
+class APIKeyViewSet(RowLevelSecurity, FieldErrors, viewsets.ModelViewSet[UserAPIKey]):
     """Your API keys for third-party services. Secrets are write-only."""
 
     serializer_class = s.APIKeySerializer

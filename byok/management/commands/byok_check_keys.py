@@ -25,6 +25,7 @@ from byok.recheck import (
     run_options,
 )
 from byok.results import ProbeStatus
+from byok.rls import bypassing
 from byok.services.registry import registry
 from byok.tasks import notify_if_turned_invalid, start_recheck
 
@@ -99,6 +100,7 @@ class Command(BaseCommand):
             help="Only count the keys that would be tested, per service; send and write nothing.",
         )
 
+    @bypassing
     def handle(
         self,
         *args: Any,

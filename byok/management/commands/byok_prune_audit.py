@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from byok.models import AuditEvent, AuditEventQuerySet
 from byok.pruning import BATCH_SIZE, delete_in_batches
+from byok.rls import bypassing
 
 
 class Command(BaseCommand):
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Only count the events that would go."
         )
 
+    @bypassing
     def handle(
         self, *args: Any, older_than: int, batch_size: int, dry_run: bool, **options: Any
     ) -> None:

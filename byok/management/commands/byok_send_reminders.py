@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from byok.rls import bypassing
 from byok.tasks import enqueue as enqueue_task
 from byok.tasks import resend_unsent, send_reminders
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             help="Leave the search to a task worker (BYOK['TASK_BACKEND']) and return at once.",
         )
 
+    @bypassing
     def handle(self, *args: Any, enqueue: bool, **options: Any) -> None:
         if enqueue:
             enqueue_task(send_reminders)

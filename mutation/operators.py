@@ -254,16 +254,16 @@ class _Finder(ast.NodeVisitor):
     # -- operators ------------------------------------------------------------
 
     def _remove_decorator(self, decorator: ast.expr) -> None:
-        line = self.lines[decorator.lineno - 1]
-        at = line.index("@")
         end_line = decorator.end_lineno or decorator.lineno
+        # The whole line goes, its indentation too: what is left of a method's
+        # decorator line would indent the next one (a syntax error, so no mutant).
         self.mutants.append(
             Mutant(
                 module=self.module,
                 path=self.path,
                 operator="remove decorator",
                 lineno=decorator.lineno,
-                col=len(line[:at].encode()),
+                col=0,
                 end_lineno=end_line + 1,
                 end_col=0,
                 original="@" + self._text(decorator),

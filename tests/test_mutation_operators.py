@@ -94,6 +94,28 @@ def test_a_removed_decorator_takes_its_line(operators):
     assert "\ndef f(" in removal.apply(CODE)
 
 
+def test_a_methods_decorators_are_removed_one_at_a_time(operators):
+    code = (
+        "class View:\n"
+        "    @action(detail=True)\n"
+        "    @paid_probes\n"
+        "    @sensitive_variables()\n"
+        "    def retest(self, request):\n"
+        "        return request\n"
+    )
+    removals = [m for m in mutants(operators, code) if m.operator == "remove decorator"]
+    assert [m.original for m in removals] == [
+        "@action(detail=True)",
+        "@paid_probes",
+        "@sensitive_variables()",
+    ]
+    without_paid_probes = removals[1].apply(code)
+    assert "    @action(detail=True)\n    @sensitive_variables()\n    def retest" in (
+        without_paid_probes
+    )
+    assert all(m.scope == (6, 6) and m.import_time for m in removals)
+
+
 def test_calls_and_lines_can_be_excluded(operators):
     code = 'schema(description="text")\nx = "kept"\ny = "skipped"  # pragma: no mutate\n'
     found = {m.original for m in mutants(operators, code, skip_strings_in=frozenset({"schema"}))}

@@ -222,6 +222,29 @@ def test_testing_a_malformed_candidate_reports_the_fields(api, provider):
     assert len(provider.calls) == 0
 
 
+STRIPE_BALANCE = "https://api.stripe.com/v1/balance"
+TEST_KEY_FOR_PRODUCTION = "This is a Stripe test key, but it is stored for production"
+
+
+@pytest.mark.parametrize(("environment", "warned"), [("production", True), ("test", False)])
+def test_a_candidate_is_judged_for_the_environment_it_names(api, mocked, environment, warned):
+    mocked.get(STRIPE_BALANCE, json={"object": "balance", "livemode": False})
+    candidate = {"service": "stripe", "key": fake_credentials("stripe")}
+    response = api.post(f"{BASE}test/", {**candidate, "environment": environment})
+    assert response.json()["status"] == "valid"
+    warnings = response.json()["warnings"]
+    assert any(w.startswith(TEST_KEY_FOR_PRODUCTION) for w in warnings) is warned
+
+
+def test_retesting_answers_with_the_tests_warnings(api, user, mocked):
+    mocked.get(STRIPE_BALANCE, json={"object": "balance", "livemode": False})
+    key = UserAPIKeyFactory(user=user, service="stripe", environment="production")
+    body = api.post(f"{BASE}{key.pk}/test/").json()
+    assert body["test"]["status"] == "valid"
+    assert body["warnings"] == body["test"]["warnings"]
+    assert any(w.startswith(TEST_KEY_FOR_PRODUCTION) for w in body["warnings"])
+
+
 def test_retesting_updates_the_key(api, user, provider):
     key = UserAPIKeyFactory(user=user)
     response = api.post(f"{BASE}{key.pk}/test/")
@@ -238,7 +261,7 @@ def test_reveal_returns_the_plaintext_once_audited_and_uncached(api, user):
     response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 200
     assert response.json() == {"credentials": {"api_key": secret}, "key": secret}
-    assert response["Cache-Control"] == "no-store"
+    assert (response["Cache-Control"], response["Pragma"]) == ("no-store", "no-cache")
     assert AuditEvent.objects.filter(action="revealed", key=key, actor=user).exists()
 
 

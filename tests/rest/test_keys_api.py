@@ -3,6 +3,7 @@
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from byok.models import AuditEvent, UserAPIKey
@@ -247,7 +248,9 @@ def test_retesting_answers_with_the_tests_warnings(api, user, mocked):
 
 def test_retesting_updates_the_key(api, user, provider):
     key = UserAPIKeyFactory(user=user)
-    response = api.post(f"{BASE}{key.pk}/test/")
+    url = reverse("byok_api:apikey-retest", args=[key.pk])  # the documented name
+    assert url == f"{BASE}{key.pk}/test/"
+    response = api.post(url)
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["test"]["status"]) == ("valid", "valid")
     stored = UserAPIKey.objects.get()
@@ -557,8 +560,6 @@ def test_format_problems_of_candidates_carry_codes(api, provider):
 )
 def test_the_documented_url_names_reverse(name, needs_id, path):
     """byok/rest/urls.py promises these names to host templates and code."""
-    from django.urls import reverse
-
     if name.startswith("budget-"):  # budgets/{id}/
         url = reverse(f"byok_api:{name}", kwargs={"pk": 42} if needs_id else None)
         assert url == BASE + path + ("42/" if needs_id else "")

@@ -62,6 +62,10 @@ class Mutant:
     #: Whether the mutated code runs when the module is imported (a decorator, a
     #: default, a class or module body), not when a function is called.
     import_time: bool
+    #: The lines of each function and class around the mutant, innermost last: their
+    #: tests stand for a statement no test runs itself, as one in a function called
+    #: only at import (a decorator's own body, a descriptor's ``__init__``).
+    enclosing: tuple[tuple[int, int], ...] = ()
 
     @property
     def key(self) -> str:
@@ -119,6 +123,8 @@ class _Finder(ast.NodeVisitor):
         self.scope: tuple[int, int] = (1, len(self.lines))
         #: The statement being visited in a function body (its first line, for a block).
         self.statement: tuple[int, int] = (1, 1)
+        #: The functions and classes being visited, outermost first.
+        self.enclosing: tuple[tuple[int, int], ...] = ()
         self.skipped_strings: set[int] = set()
 
     # -- bookkeeping ---------------------------------------------------------
@@ -142,6 +148,7 @@ class _Finder(ast.NodeVisitor):
                 replacement=replacement,
                 scope=self.statement if self.in_body else self.scope,
                 import_time=not self.in_body,
+                enclosing=self.enclosing,
             )
         )
 
@@ -161,8 +168,10 @@ class _Finder(ast.NodeVisitor):
             self.visit(decorator)
         for base in node.bases:
             self.visit(base)
+        outer_enclosing = self.enclosing
+        self.enclosing = (*outer_enclosing, (node.lineno, node.end_lineno or node.lineno))
         self._visit_body(node.body)
-        self.scope = outer
+        self.scope, self.enclosing = outer, outer_enclosing
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         outer_scope, outer_body = self.scope, self.in_body
@@ -177,8 +186,10 @@ class _Finder(ast.NodeVisitor):
             if default is not None:
                 self.visit(default)
         self.in_body = True
+        outer_enclosing = self.enclosing
+        self.enclosing = (*outer_enclosing, (node.lineno, node.end_lineno or node.lineno))
         self._visit_body(node.body)
-        self.scope, self.in_body = outer_scope, outer_body
+        self.scope, self.in_body, self.enclosing = outer_scope, outer_body, outer_enclosing
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -254,22 +265,23 @@ class _Finder(ast.NodeVisitor):
     # -- operators ------------------------------------------------------------
 
     def _remove_decorator(self, decorator: ast.expr) -> None:
-        line = self.lines[decorator.lineno - 1]
-        at = line.index("@")
         end_line = decorator.end_lineno or decorator.lineno
+        # The whole line goes, its indentation too: what is left of a method's
+        # decorator line would indent the next one (a syntax error, so no mutant).
         self.mutants.append(
             Mutant(
                 module=self.module,
                 path=self.path,
                 operator="remove decorator",
                 lineno=decorator.lineno,
-                col=len(line[:at].encode()),
+                col=0,
                 end_lineno=end_line + 1,
                 end_col=0,
                 original="@" + self._text(decorator),
                 replacement="",
                 scope=self.statement if self.in_body else self.scope,
                 import_time=not self.in_body,
+                enclosing=self.enclosing,
             )
         )
 

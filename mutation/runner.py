@@ -53,6 +53,10 @@ def selected_tests(
     decorated function's body, the class, the module), of the module's own test paths
     if ``[tool.mutate.tests]`` names them: a survivor then runs seconds, not the suite.
 
+    A statement no test runs itself, in a function only called at import (a
+    decorator's ``return wrapper``, a descriptor's ``__init__``), runs the tests of the
+    innermost function or class around it that some test runs.
+
     If none of those covers it, every mapped test that does: code whose result is
     cached (a keyring, an SQL statement) runs in whichever test needs it first.
     """
@@ -61,6 +65,10 @@ def selected_tests(
     if not covering and mutant.import_time:
         # A class whose body only declares (a dataclass): its users are the module's.
         covering = coverage_map.tests_for(mutant.module, range(1, 100_000))
+    for start, end in reversed(mutant.enclosing):
+        if covering:
+            break
+        covering = coverage_map.tests_for(mutant.module, range(start, end + 1))
     paths = mapping.get(mutant.module, ())
     own = [test for test in covering if test.split("::")[0].startswith(paths)]
     return own or covering

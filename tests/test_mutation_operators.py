@@ -94,6 +94,48 @@ def test_a_removed_decorator_takes_its_line(operators):
     assert "\ndef f(" in removal.apply(CODE)
 
 
+def test_a_methods_decorators_are_removed_one_at_a_time(operators):
+    code = (
+        "class View:\n"
+        "    @action(detail=True)\n"
+        "    @paid_probes\n"
+        "    @sensitive_variables()\n"
+        "    def retest(self, request):\n"
+        "        return request\n"
+    )
+    removals = [m for m in mutants(operators, code) if m.operator == "remove decorator"]
+    assert [m.original for m in removals] == [
+        "@action(detail=True)",
+        "@paid_probes",
+        "@sensitive_variables()",
+    ]
+    without_paid_probes = removals[1].apply(code)
+    assert "    @action(detail=True)\n    @sensitive_variables()\n    def retest" in (
+        without_paid_probes
+    )
+    assert all(m.scope == (6, 6) and m.import_time for m in removals)
+
+
+def test_a_mutant_knows_the_functions_and_classes_around_it(operators):
+    """A statement run only at import (here, the decorator's ``return paying``) has
+    no test of its own: the runner falls back to those of what encloses it."""
+    code = (
+        "def paid(view):\n"
+        "    def paying(request):\n"
+        "        return view(request)\n"
+        "    return paying\n"
+        "class Setting:\n"
+        "    def __init__(self, name):\n"
+        "        self.name = name\n"
+    )
+    by_line = {
+        m.lineno: m for m in mutants(operators, code) if m.replacement in ("return None", "pass")
+    }
+    assert by_line[4].enclosing == ((1, 4),)
+    assert by_line[3].enclosing == ((1, 4), (2, 3))
+    assert by_line[7].enclosing == ((5, 7), (6, 7))
+
+
 def test_calls_and_lines_can_be_excluded(operators):
     code = 'schema(description="text")\nx = "kept"\ny = "skipped"  # pragma: no mutate\n'
     found = {m.original for m in mutants(operators, code, skip_strings_in=frozenset({"schema"}))}

@@ -1,5 +1,5 @@
 """The pages, the REST API and the admin list keys without fetching the ciphertext
-column: they never decrypt it."""
+column: they never decrypt it. The REST routes that decrypt fetch it with the key."""
 
 import pytest
 from django.db import connection
@@ -65,3 +65,14 @@ def test_re_testing_and_revealing_still_decrypt(user, keys, provider):
     with CaptureQueriesContext(connection) as queries:
         assert api.post(f"/api/user/api-keys/{keys[0].pk}/reveal/").status_code == 200
     assert fetched_ciphertext(queries)  # the one statement that reads the key holds it
+
+
+@pytest.mark.parametrize("action", ["test", "reveal"])
+def test_retest_and_reveal_fetch_the_ciphertext_with_the_key(user, keys, provider, action):
+    """The two routes that decrypt read the key whole at once, not its ciphertext after."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client_for(user).post(f"/api/user/api-keys/{keys[0].pk}/{action}/")
+    assert response.status_code == 200
+    first, *_ = key_selects(queries)
+    assert CIPHERTEXT in first.split(" FROM ")[0]
+    assert len(fetched_ciphertext(queries)) == 1

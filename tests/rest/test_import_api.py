@@ -5,6 +5,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.urls import reverse
 
 from byok.importing import MAX_BYTES
 from byok.models import AuditEvent, UserAPIKey
@@ -29,6 +30,7 @@ def test_an_uploaded_env_file_is_imported_and_the_answer_names_no_secret(api, us
         f"TWILIO_ACCOUNT_SID={twilio['account_sid']}\nTWILIO_AUTH_TOKEN={twilio['auth_token']}\n"
         "SECRET_KEY=django-insecure-not-a-provider-key\n"
     )
+    assert reverse("byok_api:apikey-import") == URL  # the documented name
     response = api.post(URL, {"file": upload(text)}, format="multipart")
     assert response.status_code == 200, response.content
     body = response.json()

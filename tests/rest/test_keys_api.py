@@ -3,6 +3,7 @@
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from byok.models import AuditEvent, UserAPIKey
@@ -222,9 +223,34 @@ def test_testing_a_malformed_candidate_reports_the_fields(api, provider):
     assert len(provider.calls) == 0
 
 
+STRIPE_BALANCE = "https://api.stripe.com/v1/balance"
+TEST_KEY_FOR_PRODUCTION = "This is a Stripe test key, but it is stored for production"
+
+
+@pytest.mark.parametrize(("environment", "warned"), [("production", True), ("test", False)])
+def test_a_candidate_is_judged_for_the_environment_it_names(api, mocked, environment, warned):
+    mocked.get(STRIPE_BALANCE, json={"object": "balance", "livemode": False})
+    candidate = {"service": "stripe", "key": fake_credentials("stripe")}
+    response = api.post(f"{BASE}test/", {**candidate, "environment": environment})
+    assert response.json()["status"] == "valid"
+    warnings = response.json()["warnings"]
+    assert any(w.startswith(TEST_KEY_FOR_PRODUCTION) for w in warnings) is warned
+
+
+def test_retesting_answers_with_the_tests_warnings(api, user, mocked):
+    mocked.get(STRIPE_BALANCE, json={"object": "balance", "livemode": False})
+    key = UserAPIKeyFactory(user=user, service="stripe", environment="production")
+    body = api.post(f"{BASE}{key.pk}/test/").json()
+    assert body["test"]["status"] == "valid"
+    assert body["warnings"] == body["test"]["warnings"]
+    assert any(w.startswith(TEST_KEY_FOR_PRODUCTION) for w in body["warnings"])
+
+
 def test_retesting_updates_the_key(api, user, provider):
     key = UserAPIKeyFactory(user=user)
-    response = api.post(f"{BASE}{key.pk}/test/")
+    url = reverse("byok_api:apikey-retest", args=[key.pk])  # the documented name
+    assert url == f"{BASE}{key.pk}/test/"
+    response = api.post(url)
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["test"]["status"]) == ("valid", "valid")
     stored = UserAPIKey.objects.get()
@@ -238,7 +264,7 @@ def test_reveal_returns_the_plaintext_once_audited_and_uncached(api, user):
     response = api.post(f"{BASE}{key.pk}/reveal/")
     assert response.status_code == 200
     assert response.json() == {"credentials": {"api_key": secret}, "key": secret}
-    assert response["Cache-Control"] == "no-store"
+    assert (response["Cache-Control"], response["Pragma"]) == ("no-store", "no-cache")
     assert AuditEvent.objects.filter(action="revealed", key=key, actor=user).exists()
 
 
@@ -534,8 +560,6 @@ def test_format_problems_of_candidates_carry_codes(api, provider):
 )
 def test_the_documented_url_names_reverse(name, needs_id, path):
     """byok/rest/urls.py promises these names to host templates and code."""
-    from django.urls import reverse
-
     if name.startswith("budget-"):  # budgets/{id}/
         url = reverse(f"byok_api:{name}", kwargs={"pk": 42} if needs_id else None)
         assert url == BASE + path + ("42/" if needs_id else "")

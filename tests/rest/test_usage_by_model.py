@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 import byok
@@ -36,6 +37,7 @@ def test_cost_and_tokens_per_model_and_source(api, user, platform):
             cached_input_tokens=1_000_000,
             output_tokens=1_000_000,
         )
+    assert reverse("byok_api:apikey-usage-by-model") == URL  # the documented name
     body = api.get(URL).json()
     assert (body["days"], body["end"], body["service"]) == (30, str(timezone.localdate()), None)
     assert body["incomplete"] is False

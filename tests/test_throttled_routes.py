@@ -132,6 +132,10 @@ def keyed(w: World) -> str:
     return f"{API}{w.key.pk}/"
 
 
+def team_page(w: World) -> str:
+    return f"{PAGES}teams/{w.team.pk}/"
+
+
 def team_keyed(w: World) -> str:
     return f"{w.team_keys}{w.team_key.pk}/"
 
@@ -195,6 +199,12 @@ ROUTES: dict[str, Route] = {
     "page keys/{id}/test/ (byok.js)": Route(
         lambda w: w.pages().post(f"{PAGES}keys/{w.key.pk}/test/", **JSON), 200, TEST
     ),
+    "page team add/ with test": Route(
+        lambda w: w.pages().post(f"{team_page(w)}add/openai/", add_form(test=True)), 302, TEST
+    ),
+    "page team keys/{id}/test/ (byok.js)": Route(
+        lambda w: w.pages().post(f"{team_page(w)}keys/{w.team_key.pk}/test/", **JSON), 200, TEST
+    ),
     "page import/ with test": Route(
         lambda w: w.pages().post(f"{PAGES}import/", import_form(test="on")), 200, TEST
     ),
@@ -240,6 +250,8 @@ ROUTES: dict[str, Route] = {
         lambda w: w.api().get(f"{API}teams/{w.team.pk}/members/"), 200
     ),
     "GET teams/{pk}/usage/": Route(lambda w: w.api().get(f"{API}teams/{w.team.pk}/usage/"), 200),
+    "GET teams/{pk}/stats/": Route(lambda w: w.api().get(f"{API}teams/{w.team.pk}/stats/"), 200),
+    "GET comparison/": Route(lambda w: w.api().get(f"{API}comparison/"), 200),
     "team GET keys/": Route(lambda w: w.api().get(w.team_keys), 200),
     "team GET keys/{id}/": Route(lambda w: w.api().get(team_keyed(w)), 200),
     "team PATCH keys/{id}/ nickname": Route(
@@ -279,6 +291,13 @@ ROUTES: dict[str, Route] = {
     ),
     "page usage/": Route(lambda w: w.pages().get(f"{PAGES}usage/"), 200),
     "page budgets/": Route(lambda w: w.pages().get(f"{PAGES}budgets/"), 200),
+    "page compare/": Route(lambda w: w.pages().get(f"{PAGES}compare/"), 200),
+    "page team add/ with test off": Route(
+        lambda w: w.pages().post(f"{team_page(w)}add/openai/", add_form(test=False)), 302
+    ),
+    "page team keys/{id}/remove/": Route(
+        lambda w: w.pages().post(f"{team_page(w)}keys/{w.team_key.pk}/remove/"), 302
+    ),
     "page keys/{id}/remove/": Route(
         lambda w: w.pages().post(f"{PAGES}keys/{w.key.pk}/remove/"), 302
     ),

@@ -14,6 +14,7 @@ from byok.crypto import (
     _derive,
     _keyring_for,
     encryption_key_id_of,
+    format_of,
     generate_key,
     get_keyring,
     parse_key,
@@ -431,3 +432,8 @@ def test_an_unusable_key_list_is_hidden_from_error_reports():
     assert OTHER_ENCRYPTION_KEY in held
     assert OTHER_ENCRYPTION_KEY not in shown
     assert SHORT_SECRET_KEY not in shown
+
+
+def test_a_value_of_no_known_format_is_reported_as_unknown():
+    assert format_of("byok:9:0123abcd:xyz") == "unknown"
+    assert format_of("plain text") == "unknown"

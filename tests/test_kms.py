@@ -11,6 +11,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
@@ -238,3 +239,29 @@ def test_threads_storing_their_first_secrets_at_once_make_one_data_key(aws):
     (data_key,) = DataKey.objects.values_list("id", flat=True)
     tokens = UserAPIKey.objects.values_list("credentials", flat=True)
     assert {encryption_key_id_of(token.token) for token in tokens} == {data_key}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"KEYRING": "kms", "KMS": None}, 'BYOK["KMS"] does not say which KMS'),
+        ({"KEYRING": "kms", "KMS": "alias/byok"}, 'BYOK["KMS"] does not say which KMS'),
+        ({"ENCRYPTION_KEYS": ["not a key!"]}, "BYOK['ENCRYPTION_KEYS'] holds an unusable key"),
+    ],
+)
+def test_a_keyring_that_cannot_be_built_says_why_when_first_used(aws, values, message):
+    with (
+        with_byok(**{"KMS": aws.options(), **values}),
+        pytest.raises(ImproperlyConfigured) as error,
+    ):
+        get_keyring()
+    assert message in str(error.value)
+
+
+def test_a_format_2_token_needs_its_rows_binding_under_a_data_key_too(user, aws):
+    with on_kms(aws):
+        key = byok.add_user_api_key(user, "openai", fake_credentials("openai"))
+        token = UserAPIKey.objects.get(pk=key.pk).credentials.token
+        with pytest.raises(DecryptionError) as refused:
+            get_keyring().decrypt(token)
+    assert refused.value.reason == "a format 2 ciphertext decrypts only with its row's binding"

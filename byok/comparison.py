@@ -32,21 +32,12 @@ from byok.models import KeyUsage, PlatformUsage
 from byok.services.base import CATEGORIES
 from byok.services.prices import Price, Tokens
 from byok.services.registry import registry
+from byok.usage import USAGE_COLUMNS
 
 #: The periods one can compare over: the last 7, 30 or 90 days, or this month so far.
 PERIODS = ("7", "30", "90", "month")
 DEFAULT_PERIOD = "month"
 THOUSAND, MILLION, HUNDRED = Decimal(1000), Decimal(1_000_000), Decimal(100)
-#: The usage columns added up per key and model.
-USAGE_COLUMNS = (
-    "calls",
-    "units",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "unpriced_calls",
-    "cost",
-)
 #: Bucket resolution, as the pages state it.
 BUCKET_BOUNDS = LATENCY_BOUNDS
 

@@ -33,6 +33,16 @@ from byok.services.registry import registry
 DEADLOCK_RETRIES = 3
 #: The longest model name kept (``DailyUsage.model``).
 MAX_MODEL_LENGTH = 100
+#: The usage columns that add up per key (or user), model and day.
+USAGE_COLUMNS = (
+    "calls",
+    "units",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "unpriced_calls",
+    "cost",
+)
 
 
 def track_api_usage(
@@ -240,16 +250,7 @@ def usage_by_model(user: Any, *, days: int = 30, service: str | None = None) -> 
     platform = PlatformUsage.objects.filter(user=user, date__gte=start)
     if service:
         own, platform = own.filter(key__service=service), platform.filter(service=service)
-    counted = (
-        "calls",
-        "units",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "unpriced_calls",
-        "cost",
-    )
-    totals = {name: Sum(name) for name in counted}
+    totals = {name: Sum(name) for name in USAGE_COLUMNS}
     rows: list[dict[str, Any]] = [
         {**row, "source": "user"}
         for row in own.values("model", service=F("key__service")).annotate(**totals).order_by()

@@ -26,6 +26,9 @@ def _local_secret(name: str, make) -> str:
 
 
 def _demo_resend_key() -> str:
+    """A fake Resend key for the demo's platform key: random, shaped as Resend's
+    (``re_``, 8 characters, ``_``, 24), so that format checks pass. No account holds
+    it: it only shows the platform-key fallback, never reaches a working provider."""
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     return (
         "re_"

@@ -37,7 +37,7 @@ from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
-from byok.metering import quoted_columns
+from byok.metering import Also, quoted_columns
 from byok.models import (
     AppliesTo,
     AuditAction,
@@ -434,14 +434,10 @@ def record_block(state: BudgetState, user: Any, service: str, team_pk: Any = Non
 
 
 def _default_row(user_pk: Any, rule: Rule) -> int:
-    """The id of the user's row of a default budget, made if missing (under the user's
-    lock: MariaDB cannot hold the partial unique constraint that stops a twin)."""
-    using = router.db_for_write(Budget)
-    with transaction.atomic(using=using):
-        Owner.user(user_pk).lock(using)
-        _make_rows(user_pk, [rule])
-        rows = Budget.objects.using(using).filter(user_id=user_pk, default_name=rule.name)
-        return rows.values_list("pk", flat=True).get()
+    """The id of the user's row of a default budget, made if missing."""
+    _make_rows(user_pk, [rule])
+    rows = Budget.objects.filter(user_id=user_pk, default_name=rule.name)
+    return rows.values_list("pk", flat=True).get()
 
 
 # -- Reservations ----------------------------------------------------------------------
@@ -486,55 +482,90 @@ def place_hold(user_pk: Any, states: Sequence[BudgetState], amount: Decimal) -> 
 # -- Metering --------------------------------------------------------------------------
 
 
-def covered(rows: Iterable[BudgetRow], service: str, source: Source) -> bool:
-    """Whether any budget (a row, or a default without one) counts a call."""
-    return any(_covers(row, service, source) for row in rows) or any(
-        rule.covers(service, source) for rule in default_rules().values()
-    )
+class Charge:
+    """What a call adds to the user's budgets that cover it: made before the usage is
+    recorded, applied with it (:func:`byok.track_api_usage`).
 
-
-def charge(
-    user_pk: Any,
-    service: str,
-    source: Source,
-    amount: Decimal,
-    rows: Iterable[BudgetRow],
-    team_pk: Any = None,
-) -> None:
-    """Add ``amount`` to every budget of the user that covers the call, and announce
-    each alert threshold the spend reaches (once per budget, period and threshold).
-
-    ``rows`` are the budgets the lookup read; a default budget with no row yet gets
-    its row first. Call it in the transaction that records the call's usage.
+    ``rows`` are the budgets the lookup read; a default budget with no row yet gets its
+    row first (:meth:`make_rows`). Each alert threshold the spend reaches is announced
+    once per budget, period and threshold.
     """
-    today = timezone.localdate()
-    covering = states(rows, today, covering=(service, source))
-    if not covering:
-        return
-    _make_rows(user_pk, [state.rule for state in covering if state.id is None])
-    rules = {state.id or state.rule.name: state.rule for state in covering}
-    for spent in _add_spend(user_pk, team_pk, service, source, amount, today):
-        rule = rules.get(spent.id) or rules.get(spent.default_name)
-        if rule is not None:
-            _alert_if_due(spent, rule)
+
+    def __init__(
+        self,
+        user_pk: Any,
+        service: str,
+        source: Source,
+        amount: Decimal,
+        rows: Iterable[BudgetRow],
+        team_pk: Any = None,
+    ) -> None:
+        self.user_pk, self.team_pk = user_pk, team_pk
+        self.service, self.source, self.amount = service, source, amount
+        self.today = timezone.localdate()
+        covering = states(rows, self.today, covering=(service, source)) if amount else []
+        self.rules = {state.id or state.rule.name: state.rule for state in covering}
+        self.missing = [state.rule for state in covering if state.id is None]
+
+    def __bool__(self) -> bool:
+        """Whether any budget counts the call."""
+        return bool(self.rules)
+
+    def make_rows(self) -> None:
+        """Rows for the default budgets that have none yet: before the usage is
+        recorded, so that its transaction takes no lock but the usage's rows'."""
+        _make_rows(self.user_pk, self.missing)
+
+    def update(self, connection: BaseDatabaseWrapper) -> Also:
+        """The ``UPDATE`` that adds the call to the budgets' rows."""
+        return spend_update(
+            connection,
+            self.user_pk,
+            self.team_pk,
+            self.service,
+            self.source,
+            self.amount,
+            self.today,
+        )
+
+    def apply(self) -> None:
+        """Add the call to the budgets, on its own statement (in the usage's transaction)."""
+        connection = connections[router.db_for_write(Budget)]
+        self.announce(_add_spend(connection, self.update(connection)))
+
+    def announce(self, returned: Iterable[tuple[Any, ...]]) -> None:
+        """Announce the thresholds reached, from the budgets' rows right after the call."""
+        for spent in (Spent.of(row) for row in returned):
+            rule = self.rules.get(spent.id) or self.rules.get(spent.default_name)
+            if rule is not None:
+                _alert_if_due(spent, rule)
 
 
 def _make_rows(user_pk: Any, rules: Iterable[Rule]) -> None:
-    """Rows for default budgets the user spends under for the first time."""
-    rows = [
-        Budget(
-            user_id=user_pk,
-            service=rule.service,
-            applies_to=rule.applies_to,
-            period=rule.period,
-            action=rule.action,
-            source=BudgetSource.SITE,
-            default_name=rule.name,
-        )
-        for rule in rules
-    ]
-    if rows:
-        Budget.objects.bulk_create(rows, ignore_conflicts=True)
+    """Rows for default budgets the user spends under for the first time (under the
+    user's lock: MariaDB cannot hold the partial unique constraint that stops a twin)."""
+    wanted = {rule.name: rule for rule in rules}
+    if not wanted:
+        return
+    using = router.db_for_write(Budget)
+    with transaction.atomic(using=using):
+        Owner.user(user_pk).lock(using)
+        mine = Budget.objects.using(using).filter(user_id=user_pk, default_name__in=wanted)
+        made = set(mine.values_list("default_name", flat=True))
+        rows = [
+            Budget(
+                user_id=user_pk,
+                service=rule.service,
+                applies_to=rule.applies_to,
+                period=rule.period,
+                action=rule.action,
+                source=BudgetSource.SITE,
+                default_name=rule.name,
+            )
+            for name, rule in wanted.items()
+            if name not in made
+        ]
+        Budget.objects.using(using).bulk_create(rows, ignore_conflicts=True)
 
 
 class Spent(NamedTuple):
@@ -546,51 +577,72 @@ class Spent(NamedTuple):
     period_start: date
     default_name: str
 
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> Spent:
+        pk, amount, alerted, start, name = row
+        return cls(int(pk), _SPENT.to_python(amount), int(alerted), _START.to_python(start), name)
 
-def _add_spend(
-    user_pk: Any, team_pk: Any, service: str, source: Source, amount: Decimal, today: date
-) -> list[Spent]:
-    """One ``UPDATE`` of the covering budgets' rows (starting a new period where theirs
-    ended), and their state right after it: returned by the ``UPDATE`` where the
-    database can, else read under the row locks it took."""
-    connection = connections[router.db_for_write(Budget)]
-    column = quoted_columns(connection, Budget)
-    table = connection.ops.quote_name(Budget._meta.db_table)
-    returned = ", ".join(column[name] for name in Spent._fields)
-    user, team = column["user"], column["team"]
-    # The user's budgets (their own, or theirs on this team's key) and the team's.
-    service_column, applies_to = column["service"], column["applies_to"]
-    covering = (
-        f"(({user} = %s AND ({team} IS NULL OR {team} = %s)) OR ({user} IS NULL AND {team} = %s)) "
-        f"AND {service_column} IN ('', %s) AND {applies_to} IN (%s, '{AppliesTo.ALL}')"
-    )
+
+#: The text of :func:`spend_update`'s statement, per database vendor.
+_spend_sql: dict[str, tuple[str, str, str]] = {}
+
+
+def spend_update(
+    connection: BaseDatabaseWrapper,
+    user_pk: Any,
+    team_pk: Any,
+    service: str,
+    source: Source,
+    amount: Decimal,
+    today: date,
+) -> Also:
+    """The ``UPDATE`` of the budgets' rows that cover a call (starting a new period
+    where theirs ended): the user's own, theirs on this team's key, and the team's."""
+    if connection.vendor not in _spend_sql:
+        _spend_sql[connection.vendor] = _spend_text(connection)
+    update, where, returning = _spend_sql[connection.vendor]
     starts = [_prep("period_start", period_start(p, today), connection) for p in PERIODS]
+    current = [PERIODS[0], starts[0], PERIODS[1], starts[1], starts[2]]
+    spent = _prep("spent", amount, connection)
+    team = None if team_pk is None else _prep("team", team_pk, connection)
+    covering = [_prep("user", user_pk, connection), team, team, service, source]
+    return Also(update, [*current, spent, spent, *current, *current], where, covering, returning)
+
+
+def _spend_text(connection: BaseDatabaseWrapper) -> tuple[str, str, str]:
+    column = quoted_columns(connection, Budget)
+    user, team = column["user"], column["team"]
+    service, applies_to = column["service"], column["applies_to"]
+    where = (
+        f"(({user} = %s AND ({team} IS NULL OR {team} = %s)) OR ({user} IS NULL AND {team} = %s)) "
+        f"AND {service} IN ('', %s) AND {applies_to} IN (%s, '{AppliesTo.ALL}')"
+    )
     current = f"CASE {column['period']} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
-    current_params = [PERIODS[0], starts[0], PERIODS[1], starts[1], starts[2]]
     same = f"{column['period_start']} = ({current})"
     # Only quoted names from the model's metadata go into the text; values are bound.
     # MySQL assigns left to right, seeing new values: period_start is set last.
-    sql = (
-        f"UPDATE {table} SET "  # noqa: S608
+    update = (
+        f"UPDATE {connection.ops.quote_name(Budget._meta.db_table)} SET "  # noqa: S608
         f"{column['spent']} = CASE WHEN {same} THEN {column['spent']} + %s ELSE %s END, "
         f"{column['alerted']} = CASE WHEN {same} THEN {column['alerted']} ELSE 0 END, "
-        f"{column['period_start']} = ({current}) WHERE {covering}"
+        f"{column['period_start']} = ({current})"
     )
-    spent = _prep("spent", amount, connection)
-    team_value = None if team_pk is None else _prep("team", team_pk, connection)
-    where = [_prep("user", user_pk, connection), team_value, team_value, service, source]
-    params = [*current_params, spent, spent, *current_params, *current_params, *where]
+    return update, where, ", ".join(column[name] for name in Spent._fields)
+
+
+def _add_spend(connection: BaseDatabaseWrapper, also: Also) -> list[tuple[Any, ...]]:
+    """Run the spend's ``UPDATE`` alone, and read the rows right after it: returned by
+    the ``UPDATE`` where the database can, else read under the row locks it took."""
+    sql, params = f"{also.update} WHERE {also.where}", [*also.params, *also.where_params]
     with connection.cursor() as cursor:
         if _returns_from_update(connection):
-            cursor.execute(f"{sql} RETURNING {returned}", params)
+            cursor.execute(f"{sql} RETURNING {also.returning}", params)
         else:
             cursor.execute(sql, params)
-            cursor.execute(f"SELECT {returned} FROM {table} WHERE {covering}", where)  # noqa: S608
-        rows = cursor.fetchall()
-    return [
-        Spent(int(pk), _SPENT.to_python(amount), int(alerted), _START.to_python(start), name)
-        for pk, amount, alerted, start, name in rows
-    ]
+            table = connection.ops.quote_name(Budget._meta.db_table)
+            select = f"SELECT {also.returning} FROM {table} WHERE {also.where}"  # noqa: S608
+            cursor.execute(select, also.where_params)
+        return list(cursor.fetchall())
 
 
 def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:

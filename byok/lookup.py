@@ -17,15 +17,19 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.core.signals import setting_changed
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.dispatch import receiver
-from django.utils import timezone
 
 from byok import teams
 from byok.fields import SealedCredentials
-from byok.models import Budget, Reservation, ServicePreference, UserAPIKey, team_model
+from byok.models import (
+    Budget,
+    BudgetSource,
+    Reservation,
+    ServicePreference,
+    UserAPIKey,
+    team_model,
+)
 
 
 class SlotRow(NamedTuple):
@@ -68,7 +72,7 @@ class BudgetRow(NamedTuple):
     #: The amount its unexpired reservations hold.
     reserved: Decimal
     #: Who set it (the pages read it; the lookup has no use for it).
-    source: str = "user"
+    source: str = BudgetSource.USER
 
 
 class Found(NamedTuple):
@@ -80,17 +84,20 @@ class Found(NamedTuple):
     budgets: tuple[BudgetRow, ...]
 
 
-_statements: dict[tuple[str, str], str] = {}
-
-
-@receiver(setting_changed)
-def _forget_statements(*, setting: str, **kwargs: object) -> None:
-    if setting in ("BYOK", "BYOK_TEAM_MODEL"):  # the team adapter's table may change
-        _statements.clear()
+#: The statement per database vendor and team adapter's membership table and columns:
+#: all it depends on that a setting may change (the user and team models are fixed
+#: when Django starts).
+_statements: dict[tuple[str, Any, str, str], str] = {}
 
 
 def _statement(connection: BaseDatabaseWrapper) -> str:
-    cache_key = (connection.vendor, teams.adapter().membership_model)
+    adapter = teams.adapter()
+    cache_key = (
+        connection.vendor,
+        adapter.membership_model,
+        adapter.team_field,
+        adapter.user_field,
+    )
     sql = _statements.get(cache_key)
     if sql is None:
         membership = teams.membership_model()
@@ -170,11 +177,12 @@ def find(
         rows = cursor.fetchall()
     if not rows:
         return None
-    allow, key_id, token, member_of, required, team_allow, team_key_id, team_token = rows[0][:8]
+    first = rows[0][:_BUDGET]
+    allow, key_id, token, member_of, required, team_allow, team_key_id, team_token = first
     slot = team_slot = None
     if allow is not None:
         slot = SlotRow(bool(allow), _key_pk(key_id), _sealed(token))
-    if member_of is not None and required is not None:
+    if required is not None:  # the team's slot, joined through the user's membership
         team_slot = TeamSlotRow(
             _team_pk().to_python(member_of),
             bool(required),
@@ -182,14 +190,12 @@ def find(
             _key_pk(team_key_id),
             _sealed(team_token),
         )
-    budgets = tuple(_budget(row[8:]) for row in rows if row[8] is not None)
+    budgets = tuple(_budget(row[_BUDGET:]) for row in rows if row[_BUDGET] is not None)
     return Found(slot, team_slot, budgets)
 
 
-def find_slot(user_pk: Any, service: str, environment: str) -> SlotRow | None:
-    """The slot's preference and default key, or ``None`` if the user never had one."""
-    found = find(user_pk, service, environment, timezone.now())
-    return None if found is None else found.slot
+#: Where a row's budget columns start, after the slots'.
+_BUDGET = 8
 
 
 def _key_pk(value: Any) -> uuid.UUID | None:
@@ -204,7 +210,7 @@ def _budget(values: tuple[Any, ...]) -> BudgetRow:
     (pk, service, applies_to, period, limit, action, alert_at, default_name, start, spent) = (
         values[:10]
     )
-    user_id, team_id, reserved = values[10:13]
+    user_id, team_id, reserved = values[10:]
     return BudgetRow(
         int(pk),
         service,
@@ -236,13 +242,6 @@ def _user_pk() -> Any:
 @functools.cache
 def _team_pk() -> Any:
     return team_model()._meta.pk
-
-
-@receiver(setting_changed)
-def _forget_models(*, setting: str, **kwargs: object) -> None:
-    if setting in ("AUTH_USER_MODEL", "BYOK_TEAM_MODEL"):
-        _user_pk.cache_clear()
-        _team_pk.cache_clear()
 
 
 #: The fields whose conversions the lookup runs on each call.

@@ -7,7 +7,8 @@ count, and the key's row is always locked before the day's, so they never deadlo
 each other.
 
 - **PostgreSQL**: one statement. A data-modifying CTE updates the key, and its
-  ``RETURNING`` feeds the day's ``INSERT … ON CONFLICT DO UPDATE``.
+  ``RETURNING`` feeds the day's ``INSERT … ON CONFLICT DO UPDATE``. The budgets'
+  spend (:class:`Also`) joins the same statement.
 - **MySQL / MariaDB**: one multi-table ``UPDATE`` of the key and its row of the day,
   when that row exists (every call but a key's first of the day for a model); else
   the key's ``UPDATE`` and the day's ``INSERT … ON DUPLICATE KEY UPDATE`` in one
@@ -22,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -41,30 +42,97 @@ _KEY_TOTALS = {"calls": "usage_count", "cost": "estimated_cost"}
 UPSERT_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
 
 
-def add_key_usage(key_id: uuid.UUID, day: Day, now: datetime, counters: Counters) -> None:
-    """Add ``counters`` to the key's totals and to its row of ``day`` (date and model)."""
+class Also(NamedTuple):
+    """An ``UPDATE`` that runs in the usage's own statement where the database allows
+    (:func:`folds`): its text up to ``WHERE`` and its parameters, its condition and
+    their parameters, and the columns it returns."""
+
+    update: str
+    params: list[Any]
+    where: str
+    where_params: list[Any]
+    returning: str
+
+
+def folds(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the usage and an :class:`Also` go to the database as one statement
+    (PostgreSQL's data-modifying CTEs)."""
+    return connection.vendor == "postgresql"
+
+
+def add_key_usage(
+    key_id: uuid.UUID, day: Day, now: datetime, counters: Counters, *, also: Also | None = None
+) -> list[tuple[Any, ...]]:
+    """Add ``counters`` to the key's totals and to its row of ``day`` (date and model).
+
+    ``also`` (only where the database :func:`folds`) runs in the same statement, after
+    the usage; the rows it returns are returned.
+    """
     connection = connections[router.db_for_write(UserAPIKey)]
-    if connection.vendor == "postgresql" and connection.vendor in UPSERT_VENDORS:
-        sql, params = _key_usage_cte(connection, key_id, day, now, counters)
-        _execute(connection, sql, params)
-        return
+    if folds(connection):
+        ctes, insert, params = _key_usage_cte(connection, key_id, day, now, counters)
+        return _run(connection, ctes, insert, params, also)
+    _refuse(also)
     if connection.vendor == "mysql" and _add_to_existing_day(
         connection, key_id, day, now, counters
     ):
-        return
+        return []
     # Inside the caller's transaction (budgets charged with the usage) no savepoint is
     # needed: a failure here fails the whole of it.
     with transaction.atomic(using=connection.alias, savepoint=False):
         _add_to_key(connection, key_id, now, counters)
         upsert(KeyUsage, {"key": key_id, **day}, counters)
+    return []
 
 
 def add_platform_usage(
-    user_pk: Any, service: str, environment: str, day: Day, counters: Counters
-) -> None:
-    """Add ``counters`` to the user's row of ``day`` on the platform's key."""
+    user_pk: Any,
+    service: str,
+    environment: str,
+    day: Day,
+    counters: Counters,
+    *,
+    also: Also | None = None,
+) -> list[tuple[Any, ...]]:
+    """Add ``counters`` to the user's row of ``day`` on the platform's key (``also``:
+    as for :func:`add_key_usage`)."""
     keys = {"user": user_pk, "service": service, "environment": environment, **day}
+    connection = connections[router.db_for_write(PlatformUsage)]
+    if folds(connection) and also is not None:
+        insert, params = _upsert_statement(connection, PlatformUsage, keys, counters)
+        return _run(connection, [], insert, params, also)
+    _refuse(also)
     upsert(PlatformUsage, keys, counters)
+    return []
+
+
+def _refuse(also: Also | None) -> None:
+    if also is not None:
+        raise ValueError("Only a database whose statements fold takes an update with the usage.")
+
+
+def _run(
+    connection: BaseDatabaseWrapper,
+    ctes: list[str],
+    insert: str,
+    params: list[Any],
+    also: Also | None,
+) -> list[tuple[Any, ...]]:
+    """The usage's ``INSERT`` after its ``ctes``; then ``also``, once the usage's rows
+    are locked (the one-time condition on ``day`` runs the usage first), so that
+    every path locks the key, the day and then the rest in that order."""
+    if also is None:
+        _execute(connection, f"WITH {', '.join(ctes)} {insert}" if ctes else insert, params)
+        return []
+    # Only texts made of the models' quoted names go in; values are bound.
+    sql = (
+        f"WITH {', '.join([*ctes, f'day AS ({insert} RETURNING 1)'])}, "  # noqa: S608
+        f"also AS ({also.update} WHERE ({also.where}) AND (SELECT count(*) FROM day) >= 0 "
+        f"RETURNING {also.returning}) SELECT {also.returning} FROM also"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *also.params, *also.where_params])
+        return list(cursor.fetchall())
 
 
 def upsert(model: type[models.Model], keys: Mapping[str, Any], counters: Counters) -> None:
@@ -77,6 +145,15 @@ def upsert(model: type[models.Model], keys: Mapping[str, Any], counters: Counter
     if connection.vendor not in UPSERT_VENDORS:
         _upsert_portably(model, keys, counters)
         return
+    _execute(connection, *_upsert_statement(connection, model, keys, counters))
+
+
+def _upsert_statement(
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    keys: Mapping[str, Any],
+    counters: Counters,
+) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(model._meta.db_table)
     column = quoted_columns(connection, model)
     added = [column[name] for name in counters]
@@ -94,7 +171,7 @@ def upsert(model: type[models.Model], keys: Mapping[str, Any], counters: Counter
         f"VALUES ({', '.join(['%s'] * len(names))}) {conflict}"
     )
     values = {**keys, **counters}
-    _execute(connection, sql, [_prep(model, name, values[name], connection) for name in names])
+    return sql, [_prep(model, name, values[name], connection) for name in names]
 
 
 def _key_usage_cte(
@@ -103,8 +180,8 @@ def _key_usage_cte(
     day: Day,
     now: datetime,
     counters: Counters,
-) -> tuple[str, list[Any]]:
-    """PostgreSQL's one statement: the key's update feeding the day's upsert."""
+) -> tuple[list[str], str, list[Any]]:
+    """PostgreSQL's one statement: the key's update (a CTE) feeding the day's upsert."""
     key, usage = quoted_columns(connection, UserAPIKey), quoted_columns(connection, KeyUsage)
     key_table = connection.ops.quote_name(UserAPIKey._meta.db_table)
     day_table = connection.ops.quote_name(KeyUsage._meta.db_table)
@@ -121,10 +198,12 @@ def _key_usage_cte(
         f"{usage[n]} = {day_table}.{usage[n]} + excluded.{usage[n]}" for n in counters
     )
     # Only quoted names from the models' metadata go into the text; values are bound.
-    sql = (
-        f"WITH served AS (UPDATE {key_table} SET {assignments} "  # noqa: S608
-        f"WHERE {key['id']} = %s RETURNING {key['id']}) "
-        f"INSERT INTO {day_table} ({usage['key']}, {', '.join(usage[n] for n in names)}) "
+    served = (
+        f"served AS (UPDATE {key_table} SET {assignments} "  # noqa: S608
+        f"WHERE {key['id']} = %s RETURNING {key['id']})"
+    )
+    insert = (
+        f"INSERT INTO {day_table} ({usage['key']}, {', '.join(usage[n] for n in names)}) "  # noqa: S608
         f"SELECT {key['id']}, {', '.join(['%s'] * len(names))} FROM served "
         f"ON CONFLICT ({target}) DO UPDATE SET {added}"
     )
@@ -135,7 +214,7 @@ def _key_usage_cte(
         _prep(UserAPIKey, "id", key_id, connection),
         *(_prep(KeyUsage, name, values[name], connection) for name in names),
     ]
-    return sql, params
+    return [served], insert, params
 
 
 def _add_to_existing_day(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
@@ -24,7 +25,7 @@ from django.utils import timezone
 from byok import budgets, measurement, teams
 from byok.budgets import Hold
 from byok.lookup import BudgetRow, find
-from byok.metering import add_key_usage, add_platform_usage
+from byok.metering import Also, add_key_usage, add_platform_usage, folds
 from byok.models import AppliesTo, Environment, KeyUsage, PlatformUsage, UserAPIKey
 from byok.resolution import SPENDS, ResolvedKey, choose
 from byok.services.prices import Tokens
@@ -102,7 +103,7 @@ def track_api_usage(
         return amount
     served = _served_by(user, service, environment, key)
     key_id, spends, hold = served.key_id, served.spends, served.hold
-    charged = amount and budgets.covered(served.budgets, service, spends)
+    charge = budgets.Charge(user.pk, service, spends, amount, served.budgets, served.team_id)
     counters = {
         **{name: n for name, n in counts.items() if name != "cache_write_tokens"},
         "unpriced_calls": calls if model and cost is None and not found else 0,
@@ -110,21 +111,26 @@ def track_api_usage(
         **measurement.counters(calls, latency_ms, outcome),
     }
     using = router.db_for_write(UserAPIKey)
+    connection = transaction.get_connection(using)
     # A deadlock victim's transaction was rolled back whole, so running it again
     # is safe; inside a caller's transaction the caller must decide instead.
-    attempts = 1 if transaction.get_connection(using).in_atomic_block else DEADLOCK_RETRIES
+    attempts = 1 if connection.in_atomic_block else DEADLOCK_RETRIES
+    record = partial(_record, user, service, environment, key_id, model or "", counters)
+    charge.make_rows()
     for attempt in range(1, attempts + 1):
         try:
-            if not (charged or hold):
-                _record(user, service, environment, key_id, model or "", counters)
+            if not (charge or hold):
+                record()
+                return amount
+            if hold is None and folds(connection):
+                # The usage and the budgets' spend in one statement.
+                charge.announce(record(also=charge.update(connection)))
                 return amount
             # The usage, the budgets' spend and the reservation go together or not at all.
             with transaction.atomic(using=using):
-                _record(user, service, environment, key_id, model or "", counters)
-                if charged:
-                    budgets.charge(
-                        user.pk, service, spends, amount, served.budgets, served.team_id
-                    )
+                record()
+                if charge:
+                    charge.apply()
                 if hold is not None:
                     hold.settle()
             return amount
@@ -150,12 +156,13 @@ def _record(
     key_id: uuid.UUID | None,
     model: str,
     counters: dict[str, Any],
-) -> None:
+    *,
+    also: Also | None = None,
+) -> list[tuple[Any, ...]]:
     day = {"date": timezone.localdate(), "model": model}
     if key_id is None:
-        add_platform_usage(user.pk, service, environment, day, counters)
-    else:
-        add_key_usage(key_id, {"user": user.pk, **day}, timezone.now(), counters)
+        return add_platform_usage(user.pk, service, environment, day, counters, also=also)
+    return add_key_usage(key_id, {"user": user.pk, **day}, timezone.now(), counters, also=also)
 
 
 def is_deadlock(error: OperationalError) -> bool:

@@ -19,6 +19,7 @@ from byok import alerts as byok_alerts
 from byok import budgets, reservations
 from byok.models import AuditAction, AuditEvent, Budget, Reservation
 from byok.signals import budget_threshold_reached
+from byok.usage import usage_by_model
 
 from factories import TeamFactory, UserAPIKeyFactory, UserFactory
 from fakes import fake_credentials
@@ -216,6 +217,42 @@ def test_the_lookup_stays_one_query_and_no_write_with_three_budgets(user):
         resolved = byok.resolve_api_key(user, "openai")
     assert len(queries) == 1
     assert len(resolved.budgets) == 3
+
+
+#: Statements of a call under one budget, its first of the day and the next, transaction
+#: control included: the usage's and the budget's ``UPDATE`` (and the read of its row
+#: where ``UPDATE`` returns none) between ``BEGIN`` and ``COMMIT``; PostgreSQL sends
+#: them as one statement, no transaction around it.
+BUDGETED_CALL_STATEMENTS = {
+    "own": {"postgresql": (1, 1), "mysql": (7, 5), "sqlite": (5, 5)},
+    "platform": {"postgresql": (1, 1), "mysql": (5, 5), "sqlite": (4, 4)},
+}
+
+
+@pytest.mark.parametrize("source", ["own", "platform"])
+def test_metering_under_a_budget_adds_the_spend_in_as_few_statements(user, platform, source):
+    if source == "own":
+        UserAPIKeyFactory(user=user)
+    budget = byok.set_budget(user, limit="10", service="openai", applies_to=source)
+    resolved = byok.resolve_api_key(user, "openai")
+    counts = []
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            spend(user, "0.25", key=resolved)
+        counts.append(len(queries))
+    assert tuple(counts) == BUDGETED_CALL_STATEMENTS[source][connection.vendor]
+    budget.refresh_from_db()
+    assert budget.spent == Decimal("0.50")
+    assert usage_by_model(user).cost == Decimal("0.50")
+
+
+def test_a_default_budgets_first_spend_makes_its_row_then_adds_to_it(user, allowance):
+    resolved = byok.resolve_api_key(user, "openai")
+    with CaptureQueriesContext(connection) as queries:
+        spend(user, "0.25", key=resolved)
+    assert any(q["sql"].lstrip().upper().startswith("INSERT INTO") for q in queries)
+    spend(user, "0.25", key=resolved)  # the lookup's rows predate the budget's row
+    assert Budget.objects.get(default_name="free").spent == Decimal("0.50")
 
 
 def test_only_the_first_block_of_a_period_is_audited(user):

@@ -120,7 +120,11 @@ def test_the_lookup_with_a_team_is_one_query(team, member, django_assert_num_que
     with django_assert_num_queries(1):
         resolved = byok.resolve_api_key(member, "openai", team=team)
     assert resolved.source == "team"
-    assert {row.team_id for row in resolved.budgets} == {None, team.pk}
+    # Whose each budget is: the member's own (no team), the team's (no user).
+    assert {(row.user_id, row.team_id) for row in resolved.budgets} == {
+        (member.pk, None),
+        (None, team.pk),
+    }
 
 
 def test_the_site_picks_the_current_team_from_the_request(team, member, client):

@@ -516,9 +516,15 @@ def test_no_secret_leaks_from_teams_budgets_alerts_or_webhooks(scenario, setting
         for request in hooks:
             evidence.add("webhook headers", json.dumps(dict(request.headers)))
             evidence.add("webhook body", request.body.decode())
-        for path in (f"{API}budgets/", f"{API}usage/", f"{API}stats/"):
+        for path in (f"{API}budgets/", f"{API}usage/", f"{API}stats/", f"{API}comparison/"):
             clients["member"].get(path)
-        for path in (PAGES, f"{PAGES}?team={team.pk}", f"{PAGES}budgets/", f"{PAGES}usage/"):
+        for path in (
+            PAGES,
+            f"{PAGES}?team={team.pk}",
+            f"{PAGES}budgets/",
+            f"{PAGES}usage/",
+            f"{PAGES}compare/",
+        ):
             pages.get(path)
         for path in (
             "/admin/byok/budget/",

@@ -40,6 +40,7 @@ ENDPOINTS = [
     ("services", "get", "services/"),
     ("stats", "get", "stats/"),
     ("usage", "get", "usage/"),
+    ("comparison", "get", "comparison/"),
     ("import", "post", "import/"),
 ]
 
@@ -56,6 +57,7 @@ OWNER = {
     "services": 200,
     "stats": 200,
     "usage": 200,
+    "comparison": 200,
     "import": 200,
 }
 # Another user, and staff: their own list, their own creations, never this key.

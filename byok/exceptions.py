@@ -36,6 +36,12 @@ class UnknownService(ByokError, LookupError):
         )
 
 
+class KmsError(ByokError, RuntimeError):
+    """The KMS refused or could not be reached (:mod:`byok.kms`). Its message names the
+    operation and the KMS's error code, never a key. A request that hits it is answered
+    503: the site's key storage is unavailable, nothing was stored."""
+
+
 class NoAPIKey(ByokError, LookupError):
     """Neither the user nor the platform has a key for the service."""
 

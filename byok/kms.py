@@ -20,6 +20,7 @@ A KMS backend is any class with the three methods of :class:`KmsBackend`;
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -29,20 +30,31 @@ from typing import Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from byok import crypto
 from byok.crypto import EncryptionKey, Keyring, get_keyring, reset_keyring
 from byok.exceptions import DecryptionError
+from byok.exceptions import KmsError as KmsError  # where backends import it from
 from byok.models import DataKey
 
 DEFAULT_BACKEND = "byok.kms.AwsKms"
 DEFAULT_CACHE_SECONDS = 300
+#: Seconds a client is told to wait (``Retry-After``) when the KMS cannot be used.
+RETRY_AFTER = 30
 
 
-class KmsError(RuntimeError):
-    """The KMS refused or could not be reached. Its message names the operation and the
-    KMS's error code, never a key."""
+logger = logging.getLogger("byok.kms")
+
+
+def unavailable(error: KmsError) -> str:
+    """Log that storing a key needed the KMS and it failed; what to tell the user."""
+    logger.error("The KMS could not be used: %s", error)
+    return _(
+        "The site's key storage cannot be reached right now, so nothing was saved. "
+        "Try again in a moment."
+    )
 
 
 class KmsBackend(Protocol):

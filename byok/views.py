@@ -37,11 +37,17 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from byok import teams
+from byok import kms, teams
 from byok.budget_bars import budget_bars, covering
 from byok.charts import BarChart, Series
 from byok.conf import conf
-from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
+from byok.exceptions import (
+    DecryptionError,
+    KeyRejected,
+    KmsError,
+    TooManyTests,
+    UnknownService,
+)
 from byok.forms import AddKeyForm, ImportForm
 from byok.importing import ImportReport, import_file
 from byok.key_age import key_age
@@ -276,6 +282,9 @@ def add_key(request: HttpRequest, service: str, team_id: str | None = None) -> H
         except TooManyTests as refused:
             status = 429
             form.add_error(None, too_many_tests(refused.wait))
+        except KmsError as error:
+            status = 503
+            form.add_error(None, kms.unavailable(error))
         except KeyRejected as rejected:
             result = rejected.probe_result
             form.add_error(None, rejected.probe_result.message)
@@ -329,6 +338,9 @@ def import_keys(request: HttpRequest) -> HttpResponse:
         except TooManyTests as refused:
             status = 429
             form.add_error(None, too_many_tests(refused.wait))
+        except KmsError as error:
+            status = 503
+            form.add_error(None, kms.unavailable(error))
         except ValidationError as error:
             form.add_error("file", error.messages)
         else:

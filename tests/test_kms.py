@@ -265,3 +265,43 @@ def test_a_format_2_token_needs_its_rows_binding_under_a_data_key_too(user, aws)
         with pytest.raises(DecryptionError) as refused:
             get_keyring().decrypt(token)
     assert refused.value.reason == "a format 2 ciphertext decrypts only with its row's binding"
+
+
+def test_storing_a_key_while_the_kms_is_down_is_a_503_that_stores_nothing(user, aws, caplog):
+    """The REST API and the pages answer 503 (try again), never a 500, and log why."""
+    from django.test import Client
+
+    from support import client_for
+
+    unreachable = {**aws.options(), "ENDPOINT_URL": "http://127.0.0.1:9"}
+    secret = fake_credentials("openai")
+    browser = Client()
+    browser.force_login(user)
+    with with_byok(KEYRING="kms", KMS=unreachable):
+        reset_keyring()
+        api = client_for(user).post(
+            "/api/user/api-keys/",
+            {"service": "openai", "key": secret, "test": False},
+            format="json",
+        )
+        page = browser.post(
+            "/dashboard/api-keys/add/openai/", {"api_key": secret, "environment": "production"}
+        )
+        imported = browser.post(
+            "/dashboard/api-keys/import/",
+            {"file": io.BytesIO(f"OPENAI_API_KEY={secret}".encode()), "environment": "test"},
+        )
+    assert (api.status_code, api["Retry-After"]) == (503, "30")
+    assert api.json() == {
+        "detail": "The site's key storage cannot be reached right now, so nothing was saved. "
+        "Try again in a moment."
+    }
+    for answer in (page, imported):
+        assert answer.status_code == 503
+        assert "key storage cannot be reached" in answer.content.decode()
+    assert not UserAPIKey.objects.exists()
+    assert not DataKey.objects.exists()
+    logged = [r.getMessage() for r in caplog.records if r.name == "byok.kms"]
+    assert len(logged) == 3  # one for each request
+    assert all("AWS KMS generate_data_key failed" in m for m in logged)
+    assert secret not in caplog.text

@@ -29,10 +29,16 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from byok import rls
+from byok import kms, rls
 from byok.comparison import Period, compare
 from byok.conf import conf
-from byok.exceptions import DecryptionError, KeyRejected, TooManyTests, UnknownService
+from byok.exceptions import (
+    DecryptionError,
+    KeyRejected,
+    KmsError,
+    TooManyTests,
+    UnknownService,
+)
 from byok.importing import import_file
 from byok.keys import (
     add_user_api_key,
@@ -338,6 +344,12 @@ class APIKeyViewSet(RowLevelSecurity, FieldErrors, viewsets.ModelViewSet[UserAPI
             return Response(
                 {"detail": _("This key's service is no longer available on this site.")},
                 status=status.HTTP_409_CONFLICT,
+            )
+        if isinstance(exc, KmsError):
+            return Response(
+                {"detail": kms.unavailable(exc)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(kms.RETRY_AFTER)},
             )
         if isinstance(exc, KeyRejected):
             details = ValidationError(as_serializer_error(exc)).get_full_details()

@@ -9,7 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from byok import audit
-from byok.kms import KmsError, rewrap_data_keys
+from byok.exceptions import KmsError
+from byok.kms import rewrap_data_keys
 from byok.rls import bypassing
 from byok.rotation import RotationReport, Unreadable, VerifyReport, plan, rotate, verify
 

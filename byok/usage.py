@@ -115,7 +115,7 @@ def track_api_usage(
     # A deadlock victim's transaction was rolled back whole, so running it again
     # is safe; inside a caller's transaction the caller must decide instead.
     attempts = 1 if connection.in_atomic_block else DEADLOCK_RETRIES
-    record = partial(_record, user, service, environment, key_id, model or "", counters)
+    record = partial(_record, user, service, environment, key_id, model, counters)
     charge.make_rows()
     for attempt in range(1, attempts + 1):
         try:

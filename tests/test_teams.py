@@ -279,6 +279,15 @@ def test_a_team_budget_stops_every_member_on_the_teams_key_only(team, member):
     assert [(e.owner_id, e.team_id) for e in blocked] == [(member.pk, team.pk)]
 
 
+def test_usage_recorded_against_a_team_key_row_counts_against_the_teams_budget(team, member):
+    budget = byok.set_budget(None, team=team, limit="1", service="openai")
+    team_key = UserAPIKey.objects.get(team=team)
+    byok.track_api_usage(member, "openai", cost="0.25", key=team_key)
+    budget.refresh_from_db()
+    assert budget.spent == Decimal("0.25")
+    assert KeyUsage.objects.get(key=team_key, user=member).cost == Decimal("0.25")
+
+
 def test_a_members_budget_on_the_teams_key_stops_that_member_alone(team, member):
     byok.set_budget(member, team=team, limit="0.05", service="openai", action="block")
     other = UserFactory()

@@ -139,9 +139,27 @@ def test_bad_arguments_say_what_is_wrong(user, kwargs, message):
     assert str(excinfo.value) == message
 
 
-def test_anonymous_users_are_not_metered(platform):
-    byok.track_api_usage(AnonymousUser(), "openai")
+def test_anonymous_users_are_not_metered_but_get_the_cost(platform):
+    assert byok.track_api_usage(AnonymousUser(), "openai", cost="0.02") == Decimal("0.02")
     assert not PlatformUsage.objects.exists()
+
+
+def test_what_a_call_does_not_say_it_used_is_recorded_as_none(user):
+    UserAPIKeyFactory(user=user)
+    byok.track_api_usage(user, "openai", cost="0.01")
+    day = KeyUsage.objects.get()
+    counts = (day.calls, day.units, day.input_tokens, day.output_tokens, day.cached_input_tokens)
+    assert counts == (1, 0, 0, 0, 0)
+
+
+def test_a_model_name_is_kept_up_to_its_length_limit(user):
+    UserAPIKeyFactory(user=user)
+    longest = "m" * 100  # the documented limit
+    byok.track_api_usage(user, "openai", model=longest, cost="0.01")
+    assert KeyUsage.objects.get().model == longest
+    with pytest.raises(ValueError, match="at most 100 characters"):
+        byok.track_api_usage(user, "openai", model=longest + "m", cost="0.01")
+    assert KeyUsage.objects.get().calls == 1
 
 
 def test_the_portable_upsert_adds_the_same_way(user, monkeypatch):

@@ -142,7 +142,7 @@ def track_api_usage(
 
 def _check_model(model: object) -> str:
     """A model name as recorded: up to 100 printable characters, or ``""`` for none."""
-    if model is None or model == "":
+    if model is None:
         return ""
     if not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH or not model.isprintable():
         raise ValueError(f"model must be a name of at most {MAX_MODEL_LENGTH} characters.")

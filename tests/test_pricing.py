@@ -63,6 +63,14 @@ def test_anthropic_prices_cache_reads_and_writes(user):
     assert cost == Decimal("0.0357")
 
 
+def test_tokens_a_call_does_not_mention_cost_nothing(user):
+    UserAPIKeyFactory(user=user, service="anthropic")
+    cost = byok.track_api_usage(
+        user, "anthropic", model="claude-sonnet-4-5-20250929", input_tokens=1_000
+    )
+    assert cost == Decimal("0.003")  # 1,000 x $3 per million: no cache reads or writes
+
+
 def test_usage_is_kept_per_model_per_day(user):
     UserAPIKeyFactory(user=user)
     for model, tokens in [("gpt-4o", 100), ("gpt-4o-mini", 200), ("gpt-4o", 300)]:

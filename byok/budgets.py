@@ -7,15 +7,15 @@ platform's key, the user's own keys, or both. The site imposes budgets
 own on their own keys.
 
 The database is the source of truth: each budget's row holds what was spent in its
-current period, metering adds to it in SQL (:func:`charge`), and the key lookup reads
+current period, metering adds to it in SQL (:class:`Charge`), and the key lookup reads
 it in its one query, with the money reservations hold (:mod:`byok.reservations`). A
 default budget gets its row the first time its user spends under it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
-from django.db import connections, router, transaction
+from django.db import router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import DecimalField, Field, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -125,6 +125,13 @@ def parse_thresholds(value: object) -> tuple[int, ...]:
     return tuple(numbers)
 
 
+@functools.lru_cache(maxsize=64)
+def _stored_thresholds(text: str) -> tuple[int, ...]:
+    """A budget row's ``alert_at`` as thresholds: read on every metered call, and rows
+    share a few values."""
+    return parse_thresholds(text)
+
+
 #: ``BYOK["DEFAULT_BUDGETS"]`` read, until the setting changes (the lookup needs them).
 _defaults: dict[str, Rule] | None = None
 
@@ -191,7 +198,7 @@ def rule_of(budget: BudgetRow | Budget, defaults: dict[str, Rule]) -> Rule | Non
         alert_at=(
             default.alert_at
             if budget.alert_at is None and default
-            else parse_thresholds(budget.alert_at or "")
+            else _stored_thresholds(budget.alert_at or "")
         ),
         source=BudgetSource.SITE if default else getattr(budget, "source", BudgetSource.USER),
     )
@@ -503,9 +510,18 @@ class Charge:
         self.user_pk, self.team_pk = user_pk, team_pk
         self.service, self.source, self.amount = service, source, amount
         self.today = timezone.localdate()
-        covering = states(rows, self.today, covering=(service, source)) if amount else []
+        rows = list(rows) if amount else []
+        covering = states(rows, self.today, covering=(service, source))
         self.rules = {state.id or state.rule.name: state.rule for state in covering}
         self.missing = [state.rule for state in covering if state.id is None]
+        #: Whether a budget's period may roll over with this call (it had spent in an
+        #: earlier one, as the lookup read it).
+        self.rolls_over = any(
+            row.period_start is not None
+            and row.period_start != period_start(row.period, self.today)
+            for row in rows
+            if _covers(row, service, source)
+        )
 
     def __bool__(self) -> bool:
         """Whether any budget counts the call."""
@@ -517,8 +533,9 @@ class Charge:
         _make_rows(self.user_pk, self.missing)
 
     def update(self, connection: BaseDatabaseWrapper) -> Also:
-        """The ``UPDATE`` that adds the call to the budgets' rows."""
-        return spend_update(
+        """The ``UPDATE`` that adds the call to the budgets' rows, for the metering to
+        run with the usage (:mod:`byok.metering`)."""
+        also = spend_update(
             connection,
             self.user_pk,
             self.team_pk,
@@ -527,11 +544,7 @@ class Charge:
             self.amount,
             self.today,
         )
-
-    def apply(self) -> None:
-        """Add the call to the budgets, on its own statement (in the usage's transaction)."""
-        connection = connections[router.db_for_write(Budget)]
-        self.announce(_add_spend(connection, self.update(connection)))
+        return also._replace(ordered=self.rolls_over)
 
     def announce(self, returned: Iterable[tuple[Any, ...]]) -> None:
         """Announce the thresholds reached, from the budgets' rows right after the call."""
@@ -583,8 +596,8 @@ class Spent(NamedTuple):
         return cls(int(pk), _SPENT.to_python(amount), int(alerted), _START.to_python(start), name)
 
 
-#: The text of :func:`spend_update`'s statement, per database vendor.
-_spend_sql: dict[str, tuple[str, str, str]] = {}
+#: The parts of :func:`spend_update`'s statement, per database vendor.
+_spend_sql: dict[str, tuple[str, str, str, str]] = {}
 
 
 def spend_update(
@@ -600,56 +613,57 @@ def spend_update(
     where theirs ended): the user's own, theirs on this team's key, and the team's."""
     if connection.vendor not in _spend_sql:
         _spend_sql[connection.vendor] = _spend_text(connection)
-    update, where, returning = _spend_sql[connection.vendor]
-    starts = [_prep("period_start", period_start(p, today), connection) for p in PERIODS]
-    current = [PERIODS[0], starts[0], PERIODS[1], starts[1], starts[2]]
+    table, assignments, where, returning = _spend_sql[connection.vendor]
+    starts = _period_starts(connection, today)
     spent = _prep("spent", amount, connection)
     team = None if team_pk is None else _prep("team", team_pk, connection)
     covering = [_prep("user", user_pk, connection), team, team, service, source]
-    return Also(update, [*current, spent, spent, *current, *current], where, covering, returning)
+    params = [*starts, spent, spent, *starts, *starts]
+    return Also(table, assignments, params, where, covering, returning)
 
 
-def _spend_text(connection: BaseDatabaseWrapper) -> tuple[str, str, str]:
-    column = quoted_columns(connection, Budget)
+#: :func:`_period_starts` per database vendor and day (a few days at most).
+_starts: dict[tuple[str, date], list[Any]] = {}
+
+
+def _period_starts(connection: BaseDatabaseWrapper, today: date) -> list[Any]:
+    """The first day of each of :data:`PERIODS` holding ``today``, as the database
+    takes a date: worked out once a day, not on every metered call."""
+    cache_key = (connection.vendor, today)
+    starts = _starts.get(cache_key)
+    if starts is None:
+        if len(_starts) > 8:
+            _starts.clear()
+        starts = [_prep("period_start", period_start(p, today), connection) for p in PERIODS]
+        _starts[cache_key] = starts
+    return starts
+
+
+def _spend_text(connection: BaseDatabaseWrapper) -> tuple[str, str, str, str]:
+    """The table, assignments, condition and returned columns; on MySQL each column is
+    named with its table, for the multi-table ``UPDATE`` it joins."""
+    table = connection.ops.quote_name(Budget._meta.db_table)
+    named = f"{table}." if connection.vendor == "mysql" else ""
+    quoted = quoted_columns(connection, Budget)
+    column = {name: f"{named}{name_quoted}" for name, name_quoted in quoted.items()}
     user, team = column["user"], column["team"]
     service, applies_to = column["service"], column["applies_to"]
     where = (
         f"(({user} = %s AND ({team} IS NULL OR {team} = %s)) OR ({user} IS NULL AND {team} = %s)) "
         f"AND {service} IN ('', %s) AND {applies_to} IN (%s, '{AppliesTo.ALL}')"
     )
-    current = f"CASE {column['period']} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
+    day, week = PERIODS[0], PERIODS[1]  # names from the model's choices, not input
+    current = f"CASE {column['period']} WHEN '{day}' THEN %s WHEN '{week}' THEN %s ELSE %s END"
     same = f"{column['period_start']} = ({current})"
     # Only quoted names from the model's metadata go into the text; values are bound.
-    # MySQL assigns left to right, seeing new values: period_start is set last.
-    update = (
-        f"UPDATE {connection.ops.quote_name(Budget._meta.db_table)} SET "  # noqa: S608
+    # MySQL assigns left to right, seeing new values: period_start is set last (its
+    # multi-table UPDATE promises no order: metering does not use it for a rollover).
+    assignments = (
         f"{column['spent']} = CASE WHEN {same} THEN {column['spent']} + %s ELSE %s END, "
         f"{column['alerted']} = CASE WHEN {same} THEN {column['alerted']} ELSE 0 END, "
         f"{column['period_start']} = ({current})"
     )
-    return update, where, ", ".join(column[name] for name in Spent._fields)
-
-
-def _add_spend(connection: BaseDatabaseWrapper, also: Also) -> list[tuple[Any, ...]]:
-    """Run the spend's ``UPDATE`` alone, and read the rows right after it: returned by
-    the ``UPDATE`` where the database can, else read under the row locks it took."""
-    sql, params = f"{also.update} WHERE {also.where}", [*also.params, *also.where_params]
-    with connection.cursor() as cursor:
-        if _returns_from_update(connection):
-            cursor.execute(f"{sql} RETURNING {also.returning}", params)
-        else:
-            cursor.execute(sql, params)
-            table = connection.ops.quote_name(Budget._meta.db_table)
-            select = f"SELECT {also.returning} FROM {table} WHERE {also.where}"  # noqa: S608
-            cursor.execute(select, also.where_params)
-        return list(cursor.fetchall())
-
-
-def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
-    """Whether ``UPDATE … RETURNING`` works (PostgreSQL, SQLite 3.35+; not MariaDB's)."""
-    if connection.vendor == "postgresql":
-        return True
-    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
+    return table, assignments, where, ", ".join(column[name] for name in Spent._fields)
 
 
 def _alert_if_due(spent: Spent, rule: Rule) -> None:
@@ -893,7 +907,7 @@ def _prep(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-#: The periods, in the order :func:`_add_spend`'s ``CASE`` takes them (month last).
+#: The periods, in the order :func:`spend_update`'s ``CASE`` takes them (month last).
 PERIODS = (BudgetPeriod.DAY, BudgetPeriod.WEEK, BudgetPeriod.MONTH)
 _SPENT = Budget._meta.get_field("spent")
 _START = Budget._meta.get_field("period_start")

@@ -3,23 +3,28 @@ database allows. :func:`byok.track_api_usage` is the public way in.
 
 A call served by a user's key adds to the key's running totals and to its row of
 the day (one row per model); both add in SQL, so concurrent calls never lose a
-count, and the key's row is always locked before the day's, so they never deadlock
-each other.
+count, and every path locks the key's row, then the day's, then the budgets' (an
+:class:`Also`: the spend of the budgets that cover the call), so they never deadlock
+each other. The usage and the spend go together or not at all.
 
 - **PostgreSQL**: one statement. A data-modifying CTE updates the key, and its
-  ``RETURNING`` feeds the day's ``INSERT … ON CONFLICT DO UPDATE``. The budgets'
-  spend (:class:`Also`) joins the same statement.
-- **MySQL / MariaDB**: one multi-table ``UPDATE`` of the key and its row of the day,
-  when that row exists (every call but a key's first of the day for a model); else
-  the key's ``UPDATE`` and the day's ``INSERT … ON DUPLICATE KEY UPDATE`` in one
+  ``RETURNING`` feeds the day's ``INSERT … ON CONFLICT DO UPDATE``; the budgets'
+  ``UPDATE … RETURNING`` joins the same statement.
+- **MySQL / MariaDB**: one multi-table ``UPDATE`` of the key, its row of the day and
+  the budgets' rows, when the day's row exists (every call but a key's first of the
+  day for a model), then a read of the budgets' rows; else the key's ``UPDATE``, the
+  day's ``INSERT … ON DUPLICATE KEY UPDATE`` and the budgets' ``UPDATE`` in one
   transaction.
-- **SQLite** and other databases: the two statements in one transaction.
+- **SQLite** and other databases: the statements in one transaction.
 
-A call on the platform's key is one upsert of the user's row of the day everywhere.
+A call on the platform's key is one upsert of the user's row of the day everywhere
+(with the budgets' ``UPDATE``: one statement on PostgreSQL, one transaction
+elsewhere).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -43,21 +48,21 @@ UPSERT_VENDORS = frozenset({"postgresql", "sqlite", "mysql"})
 
 
 class Also(NamedTuple):
-    """An ``UPDATE`` that runs in the usage's own statement where the database allows
-    (:func:`folds`): its text up to ``WHERE`` and its parameters, its condition and
-    their parameters, and the columns it returns."""
+    """An ``UPDATE`` of another table that goes with the usage (the budgets' spend), in
+    the usage's own statement where the database allows: the table, its assignments
+    and their parameters, its condition and theirs, and the columns it returns.
 
-    update: str
+    ``ordered``: its assignments must run in the order written (a budget's period
+    rolling over), which MySQL's multi-table ``UPDATE`` does not promise.
+    """
+
+    table: str
+    assignments: str
     params: list[Any]
     where: str
     where_params: list[Any]
     returning: str
-
-
-def folds(connection: BaseDatabaseWrapper) -> bool:
-    """Whether the usage and an :class:`Also` go to the database as one statement
-    (PostgreSQL's data-modifying CTEs)."""
-    return connection.vendor == "postgresql"
+    ordered: bool = False
 
 
 def add_key_usage(
@@ -65,24 +70,26 @@ def add_key_usage(
 ) -> list[tuple[Any, ...]]:
     """Add ``counters`` to the key's totals and to its row of ``day`` (date and model).
 
-    ``also`` (only where the database :func:`folds`) runs in the same statement, after
-    the usage; the rows it returns are returned.
+    ``also`` runs with the usage, after it, atomically: in the same statement on
+    PostgreSQL (and on MySQL once the day's row exists), else in one transaction. The
+    rows it returns are returned.
     """
     connection = connections[router.db_for_write(UserAPIKey)]
-    if folds(connection):
+    if connection.vendor == "postgresql" and connection.vendor in UPSERT_VENDORS:
         ctes, insert, params = _key_usage_cte(connection, key_id, day, now, counters)
         return _run(connection, ctes, insert, params, also)
-    _refuse(also)
-    if connection.vendor == "mysql" and _add_to_existing_day(
-        connection, key_id, day, now, counters
+    if (
+        connection.vendor == "mysql"
+        and (also is None or not also.ordered)
+        and _add_to_existing_day(connection, key_id, day, now, counters, also)
     ):
-        return []
-    # Inside the caller's transaction (budgets charged with the usage) no savepoint is
-    # needed: a failure here fails the whole of it.
+        return _read(connection, also)
+    # Inside the caller's transaction no savepoint is needed: a failure here fails the
+    # whole of it.
     with transaction.atomic(using=connection.alias, savepoint=False):
         _add_to_key(connection, key_id, now, counters)
         upsert(KeyUsage, {"key": key_id, **day}, counters)
-    return []
+        return run_also(connection, also)
 
 
 def add_platform_usage(
@@ -95,20 +102,51 @@ def add_platform_usage(
     also: Also | None = None,
 ) -> list[tuple[Any, ...]]:
     """Add ``counters`` to the user's row of ``day`` on the platform's key (``also``:
-    as for :func:`add_key_usage`)."""
+    as for :func:`add_key_usage`, one statement on PostgreSQL)."""
     keys = {"user": user_pk, "service": service, "environment": environment, **day}
     connection = connections[router.db_for_write(PlatformUsage)]
-    if folds(connection) and also is not None:
+    if also is None:
+        upsert(PlatformUsage, keys, counters)
+        return []
+    if connection.vendor == "postgresql":
         insert, params = _upsert_statement(connection, PlatformUsage, keys, counters)
         return _run(connection, [], insert, params, also)
-    _refuse(also)
-    upsert(PlatformUsage, keys, counters)
-    return []
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        upsert(PlatformUsage, keys, counters)
+        return run_also(connection, also)
 
 
-def _refuse(also: Also | None) -> None:
-    if also is not None:
-        raise ValueError("Only a database whose statements fold takes an update with the usage.")
+def run_also(connection: BaseDatabaseWrapper, also: Also | None) -> list[tuple[Any, ...]]:
+    """Run ``also`` on its own; its rows right after it: returned by the ``UPDATE``
+    where the database can, else read under the row locks it took."""
+    if also is None:
+        return []
+    sql = f"UPDATE {also.table} SET {also.assignments} WHERE {also.where}"  # noqa: S608
+    params = [*also.params, *also.where_params]
+    if not _returns_from_update(connection):
+        _execute(connection, sql, params)
+        return _read(connection, also)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {also.returning}", params)
+        return list(cursor.fetchall())
+
+
+def _read(connection: BaseDatabaseWrapper, also: Also | None) -> list[tuple[Any, ...]]:
+    if also is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {also.returning} FROM {also.table} WHERE {also.where}",  # noqa: S608
+            also.where_params,
+        )
+        return list(cursor.fetchall())
+
+
+def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``UPDATE … RETURNING`` works (PostgreSQL, SQLite 3.35+; not MariaDB's)."""
+    if connection.vendor == "postgresql":
+        return True
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)
 
 
 def _run(
@@ -118,16 +156,17 @@ def _run(
     params: list[Any],
     also: Also | None,
 ) -> list[tuple[Any, ...]]:
-    """The usage's ``INSERT`` after its ``ctes``; then ``also``, once the usage's rows
-    are locked (the one-time condition on ``day`` runs the usage first), so that
-    every path locks the key, the day and then the rest in that order."""
+    """PostgreSQL: the usage's ``INSERT`` after its ``ctes``; then ``also``, once the
+    usage's rows are locked (the one-time condition on ``day`` runs the usage first),
+    so that every path locks the key, the day and then the rest in that order."""
     if also is None:
         _execute(connection, f"WITH {', '.join(ctes)} {insert}" if ctes else insert, params)
         return []
     # Only texts made of the models' quoted names go in; values are bound.
     sql = (
         f"WITH {', '.join([*ctes, f'day AS ({insert} RETURNING 1)'])}, "  # noqa: S608
-        f"also AS ({also.update} WHERE ({also.where}) AND (SELECT count(*) FROM day) >= 0 "
+        f"also AS (UPDATE {also.table} SET {also.assignments} "
+        f"WHERE ({also.where}) AND (SELECT count(*) FROM day) >= 0 "
         f"RETURNING {also.returning}) SELECT {also.returning} FROM also"
     )
     with connection.cursor() as cursor:
@@ -223,8 +262,11 @@ def _add_to_existing_day(
     day: Day,
     now: datetime,
     counters: Counters,
+    also: Also | None,
 ) -> bool:
-    """MySQL's multi-table ``UPDATE``: ``False`` when the key has no such row of the day."""
+    """MySQL's multi-table ``UPDATE`` of the key, its row of the day and ``also``'s
+    rows (joined in that order: the order every path locks them); ``False`` when the
+    key has no such row of the day, or ``also`` matches no row."""
     key, usage = quoted_columns(connection, UserAPIKey), quoted_columns(connection, KeyUsage)
     quote = connection.ops.quote_name
     totals = [(total, counters[name]) for name, total in _KEY_TOTALS.items() if name in counters]
@@ -234,17 +276,22 @@ def _add_to_existing_day(
         *(f"d.{usage[name]} = d.{usage[name]} + %s" for name in counters),
     ]
     matches = " AND ".join(f"d.{usage[name]} = %s" for name in day)
+    joined = "" if also is None else f" STRAIGHT_JOIN {also.table} ON {also.where}"
+    if also is not None:
+        assignments.append(also.assignments)
     # Only quoted names from the models' metadata go into the text; values are bound.
     sql = (
         f"UPDATE {quote(UserAPIKey._meta.db_table)} k "  # noqa: S608
-        f"JOIN {quote(KeyUsage._meta.db_table)} d ON d.{usage['key']} = k.{key['id']} "
-        f"AND {matches} SET {', '.join(assignments)} WHERE k.{key['id']} = %s"
+        f"STRAIGHT_JOIN {quote(KeyUsage._meta.db_table)} d ON d.{usage['key']} = k.{key['id']} "
+        f"AND {matches}{joined} SET {', '.join(assignments)} WHERE k.{key['id']} = %s"
     )
     params = [
         *(_prep(KeyUsage, name, value, connection) for name, value in day.items()),
+        *([] if also is None else also.where_params),
         *(_prep(UserAPIKey, total, amount, connection) for total, amount in totals),
         _prep(UserAPIKey, "last_used_at", now, connection),
         *(_prep(KeyUsage, name, value, connection) for name, value in counters.items()),
+        *([] if also is None else also.params),
         _prep(UserAPIKey, "id", key_id, connection),
     ]
     return _execute(connection, sql, params) > 0
@@ -291,6 +338,8 @@ def quoted_columns(connection: BaseDatabaseWrapper, model: type[models.Model]) -
 def _prep(
     model: type[models.Model], name: str, value: Any, connection: BaseDatabaseWrapper
 ) -> Any:
+    if type(value) is int:  # a count (checked whole and non-negative) or an integer id
+        return value
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field)
     return field.get_db_prep_save(value, connection)

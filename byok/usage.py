@@ -2,9 +2,10 @@
 and read it back, day by day.
 
 Each call is at most two writes: one upsert of the day's row, and, when the
-user's key served, one update of the key's running totals, in as few round trips
-as the database allows (:mod:`byok.metering`). Both add to the stored values in
-SQL, so concurrent requests never lose a count.
+user's key served, one update of the key's running totals; with them, the spend of
+the budgets that cover the call; all in as few round trips as the database allows
+(:mod:`byok.metering`). Each adds to the stored values in SQL, so concurrent
+requests never lose a count.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.utils import timezone
 from byok import budgets, measurement, teams
 from byok.budgets import Hold
 from byok.lookup import BudgetRow, find
-from byok.metering import Also, add_key_usage, add_platform_usage, folds
+from byok.metering import Also, add_key_usage, add_platform_usage
 from byok.models import AppliesTo, Environment, KeyUsage, PlatformUsage, UserAPIKey
 from byok.resolution import SPENDS, ResolvedKey, choose
 from byok.services.prices import Tokens
@@ -119,20 +120,16 @@ def track_api_usage(
     charge.make_rows()
     for attempt in range(1, attempts + 1):
         try:
-            if not (charge or hold):
-                record()
-                return amount
-            if hold is None and folds(connection):
-                # The usage and the budgets' spend in one statement.
-                charge.announce(record(also=charge.update(connection)))
-                return amount
-            # The usage, the budgets' spend and the reservation go together or not at all.
-            with transaction.atomic(using=using):
-                record()
-                if charge:
-                    charge.apply()
-                if hold is not None:
+            # The usage and the budgets' spend go together (byok.metering), and with
+            # them the settling of the reservation.
+            also = charge.update(connection) if charge else None
+            if hold is None:
+                returned = record(also=also)
+            else:
+                with transaction.atomic(using=using):
+                    returned = record(also=also)
                     hold.settle()
+            charge.announce(returned)
             return amount
         except OperationalError as error:
             if attempt == attempts or not is_deadlock(error):

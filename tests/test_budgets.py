@@ -219,13 +219,13 @@ def test_the_lookup_stays_one_query_and_no_write_with_three_budgets(user):
     assert len(resolved.budgets) == 3
 
 
-#: Statements of a call under one budget, its first of the day and the next, transaction
-#: control included: the usage's and the budget's ``UPDATE`` (and the read of its row
-#: where ``UPDATE`` returns none) between ``BEGIN`` and ``COMMIT``; PostgreSQL sends
-#: them as one statement, no transaction around it.
+#: Statements of a call under one budget, its first of the day and the next, inside the
+#: test's transaction (so no BEGIN or COMMIT of their own): the usage's and the budget's
+#: ``UPDATE``, and the read of its row where ``UPDATE`` returns none. PostgreSQL sends
+#: them as one statement; MySQL's next call, as one multi-table ``UPDATE`` and the read.
 BUDGETED_CALL_STATEMENTS = {
-    "own": {"postgresql": (1, 1), "mysql": (7, 5), "sqlite": (5, 5)},
-    "platform": {"postgresql": (1, 1), "mysql": (5, 5), "sqlite": (4, 4)},
+    "own": {"postgresql": (1, 1), "mysql": (5, 2), "sqlite": (3, 3)},
+    "platform": {"postgresql": (1, 1), "mysql": (3, 3), "sqlite": (2, 2)},
 }
 
 
@@ -244,6 +244,23 @@ def test_metering_under_a_budget_adds_the_spend_in_as_few_statements(user, platf
     budget.refresh_from_db()
     assert budget.spent == Decimal("0.50")
     assert usage_by_model(user).cost == Decimal("0.50")
+
+
+def test_a_call_under_two_budgets_counts_once_on_the_key_and_on_each(user):
+    """MySQL joins the budgets' rows to the key's and the day's in one UPDATE: each
+    row still adds the call once."""
+    key = UserAPIKeyFactory(user=user)
+    budgets_ = [
+        byok.set_budget(user, limit="10", service="openai"),
+        byok.set_budget(user, limit="10", period="day"),
+    ]
+    resolved = byok.resolve_api_key(user, "openai")
+    for _ in range(3):
+        spend(user, "0.25", key=resolved)
+    key.refresh_from_db()
+    assert (key.usage_count, key.estimated_cost) == (3, Decimal("0.75"))
+    assert usage_by_model(user).rows[0]["calls"] == 3
+    assert [Budget.objects.get(pk=b.pk).spent for b in budgets_] == [Decimal("0.75")] * 2
 
 
 def test_a_default_budgets_first_spend_makes_its_row_then_adds_to_it(user, allowance):

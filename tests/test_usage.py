@@ -200,11 +200,11 @@ def test_a_deadlock_victim_is_retried(monkeypatch):
     real_record = usage._record
     attempts = []
 
-    def deadlock_once(*args):
+    def deadlock_once(*args, **kwargs):
         attempts.append(args)
         if len(attempts) == 1:
             raise OperationalError(1213, "Deadlock found when trying to get lock")
-        real_record(*args)
+        return real_record(*args, **kwargs)
 
     monkeypatch.setattr(usage, "_record", deadlock_once)
     byok.track_api_usage(user, "openai", key=key)
@@ -222,7 +222,7 @@ def test_other_errors_and_nested_transactions_are_not_retried(monkeypatch, error
     key = UserAPIKeyFactory(user=user)
     attempts = []
 
-    def fail(*args):
+    def fail(*args, **kwargs):
         attempts.append(args)
         raise OperationalError(*error)
 
@@ -240,11 +240,11 @@ def test_a_deadlock_victim_is_retried_until_the_last_attempt(monkeypatch, deadlo
     real_record = usage._record
     attempts = []
 
-    def deadlock_first(*args):
+    def deadlock_first(*args, **kwargs):
         attempts.append(args)
         if len(attempts) <= deadlocks:
             raise OperationalError(1213, "Deadlock found when trying to get lock")
-        real_record(*args)
+        return real_record(*args, **kwargs)
 
     monkeypatch.setattr(usage, "_record", deadlock_first)
     byok.track_api_usage(user, "openai", key=key, calls=2)
@@ -259,7 +259,7 @@ def test_after_three_deadlocks_the_error_propagates(monkeypatch):
     key = UserAPIKeyFactory(user=user)
     attempts = []
 
-    def always_deadlocked(*args):
+    def always_deadlocked(*args, **kwargs):
         attempts.append(args)
         raise OperationalError(1213, "Deadlock found when trying to get lock")
 

@@ -201,3 +201,21 @@ def test_calls_by_key_counts_a_members_calls_ever(user, team_history):
 def test_usage_with_no_key_anywhere_is_the_users_on_the_platform(user):
     byok.track_api_usage(user, "openai", cost="0.01")
     assert calls_per(usage_for(user).rows, "service", "source") == [("openai", "platform", 1)]
+
+
+def test_a_teams_usage_rows_are_sorted_by_day_then_service_then_member(user):
+    team = TeamFactory(owner=user)
+    openai = TeamAPIKeyFactory(team=team, actor=user, service="openai")
+    anthropic = TeamAPIKeyFactory(team=team, actor=user, service="anthropic")
+    other = UserFactory()
+    team.add_member(other)
+    first, second = sorted((user, other), key=lambda member: str(member.pk))
+    KeyUsageFactory(key=openai, user=first, calls=1)
+    KeyUsageFactory(key=anthropic, user=second, calls=2)
+    KeyUsageFactory(key=openai, user=second, calls=3)
+    rows = team_usage_for(team).rows
+    assert [(row["service"], row["user"], row["calls"]) for row in rows] == [
+        ("anthropic", second.pk, 2),
+        ("openai", first.pk, 1),
+        ("openai", second.pk, 3),
+    ]

@@ -776,7 +776,9 @@ def check_budget(budget: Budget) -> None:
     """Check and normalise a budget row changed field by field (the admin's form) as
     :func:`set_budget` checks its arguments: ``ValidationError`` by field if wrong. A
     row of a default budget may leave ``limit`` and ``alert_at`` empty (the setting's
-    then apply); another row's empty ``alert_at`` is the default thresholds."""
+    then apply); another row's empty ``alert_at`` is the default thresholds. A budget
+    on a team's keys applies to them (``applies_to="team"``), as :func:`set_budget`
+    makes it."""
     errors: dict[str, Any] = {}
     default = bool(budget.default_name)
     checks: dict[str, Callable[[], object]] = {
@@ -799,6 +801,11 @@ def check_budget(budget: Budget) -> None:
             setattr(budget, name, check())
         except ValidationError as error:
             errors.update(error.message_dict)
+    if budget.team_id is not None and budget.applies_to != AppliesTo.TEAM:
+        # The metering charges a team's budget only for calls on the team's keys.
+        errors.setdefault("applies_to", []).append(
+            _("A budget on a team's keys applies to the team's keys.")
+        )
     if errors:
         raise ValidationError(errors)
 

@@ -149,6 +149,20 @@ def test_bad_values_are_form_errors_and_change_nothing(admin, user, values, fiel
     assert raw_byok_tables() == before
 
 
+@pytest.mark.parametrize("applies_to", ["own", "platform", "all"])
+def test_a_teams_budget_applies_to_the_teams_keys_only(admin, user, applies_to):
+    team = TeamFactory(owner=user)
+    before = raw_byok_tables()
+    response = admin.post(ADD, form(team=team.pk, applies_to=applies_to, limit="5"))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["applies_to"] == ["A budget on a team's keys applies to the team's keys."]
+    assert raw_byok_tables() == before
+    response = admin.post(ADD, form(team=team.pk, applies_to="team", limit="5"))
+    assert response.status_code == 302
+    assert Budget.objects.get(team=team).applies_to == "team"
+
+
 def test_a_second_site_budget_of_the_same_kind_is_refused(admin, user):
     byok.set_budget(user, limit="1", service="openai", site=True)
     response = admin.post(ADD, form(user=user.pk, service="openai", limit="2"))

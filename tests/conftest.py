@@ -1,3 +1,4 @@
+import asyncio
 import logging
 import os
 import re
@@ -29,6 +30,37 @@ def fresh_throttles():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def closed_sdk_clients(monkeypatch):
+    """The metered SDK clients a test makes are closed when it ends. One left to the
+    garbage collector may be collected in the same cycle as its pooled sockets, which
+    then warn (ResourceWarning) in whichever later test the collection happens."""
+    try:
+        from byok.clients import sdk
+    except ImportError:  # no SDK installed
+        yield
+        return
+    made = []
+    for cls in (sdk.MeteredHTTPClient, sdk.AsyncMeteredHTTPClient):
+        monkeypatch.setattr(cls, "__init__", _recording_init(cls.__init__, made))
+    yield
+    for client in made:
+        if client.is_closed:
+            continue
+        if isinstance(client, sdk.MeteredHTTPClient):
+            client.close()
+        else:
+            asyncio.run(client.aclose())
+
+
+def _recording_init(init, made):
+    def recording(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    return recording
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from byok import jsonsafe, validation
+from byok import jsonsafe, kms, validation
 from byok.budgets import (
     check_budget,
     default_rules,
@@ -35,7 +35,7 @@ from byok.budgets import (
     save_budget,
 )
 from byok.conf import conf
-from byok.exceptions import DecryptionError, TooManyTests, UnknownService
+from byok.exceptions import DecryptionError, KmsError, TooManyTests, UnknownService
 from byok.keys import (
     add_user_api_key,
     holds_secret,
@@ -432,13 +432,16 @@ class UserAPIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> Any:
         """The add and change pages: a crash report never shows the posted secret. What
         the store refuses after the form was checked (another request took the owner's
-        last place meanwhile) is an error message and the empty form again."""
+        last place meanwhile; the KMS could not make a data key) is an error message and
+        the empty form again."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except RefusedOnSave as refused:
             for message in refused.messages:
                 self.message_user(request, message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+        except KmsError as error:
+            self.message_user(request, kms.unavailable(error), messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
 
     def has_change_permission(self, request: HttpRequest, obj: UserAPIKey | None = None) -> bool:
         """A deleted key is kept for the trail: it can be viewed, not changed."""

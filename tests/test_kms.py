@@ -305,3 +305,31 @@ def test_storing_a_key_while_the_kms_is_down_is_a_503_that_stores_nothing(user, 
     assert len(logged) == 3  # one for each request
     assert all("AWS KMS generate_data_key failed" in m for m in logged)
     assert secret not in caplog.text
+
+
+def test_staff_adding_a_key_while_the_kms_is_down_get_the_form_back_with_why(user, superuser, aws):
+    from django.contrib.messages import get_messages
+    from django.test import Client
+    from django.urls import reverse
+
+    from support import NO_INLINE_ROWS
+
+    admin = Client()
+    admin.force_login(superuser)
+    add = reverse("admin:byok_userapikey_add")
+    secret = fake_credentials("openai")
+    data = {
+        "user": str(user.pk), "service": "openai", "nickname": "", "environment": "production",
+        "is_active": "on", "secret": secret, **NO_INLINE_ROWS,
+    }  # fmt: skip
+    unreachable = {**aws.options(), "ENDPOINT_URL": "http://127.0.0.1:9"}
+    with with_byok(KEYRING="kms", KMS=unreachable):
+        reset_keyring()
+        response = admin.post(add, data)
+    assert (response.status_code, response["Location"]) == (302, add)
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "The site's key storage cannot be reached right now, so nothing was saved. "
+        "Try again in a moment."
+    ]
+    assert not UserAPIKey.objects.exists()
+    assert not DataKey.objects.exists()

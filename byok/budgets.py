@@ -26,7 +26,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.signals import setting_changed
 from django.db import router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import DecimalField, Field, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal, receiver
 from django.http import HttpRequest
@@ -37,7 +37,7 @@ from byok import audit
 from byok.conf import conf
 from byok.exceptions import BudgetExceeded
 from byok.lookup import BudgetRow
-from byok.metering import Also, quoted_columns
+from byok.metering import Also, prep, quoted_columns
 from byok.models import (
     AppliesTo,
     AuditAction,
@@ -909,9 +909,7 @@ def _invalid(field: str | None, message: str, code: str) -> Exception:
 
 
 def _prep(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    field = Budget._meta.get_field(name)
-    assert isinstance(field, Field)
-    return field.get_db_prep_save(value, connection)
+    return prep(Budget, name, value, connection)
 
 
 #: The periods, in the order :func:`spend_update`'s ``CASE`` takes them (month last).

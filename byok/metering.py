@@ -210,7 +210,7 @@ def _upsert_statement(
         f"VALUES ({', '.join(['%s'] * len(names))}) {conflict}"
     )
     values = {**keys, **counters}
-    return sql, [_prep(model, name, values[name], connection) for name in names]
+    return sql, [prep(model, name, values[name], connection) for name in names]
 
 
 def _key_usage_cte(
@@ -248,10 +248,10 @@ def _key_usage_cte(
     )
     values = {**day, **counters}
     params = [
-        *(_prep(UserAPIKey, total, amount, connection) for total, amount in totals),
-        _prep(UserAPIKey, "last_used_at", now, connection),
-        _prep(UserAPIKey, "id", key_id, connection),
-        *(_prep(KeyUsage, name, values[name], connection) for name in names),
+        *(prep(UserAPIKey, total, amount, connection) for total, amount in totals),
+        prep(UserAPIKey, "last_used_at", now, connection),
+        prep(UserAPIKey, "id", key_id, connection),
+        *(prep(KeyUsage, name, values[name], connection) for name in names),
     ]
     return [served], insert, params
 
@@ -286,13 +286,13 @@ def _add_to_existing_day(
         f"AND {matches}{joined} SET {', '.join(assignments)} WHERE k.{key['id']} = %s"
     )
     params = [
-        *(_prep(KeyUsage, name, value, connection) for name, value in day.items()),
+        *(prep(KeyUsage, name, value, connection) for name, value in day.items()),
         *([] if also is None else also.where_params),
-        *(_prep(UserAPIKey, total, amount, connection) for total, amount in totals),
-        _prep(UserAPIKey, "last_used_at", now, connection),
-        *(_prep(KeyUsage, name, value, connection) for name, value in counters.items()),
+        *(prep(UserAPIKey, total, amount, connection) for total, amount in totals),
+        prep(UserAPIKey, "last_used_at", now, connection),
+        *(prep(KeyUsage, name, value, connection) for name, value in counters.items()),
         *([] if also is None else also.params),
-        _prep(UserAPIKey, "id", key_id, connection),
+        prep(UserAPIKey, "id", key_id, connection),
     ]
     return _execute(connection, sql, params) > 0
 
@@ -313,9 +313,9 @@ def _add_to_key(
     # Only quoted names from the model's metadata go into the text; values are bound.
     sql = f"UPDATE {table} SET {assignments} WHERE {key['id']} = %s"  # noqa: S608
     params = [
-        *(_prep(UserAPIKey, total, amount, connection) for total, amount in totals),
-        _prep(UserAPIKey, "last_used_at", now, connection),
-        _prep(UserAPIKey, "id", key_id, connection),
+        *(prep(UserAPIKey, total, amount, connection) for total, amount in totals),
+        prep(UserAPIKey, "last_used_at", now, connection),
+        prep(UserAPIKey, "id", key_id, connection),
     ]
     _execute(connection, sql, params)
 
@@ -335,9 +335,8 @@ def quoted_columns(connection: BaseDatabaseWrapper, model: type[models.Model]) -
     return columns
 
 
-def _prep(
-    model: type[models.Model], name: str, value: Any, connection: BaseDatabaseWrapper
-) -> Any:
+def prep(model: type[models.Model], name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """``value`` of ``model``'s field ``name`` as ``connection``'s database takes it."""
     if type(value) is int:  # a count (checked whole and non-negative) or an integer id
         return value
     field = model._meta.get_field(name)

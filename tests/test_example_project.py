@@ -126,6 +126,7 @@ user = get_user_model().objects.get(username="demo")
 with override_settings(BYOK={**settings.BYOK, "ENCRYPTION_KEYS": [generate_key()]}):
     add_user_api_key(user, "sentry", "sntryu_" + token_hex(32), test=False)
 secrets = [settings.BYOK["PLATFORM_KEYS"]["resend"]]
+assert secrets[0].startswith("re_DEMOFAKE_"), "the demo's platform key is the documented fake"
 for key in UserAPIKey.objects.for_user(user).exclude(service="sentry"):
     spec = registry.get(key.service)
     credentials = key.get_credentials()

@@ -26,16 +26,13 @@ def _local_secret(name: str, make) -> str:
 
 
 def _demo_resend_key() -> str:
-    """A fake Resend key for the demo's platform key: random, shaped as Resend's
-    (``re_``, 8 characters, ``_``, 24), so that format checks pass. No account holds
-    it: it only shows the platform-key fallback, never reaches a working provider."""
+    """A fake Resend key for the demo's platform key: ``re_DEMOFAKE_`` (saying what it
+    is to anyone who finds it in ``var/``) and 24 random characters, Resend's shape, so
+    that format checks pass. No account holds it: it only shows the platform-key
+    fallback, never reaches a working provider. (Not a setting: the error reports'
+    list of settings would show the prefix.)"""
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return (
-        "re_"
-        + "".join(secrets.choice(alphabet) for _ in range(8))
-        + "_"
-        + "".join(secrets.choice(alphabet) for _ in range(24))
-    )
+    return "re_DEMOFAKE_" + "".join(secrets.choice(alphabet) for _ in range(24))
 
 
 def _new_encryption_key() -> str:

@@ -533,18 +533,18 @@ class Charge:
         _make_rows(self.user_pk, self.missing)
 
     def update(self, connection: BaseDatabaseWrapper) -> Also:
-        """The ``UPDATE`` that adds the call to the budgets' rows, for the metering to
-        run with the usage (:mod:`byok.metering`)."""
-        also = spend_update(
-            connection,
-            self.user_pk,
-            self.team_pk,
-            self.service,
-            self.source,
-            self.amount,
-            self.today,
-        )
-        return also._replace(ordered=self.rolls_over)
+        """The ``UPDATE`` that adds the call to the budgets' rows (the user's own, theirs
+        on this team's key, and the team's), starting a new period where theirs ended,
+        for the metering to run with the usage (:mod:`byok.metering`)."""
+        if connection.vendor not in _spend_sql:
+            _spend_sql[connection.vendor] = _spend_text(connection)
+        table, assignments, where, returning = _spend_sql[connection.vendor]
+        starts = _period_starts(connection, self.today)
+        spent = _prep("spent", self.amount, connection)
+        team = None if self.team_pk is None else _prep("team", self.team_pk, connection)
+        covering = [_prep("user", self.user_pk, connection), team, team, self.service, self.source]
+        params = [*starts, spent, spent, *starts, *starts]
+        return Also(table, assignments, params, where, covering, returning, self.rolls_over)
 
     def announce(self, returned: Iterable[tuple[Any, ...]]) -> None:
         """Announce the thresholds reached, from the budgets' rows right after the call."""
@@ -596,30 +596,8 @@ class Spent(NamedTuple):
         return cls(int(pk), _SPENT.to_python(amount), int(alerted), _START.to_python(start), name)
 
 
-#: The parts of :func:`spend_update`'s statement, per database vendor.
+#: The parts of :meth:`Charge.update`'s statement, per database vendor.
 _spend_sql: dict[str, tuple[str, str, str, str]] = {}
-
-
-def spend_update(
-    connection: BaseDatabaseWrapper,
-    user_pk: Any,
-    team_pk: Any,
-    service: str,
-    source: Source,
-    amount: Decimal,
-    today: date,
-) -> Also:
-    """The ``UPDATE`` of the budgets' rows that cover a call (starting a new period
-    where theirs ended): the user's own, theirs on this team's key, and the team's."""
-    if connection.vendor not in _spend_sql:
-        _spend_sql[connection.vendor] = _spend_text(connection)
-    table, assignments, where, returning = _spend_sql[connection.vendor]
-    starts = _period_starts(connection, today)
-    spent = _prep("spent", amount, connection)
-    team = None if team_pk is None else _prep("team", team_pk, connection)
-    covering = [_prep("user", user_pk, connection), team, team, service, source]
-    params = [*starts, spent, spent, *starts, *starts]
-    return Also(table, assignments, params, where, covering, returning)
 
 
 #: :func:`_period_starts` per database vendor and day (a few days at most).
@@ -912,7 +890,7 @@ def _prep(name: str, value: Any, connection: BaseDatabaseWrapper) -> Any:
     return prep(Budget, name, value, connection)
 
 
-#: The periods, in the order :func:`spend_update`'s ``CASE`` takes them (month last).
+#: The periods, in the order :meth:`Charge.update`'s ``CASE`` takes them (month last).
 PERIODS = (BudgetPeriod.DAY, BudgetPeriod.WEEK, BudgetPeriod.MONTH)
 _SPENT = Budget._meta.get_field("spent")
 _START = Budget._meta.get_field("period_start")

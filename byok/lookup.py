@@ -158,6 +158,10 @@ BUDGET_COLUMNS = (
 )  # fmt: skip
 
 
+#: Where a row's budget columns start, after the slots'.
+_BUDGET = 8
+
+
 def find(
     user_pk: Any, service: str, environment: str, now: datetime, team_pk: Any = None
 ) -> Found | None:
@@ -192,10 +196,6 @@ def find(
         )
     budgets = tuple(_budget(row[_BUDGET:]) for row in rows if row[_BUDGET] is not None)
     return Found(slot, team_slot, budgets)
-
-
-#: Where a row's budget columns start, after the slots'.
-_BUDGET = 8
 
 
 def _key_pk(value: Any) -> uuid.UUID | None:
